@@ -1,0 +1,293 @@
+"""The clean stage: normalise, dedupe, filter and split the raw tables.
+
+Outputs one table per entity, each with a ``split`` column ("train" / "test"):
+- products: one row per product card (the dump repeats card fields on every query row);
+- search_log: one row per (query, product) with the show / view / cart counters;
+- reviews, product_qa, support.
+
+The split is by product (a hash of nmid) and by support fact, and queries follow the products
+they were shown with, so that no evaluation product, query, review or fact reaches training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from wb_embedder.config import CleanConfig, DataConfig
+from wb_embedder.contract import load_table
+
+logger = logging.getLogger(__name__)
+
+TRAIN, TEST = "train", "test"
+CARD_FIELDS = [
+    "nmid",
+    "title",
+    "description",
+    "subjectname",
+    "parentname",
+    "brandname",
+    "aggregated_charc_values",
+    "colornames_list",
+    "isadult",
+    "isdeleted",
+]
+COUNTERS = {"show_cl_cnt": "shows", "view_cl_cnt": "views", "cart_cl_cnt": "carts"}
+# Characteristic names of the Wildberries card that carry the labels the benchmarks need.
+GENDER_KEY, AGE_KEY = "Пол", "Возраст"
+
+_TAG = re.compile(r"<[^>]{0,200}>")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class TableStats:
+    rows_in: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    rows_out: int = 0
+    by_split: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str, count: int) -> None:
+        if count:
+            self.dropped[reason] = self.dropped.get(reason, 0) + int(count)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows_in": self.rows_in,
+            "dropped": dict(sorted(self.dropped.items())),
+            "rows_out": self.rows_out,
+            "by_split": dict(sorted(self.by_split.items())),
+        }
+
+
+class TextNormalizer:
+    """Unicode NFKC, HTML tags and entities, whitespace, and (per params) ё and case."""
+
+    def __init__(self, cfg: CleanConfig) -> None:
+        self.cfg = cfg
+
+    def __call__(self, text: str) -> str:
+        text = unicodedata.normalize("NFKC", text)
+        if self.cfg.strip_html:
+            # Tags become spaces so that "a<br>b" does not glue two words together.
+            text = html.unescape(_TAG.sub(" ", text))
+            text = unicodedata.normalize("NFKC", text)
+        if self.cfg.replace_yo:
+            text = text.replace("ё", "е").replace("Ё", "Е")
+        if self.cfg.lowercase:
+            text = text.lower()
+        return _SPACE.sub(" ", text).strip()
+
+    def column(self, series: pd.Series) -> pd.Series:
+        # Many texts repeat (titles on every query row, tags, intents): normalise each once.
+        uniques = pd.unique(series)
+        mapping = {value: self(value) for value in uniques}
+        return series.map(mapping).astype(object)
+
+
+def stable_fraction(keys: pd.Series, salt: str) -> np.ndarray:
+    """A hash of each key mapped to [0, 1): stable across runs, machines and Python versions."""
+    out = np.empty(len(keys), dtype=np.float64)
+    for i, key in enumerate(keys.astype(str).to_numpy()):
+        digest = hashlib.sha256(f"{salt}\x1f{key}".encode()).digest()
+        out[i] = int.from_bytes(digest[:8], "big") / 2**64
+    return out
+
+
+def _split_of(keys: pd.Series, cfg: CleanConfig) -> np.ndarray:
+    return np.where(stable_fraction(keys, cfg.split_salt) < cfg.test_fraction, TEST, TRAIN)
+
+
+def _normalise_characteristics(raw: dict[str, Any], norm: TextNormalizer) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, values in raw.items():
+        items = values if isinstance(values, list) else [values]
+        cleaned = [norm(str(v)) for v in items if v is not None and norm(str(v))]
+        if cleaned:
+            out[norm(str(name))] = cleaned
+    return out
+
+
+def _characteristics_text(charcs: dict[str, list[str]]) -> str:
+    return "; ".join(f"{name}: {', '.join(values)}" for name, values in charcs.items())
+
+
+def _build_products(cards: pd.DataFrame, cfg: CleanConfig, norm: TextNormalizer, stats: TableStats) -> pd.DataFrame:
+    products = cards[CARD_FIELDS].drop_duplicates(subset=["nmid"], keep="first").reset_index(drop=True)
+    stats.rows_in = len(products)
+    if cfg.drop_deleted:
+        stats.drop("deleted_card", int(products["isdeleted"].sum()))
+        products = products[~products["isdeleted"]]
+    if cfg.drop_adult:
+        stats.drop("adult_card", int(products["isadult"].sum()))
+        products = products[~products["isadult"]]
+    products = products.reset_index(drop=True)
+    for column in ["title", "description", "subjectname", "parentname", "brandname"]:
+        products[column] = norm.column(products[column])
+    charcs = [_normalise_characteristics(raw, norm) for raw in products["aggregated_charc_values"]]
+    return pd.DataFrame(
+        {
+            "nmid": products["nmid"].astype("int64"),
+            "title": products["title"],
+            "description": products["description"],
+            "subjectname": products["subjectname"],
+            "parentname": products["parentname"],
+            "brandname": products["brandname"],
+            "colors": [[norm(str(c)) for c in colors if norm(str(c))] for colors in products["colornames_list"]],
+            "characteristics": [json.dumps(c, ensure_ascii=False) for c in charcs],
+            "characteristics_text": [_characteristics_text(c) for c in charcs],
+            "gender": [", ".join(c.get(GENDER_KEY, [])) for c in charcs],
+            "age": [", ".join(c.get(AGE_KEY, [])) for c in charcs],
+        }
+    )
+
+
+def _dedupe_products(products: pd.DataFrame, stats: TableStats) -> tuple[pd.DataFrame, dict[int, int]]:
+    """Merge cards with the same title and description into the one with the lowest nmid."""
+    products = products.sort_values("nmid", kind="stable").reset_index(drop=True)
+    canonical = products.groupby(["title", "description"], sort=False)["nmid"].transform("first")
+    merged = products["nmid"] != canonical
+    stats.drop("duplicate_card", int(merged.sum()))
+    remap = dict(zip(products.loc[merged, "nmid"].tolist(), canonical[merged].tolist(), strict=True))
+    return products[~merged].reset_index(drop=True), remap
+
+
+def _assign_product_split(products: pd.DataFrame, cfg: CleanConfig) -> pd.Series:
+    # Colour variants often share a title: they are split together (by their lowest nmid), or
+    # the test title would be a training text.
+    group = products.groupby(products["title"].str.lower(), sort=False)["nmid"].transform("min")
+    return pd.Series(_split_of(group, cfg), index=products.index)
+
+
+def _build_search_log(
+    cards: pd.DataFrame, products: pd.DataFrame, remap: dict[int, int], cfg: CleanConfig, norm: TextNormalizer
+) -> tuple[pd.DataFrame, TableStats]:
+    stats = TableStats(rows_in=len(cards))
+    log = cards[["query", "nmid", *COUNTERS]].rename(columns=COUNTERS)
+    log["nmid"] = log["nmid"].map(lambda n: remap.get(n, n)).astype("int64")
+    log["query"] = norm.column(log["query"])
+    known = log["nmid"].isin(products["nmid"])
+    stats.drop("product_dropped", int((~known).sum()))
+    log = log[known]
+    before = len(log)
+    log = log.groupby(["query", "nmid"], sort=True, as_index=False)[list(COUNTERS.values())].sum()
+    stats.drop("merged_duplicate_card", before - len(log))
+
+    product_split = dict(zip(products["nmid"], products["split"], strict=True))
+    log["product_split"] = log["nmid"].map(product_split)
+    # A query goes where most of its shows went, so few (query, product) pairs straddle the split;
+    # ties go by a hash of the query.
+    test_shows = log["shows"].where(log["product_split"] == TEST, 0).groupby(log["query"]).sum()
+    all_shows = log.groupby("query")["shows"].sum()
+    share = (test_shows / all_shows.where(all_shows > 0, 1)).fillna(0.0)
+    tie_break = pd.Series(_split_of(pd.Series(share.index), cfg), index=share.index)
+    query_split = pd.Series(np.where(share > 0.5, TEST, np.where(share < 0.5, TRAIN, tie_break)), index=share.index)
+    log["split"] = log["query"].map(query_split)
+    straddling = log["split"] != log["product_split"]
+    stats.drop("query_product_split_mismatch", int(straddling.sum()))
+    log = log[~straddling].drop(columns="product_split").reset_index(drop=True)
+    return log, stats
+
+
+def _drop_test_texts_seen_in_train(frame: pd.DataFrame, column: str, stats: TableStats) -> pd.DataFrame:
+    """The same text can belong to two keys (a "Все отлично" review on a train and a test
+    product): the test copy would be an evaluation text seen in training, so it goes."""
+    train_texts = set(frame.loc[frame["split"] == TRAIN, column].str.lower())
+    leak = (frame["split"] == TEST) & frame[column].str.lower().isin(train_texts)
+    stats.drop(f"test_{column}_seen_in_train", int(leak.sum()))
+    return frame[~leak].reset_index(drop=True)
+
+
+def _attach_to_products(
+    frame: pd.DataFrame, products: pd.DataFrame, remap: dict[int, int], stats: TableStats
+) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["nmid"] = frame["nmid"].map(lambda n: remap.get(n, n)).astype("int64")
+    split = dict(zip(products["nmid"], products["split"], strict=True))
+    frame["split"] = frame["nmid"].map(split)
+    unknown = frame["split"].isna()
+    stats.drop("product_missing_or_dropped", int(unknown.sum()))
+    return frame[~unknown].reset_index(drop=True)
+
+
+def _finish(frame: pd.DataFrame, stats: TableStats) -> pd.DataFrame:
+    stats.rows_out = len(frame)
+    stats.by_split = {str(k): int(v) for k, v in frame["split"].value_counts().items()}
+    return frame.reset_index(drop=True)
+
+
+def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Validate the raw tables named in ``data``, clean them, and return tables plus stats."""
+    norm = TextNormalizer(cfg)
+    raw: dict[str, pd.DataFrame] = {}
+    stats: dict[str, Any] = {"contract": {}}
+    for table in ["cards", "reviews", "product_qa", "support"]:
+        path = Path(getattr(data, table))
+        logger.info("validating %s", path)
+        frame, dropped = load_table(path, table, cfg.on_bad_rows)
+        raw[table] = frame
+        stats["contract"][table] = {"file": str(path), "rows_in": len(frame) + sum(dropped.values()),
+                                    "dropped": dropped, "rows_valid": len(frame)}
+
+    product_stats = TableStats()
+    products = _build_products(raw["cards"], cfg, norm, product_stats)
+    products, remap = _dedupe_products(products, product_stats)
+    products["split"] = _assign_product_split(products, cfg)
+    search_log, log_stats = _build_search_log(raw["cards"], products, remap, cfg, norm)
+
+    review_stats = TableStats(rows_in=len(raw["reviews"]))
+    reviews = raw["reviews"].copy()
+    for column in ["text", "reason"]:
+        reviews[column] = norm.column(reviews[column])
+    reviews = _attach_to_products(reviews, products, remap, review_stats)
+    before = len(reviews)
+    reviews = reviews.drop_duplicates(subset=["nmid", "text"], keep="first")
+    review_stats.drop("duplicate_review", before - len(reviews))
+    reviews = _drop_test_texts_seen_in_train(reviews, "text", review_stats)
+
+    qa_stats = TableStats(rows_in=len(raw["product_qa"]))
+    qa = raw["product_qa"].copy()
+    for column in ["question", "answer"]:
+        qa[column] = norm.column(qa[column])
+    qa = _attach_to_products(qa, products, remap, qa_stats)
+    before = len(qa)
+    qa = qa.drop_duplicates(subset=["nmid", "question"], keep="first")
+    qa_stats.drop("duplicate_question", before - len(qa))
+    qa = _drop_test_texts_seen_in_train(qa, "question", qa_stats)
+
+    support_stats = TableStats(rows_in=len(raw["support"]))
+    support = raw["support"].copy()
+    for column in ["intent", "fact", "question"]:
+        support[column] = norm.column(support[column])
+    # Facts repeated under two ids are one fact: both ids follow the lowest one's split.
+    fact_group = support.groupby(support["fact"].str.lower(), sort=False)["fact_id"].transform("min")
+    support["split"] = _split_of(fact_group, cfg)
+    support = _drop_test_texts_seen_in_train(support, "question", support_stats)
+
+    tables = {
+        "products": _finish(products, product_stats),
+        "search_log": _finish(search_log, log_stats),
+        "reviews": _finish(reviews, review_stats),
+        "product_qa": _finish(qa, qa_stats),
+        "support": _finish(support, support_stats),
+    }
+    stats.update(
+        {
+            "products": product_stats.as_dict(),
+            "search_log": log_stats.as_dict(),
+            "reviews": review_stats.as_dict(),
+            "product_qa": qa_stats.as_dict(),
+            "support": support_stats.as_dict(),
+        }
+    )
+    return tables, stats

