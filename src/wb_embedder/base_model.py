@@ -201,7 +201,7 @@ def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
     transformer = Transformer(
         str(hf_dir), max_seq_length=max_seq_length, model_kwargs={"add_pooling_layer": False}
     )
-    pooling = Pooling(transformer.get_word_embedding_dimension(), pooling_mode="mean")
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
     model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
     model.save(str(out_dir / "model"))
     _remove_tree(hf_dir)

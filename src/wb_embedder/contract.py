@@ -210,6 +210,10 @@ def find_violations(frame: pd.DataFrame, table: str) -> tuple[pd.DataFrame, list
         typed[column] = typed_col
         violations += [Violation("wrong_type", int(i), column, details[i]) for i in np.flatnonzero(bad)]
     typed_frame = pd.DataFrame(typed)
+    # Values of the wrong type were replaced by placeholders: checking those rows further would
+    # only report consequences (a "contradiction" with a placeholder 0), not new problems.
+    mistyped = {v.row for v in violations}
+    type_violations, violations = violations, []
 
     for column, kind in spec.items():
         if kind not in {"text", "str"}:
@@ -246,7 +250,7 @@ def find_violations(frame: pd.DataFrame, table: str) -> tuple[pd.DataFrame, list
             violations.append(
                 Violation("duplicate_key", int(i), "+".join(keys), f"same key as row {first_seen[i] + 1}")
             )
-    return typed_frame, violations
+    return typed_frame, type_violations + [v for v in violations if v.row not in mistyped]
 
 
 def load_table(
@@ -278,9 +282,10 @@ def load_table(
 
     dropped_rows: set[int] = set()
     dropped: dict[str, int] = {}
-    for rule, items in sorted(by_rule.items()):
+    for rule, items in by_rule.items():
         rows = {v.row for v in items} - dropped_rows  # a row is counted once, under its first rule
-        dropped[rule] = len(rows)
+        if rows:
+            dropped[rule] = len(rows)
         dropped_rows |= rows
     keep = np.ones(len(typed), dtype=bool)
     keep[list(dropped_rows)] = False

