@@ -1,0 +1,99 @@
+"""Benchmark of the synonyms stage: 30,000 synthetic brands through generate_synonyms.
+
+Usage: python bench/bench_synonyms.py [--brands 30000] [--seed 42]
+Prints wall time (LM training included) and peak RSS of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from wb_embedder.synonyms import default_synonyms_config, generate_synonyms  # noqa: E402
+from wb_embedder.synonyms.lm import BUILTIN_WORDS  # noqa: E402
+
+# Pieces that make brand names look like the ones in a marketplace catalogue: invented words
+# from syllables, English words, and Russian ones.
+_ONSETS = """
+b br c ch cl d dr f fl g gr h j k kl l m n p pr ph qu r s sch sh sk st t th tr v w x z
+""".split()
+_NUCLEI = "a e i o u y ai ea ee ie oo ou au ei".split()
+_CODAS = ["", "", "n", "r", "s", "x", "ck", "ll", "nd", "ng", "rt", "st", "tz", "sh", "th"]
+_ENGLISH = """
+home style kids baby life love smart pro max star sun sky city street black white red blue green
+gold silver power light fresh pure natural organic beauty care fashion sport club house world time
+land line lab shop store one plus mini tech king queen royal wild
+""".split()
+_RUSSIAN = """
+дом мир сад лес мама малыш радуга сказка солнце звезда север восток уют тепло вкус красота сила
+здоровье чистота мастер лавка двор берег поле река ярмарка
+""".split()
+
+
+def _invented(rng: random.Random) -> str:
+    n = rng.choice([1, 2, 2, 3])
+    return "".join(rng.choice(_ONSETS) + rng.choice(_NUCLEI) + rng.choice(_CODAS) for _ in range(n))
+
+
+def synthetic_brands(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    out: set[str] = set()
+    while len(out) < n:
+        kind = rng.random()
+        if kind < 0.55:
+            name = _invented(rng).capitalize()
+        elif kind < 0.80:
+            name = " ".join([_invented(rng).capitalize(), rng.choice(_ENGLISH).capitalize()])
+        elif kind < 0.85:
+            name = f"{_invented(rng).capitalize()} & {_invented(rng).capitalize()}"
+        elif kind < 0.88:
+            name = f"{_invented(rng).capitalize()}'s"
+        elif kind < 0.97:
+            name = " ".join(rng.choice(_RUSSIAN) for _ in range(rng.choice([1, 2]))).capitalize()
+        else:
+            name = f"{_invented(rng).upper()[:4]} {rng.randint(1, 999)}"
+        out.add(name)
+    return sorted(out)
+
+
+def synthetic_corpus(n_texts: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(BUILTIN_WORDS, k=12)) for _ in range(n_texts)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--brands", type=int, default=30_000)
+    parser.add_argument("--texts", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    names = synthetic_brands(args.brands, args.seed)
+    brands = pd.DataFrame({"brandname": names, "n_cards": [1] * len(names), "categories": [""] * len(names)})
+    corpus = synthetic_corpus(args.texts, args.seed)
+    cfg = default_synonyms_config()
+
+    start = time.perf_counter()
+    table, stats = generate_synonyms(brands, corpus, cfg, args.seed)
+    wall = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+    print(f"brands: {stats['n_brands']}  rows: {len(table)}")
+    for strategy, counts in stats["strategies"].items():
+        print(f"  {strategy:<10} generated {counts['generated']:>8}  kept {counts['kept']:>8}")
+    print(f"wall time: {wall:.1f} s")
+    print(f"peak RSS: {peak_mib:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""The synonyms table: every strategy's variants of every brand, scored, filtered, ranked."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import naive, pronounce
+from .layout import swap_layout, to_jcuken, to_qwerty
+from .lm import CharNgramLM
+from .phrase import join_readings, tokenize
+from .schema import SynonymsConfig
+from .text import canonical, has_cyrillic, has_latin
+from .translit import transliterate
+from .typos import generate_typos
+
+log = logging.getLogger(__name__)
+
+# Order of the strategies in the table, and who keeps a variant that two of them produce: the
+# more deliberate reading wins over the baseline and the accidents.
+STRATEGIES: tuple[str, ...] = ("pronounce", "translit", "layout", "typos", "naive")
+COLUMNS: tuple[str, ...] = ("brand", "variant", "strategy", "score", "rank")
+TRAIN, TEST = "train", "test"
+
+# How "&" and "+" are said between the words of a brand: "Dolce & Gabbana" is "дольче и
+# габбана" first, "дольче энд габбана" or "дольче габбана" next. Costs as in the rule table.
+_AMP_READINGS: tuple[tuple[str, float], ...] = ((" и ", 0.0), (" энд ", 0.3), (" ", 0.6))
+_PLUS_READINGS: tuple[tuple[str, float], ...] = ((" плюс ", 0.0), ("+", 0.3))
+
+WordReader = Callable[[Sequence[str]], dict[str, list[tuple[str, float]]]]
+
+
+def split_brands(brands: list[str], test_fraction: float, salt: str) -> dict[str, str]:
+    """Brand -> "train" / "test" by a stable hash of the brand (sha256, as the clean stage
+    splits its keys). Brands equal up to case share a split: downstream they are one key."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    out: dict[str, str] = {}
+    for brand in brands:
+        key = canonical(brand)
+        digest = hashlib.sha256(f"{salt}\x1f{key}".encode()).digest()
+        out[brand] = TEST if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else TRAIN
+    return out
+
+
+def _word_logits(
+    readings: dict[str, list[tuple[str, float]]], lm: CharNgramLM, cfg: SynonymsConfig
+) -> dict[str, list[tuple[str, float]]]:
+    """Rerank each word's readings by prior cost and the language model, in one vectorised
+    LM call over all distinct readings of all words."""
+    texts = sorted({text for options in readings.values() for text, _ in options})
+    lm_score = dict(zip(texts, lm.mean_logprob(texts).tolist(), strict=True))
+    out: dict[str, list[tuple[str, float]]] = {}
+    for word, options in readings.items():
+        scored = [
+            (text, -cfg.scoring.prior_weight * cost + cfg.scoring.lm_weight * lm_score[text]) for text, cost in options
+        ]
+        out[word] = sorted(scored, key=lambda x: (-x[1], x[0]))
+    return out
+
+
+def read_brands(
+    brands: Sequence[str], reader: WordReader, lm: CharNgramLM, cfg: SynonymsConfig, limit: int
+) -> dict[str, list[tuple[str, float]]]:
+    """Latin -> Cyrillic readings of whole brands, best first, as (variant, score in (0, 1]).
+
+    A brand's readings join the readings of its words (Cyrillic words and numbers are kept);
+    its score is exp of the mean word logit, so brands of any length score on one scale.
+    """
+    tokenized = {b: tokenize(b) for b in brands}
+    words = [t.text for tokens in tokenized.values() for t in tokens if t.kind == "word"]
+    word_readings = _word_logits(reader(words), lm, cfg)
+    out: dict[str, list[tuple[str, float]]] = {}
+    for brand, tokens in tokenized.items():
+        parts: list[list[tuple[str, float]]] = []
+        n_read = 0
+        for token in tokens:
+            if token.kind == "word":
+                if n_read >= cfg.pronounce.max_words:
+                    # Long names are typed by their first words; the tail is kept as written.
+                    parts.append([(token.text.lower(), 0.0)])
+                    continue
+                parts.append(word_readings[token.text])
+                n_read += 1
+            elif token.kind == "amp":
+                parts.append([(t, -cfg.scoring.prior_weight * c) for t, c in _AMP_READINGS])
+            elif token.kind == "plus":
+                parts.append([(t, -cfg.scoring.prior_weight * c) for t, c in _PLUS_READINGS])
+            else:
+                parts.append([(token.text.lower(), 0.0)])
+        if n_read == 0:
+            continue
+        joined = join_readings(parts, limit)
+        out[brand] = [(canonical(text), math.exp(logit / n_read)) for text, logit in joined]
+    return out
+
+
+def _pronounce_reader(cfg: SynonymsConfig) -> WordReader:
+    return lambda words: pronounce.read_words(words, cfg.pronounce)
+
+
+def _naive_reader(cfg: SynonymsConfig) -> WordReader:
+    return lambda words: naive.read_words(words, cfg.naive.max_candidates_per_word)
+
+
+def fit_lm(corpus_texts: Sequence[str], cfg: SynonymsConfig) -> CharNgramLM:
+    return CharNgramLM(cfg.lm).fit(corpus_texts)
+
+
+def pronounce_variants(
+    brands: Sequence[str], lm: CharNgramLM, cfg: SynonymsConfig, limit: int | None = None
+) -> dict[str, list[tuple[str, float]]]:
+    """Ranked pronunciation readings of Latin brands (for the table and for evaluation)."""
+    return read_brands(brands, _pronounce_reader(cfg), lm, cfg, limit or cfg.pronounce.max_candidates_per_word)
+
+
+def naive_variants(
+    brands: Sequence[str], lm: CharNgramLM, cfg: SynonymsConfig, limit: int | None = None
+) -> dict[str, list[tuple[str, float]]]:
+    """Ranked per-letter (baseline) readings of Latin brands."""
+    return read_brands(brands, _naive_reader(cfg), lm, cfg, limit or cfg.naive.max_candidates_per_word)
+
+
+def _layout_variants(brand: str) -> list[str]:
+    text = canonical(brand)
+    bare = re.sub(r"[^\w\s\-]", "", text)
+    if has_latin(text) and not has_cyrillic(text):
+        swap = to_jcuken
+    elif has_cyrillic(text) and not has_latin(text):
+        swap = to_qwerty
+    else:
+        swap = swap_layout
+    # As typed with its punctuation, and as most people type it, without.
+    return list(dict.fromkeys([swap(text), swap(bare)]))
+
+
+def _candidates(
+    brands: list[str], lm: CharNgramLM, cfg: SynonymsConfig, seed: int
+) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """strategy -> brand -> [(variant, score)] before filtering."""
+    on = cfg.strategies
+    latin = [b for b in brands if has_latin(b)]
+    cyrillic = [b for b in brands if has_cyrillic(b)]
+    found: dict[str, dict[str, list[tuple[str, float]]]] = {s: {} for s in STRATEGIES}
+    if on.pronounce:
+        found["pronounce"] = pronounce_variants(latin, lm, cfg)
+    if on.naive:
+        found["naive"] = naive_variants(latin, lm, cfg)
+    if on.translit:
+        found["translit"] = {b: transliterate(b, cfg.translit) for b in cyrillic}
+    if on.layout:
+        n_top = cfg.layout.from_top_variants
+        for brand in brands:
+            variants = [(v, 1.0) for v in _layout_variants(brand)]
+            # Someone who means "найк" and has QWERTY on types "yfqr".
+            for source in ("pronounce", "translit"):
+                for variant, score in found[source].get(brand, [])[:n_top]:
+                    variants.append((swap_layout(variant), score * cfg.layout.variant_discount))
+            found["layout"][brand] = variants
+    if on.typos:
+        found["typos"] = {b: [(v, s) for v, s, _kind in generate_typos(b, cfg.typos, seed)] for b in brands}
+    return found
+
+
+def generate_synonyms(
+    brands: pd.DataFrame, corpus_texts: list[str], cfg: SynonymsConfig, seed: int
+) -> tuple[pd.DataFrame, dict]:
+    """Variants of every brand by every enabled strategy, top ``top_k_per_strategy`` each.
+
+    brands: columns brandname (str), n_cards (int64), categories (str).
+    corpus_texts: Russian text that teaches the character n-gram model Russian spelling.
+    Returns the table (brand, variant, strategy, score, rank) sorted by brand, strategy order and
+    rank, and JSON-serialisable stats. Variants are lowercase, never the brand itself (case
+    aside), and unique per brand: a variant two strategies produce is kept by the first in
+    ``STRATEGIES``.
+    """
+    missing = {"brandname", "n_cards", "categories"} - set(brands.columns)
+    if missing:
+        raise ValueError(f"brands table lacks columns {sorted(missing)}")
+    names = sorted({str(b) for b in brands["brandname"].dropna() if str(b).strip()})
+    lm = fit_lm(corpus_texts, cfg)
+    found = _candidates(names, lm, cfg, seed)
+
+    rows: dict[str, list] = {c: [] for c in COLUMNS}
+    stats_by_strategy = {s: {"generated": 0, "kept": 0} for s in STRATEGIES}
+    for brand in names:
+        taken = {canonical(brand), brand.casefold()}
+        for strategy in STRATEGIES:
+            candidates = found[strategy].get(brand, [])
+            stats_by_strategy[strategy]["generated"] += len(candidates)
+            best: dict[str, float] = {}
+            for variant, score in candidates:
+                variant = canonical(variant)
+                if variant and variant not in taken and math.isfinite(score) and score > best.get(variant, -1.0):
+                    best[variant] = score
+            ranked = sorted(best.items(), key=lambda x: (-x[1], x[0]))[: cfg.top_k_per_strategy]
+            for rank, (variant, score) in enumerate(ranked, start=1):
+                rows["brand"].append(brand)
+                rows["variant"].append(variant)
+                rows["strategy"].append(strategy)
+                rows["score"].append(score)
+                rows["rank"].append(rank)
+                taken.add(variant)
+            stats_by_strategy[strategy]["kept"] += len(ranked)
+
+    table = pd.DataFrame(
+        {
+            "brand": pd.Series(rows["brand"], dtype="str"),
+            "variant": pd.Series(rows["variant"], dtype="str"),
+            "strategy": pd.Series(rows["strategy"], dtype="str"),
+            "score": pd.Series(rows["score"], dtype=np.float64),
+            "rank": pd.Series(rows["rank"], dtype=np.int64),
+        }
+    )
+    stats = {
+        "n_brands": len(names),
+        "n_latin": sum(1 for b in names if has_latin(b)),
+        "n_cyrillic": sum(1 for b in names if has_cyrillic(b)),
+        "n_rows": len(table),
+        "lm": {"order": lm.order, "train_chars": lm.n_train_chars, "used_builtin_words": lm.used_builtin},
+        "strategies": {s: stats_by_strategy[s] for s in STRATEGIES if getattr(cfg.strategies, s)},
+    }
+    log.info("synonyms: %d brands, %d rows; %s", len(names), len(table), stats["strategies"])
+    return table, stats
+
+
+def brand_list(products: pd.DataFrame, ignored: Sequence[str] = ()) -> pd.DataFrame:
+    """The brands of the clean products: brandname, n_cards, categories ("; "-joined parents)."""
+    known = products[products["brandname"].notna() & ~products["brandname"].isin(list(ignored))]
+    known = known[known["brandname"].str.strip() != ""]
+    grouped = known.groupby("brandname", sort=True)
+    return pd.DataFrame(
+        {
+            "brandname": pd.Series(list(grouped.groups), dtype="str"),
+            "n_cards": grouped.size().to_numpy(dtype=np.int64),
+            "categories": pd.Series(
+                ["; ".join(sorted(set(parents))) for _, parents in grouped["parentname"]], dtype="str"
+            ),
+        }
+    )
+
+
+def spelling_corpus(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Russian text the spelling model learns from: titles, descriptions, queries, reviews, QA."""
+    columns = {
+        "products": ["title", "description"],
+        "search_log": ["query"],
+        "reviews": ["text"],
+        "product_qa": ["question", "answer"],
+    }
+    texts: list[str] = []
+    for table, names in columns.items():
+        for name in names:
+            texts.extend(tables[table][name].dropna().astype(str).tolist())
+    return texts
+
+
+def synonyms_from_clean(
+    tables: dict[str, pd.DataFrame], cfg: SynonymsConfig, seed: int, ignored_brands: Sequence[str] = ()
+) -> tuple[pd.DataFrame, dict]:
+    """The synonym table of the clean tables' brands, each row tagged with its brand's split."""
+    brands = brand_list(tables["products"], ignored_brands)
+    table, stats = generate_synonyms(brands, spelling_corpus(tables), cfg, seed)
+    split = split_brands(brands["brandname"].tolist(), cfg.test_fraction, cfg.split_salt)
+    table["split"] = pd.Series([split[b] for b in table["brand"]], dtype="str")
+    stats["brands_by_split"] = {s: sum(1 for v in split.values() if v == s) for s in (TRAIN, TEST)}
+    stats["rows_by_split"] = {s: int((table["split"] == s).sum()) for s in (TRAIN, TEST)}
+    return table, stats

@@ -1,0 +1,165 @@
+"""The ``synonyms:`` section of params.yaml (to be moved into :mod:`wb_embedder.config`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    # strict: "3" is not an int, "yes" is not a bool; extra=forbid: unknown keys are errors.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class StrategiesConfig(_Section):
+    """Which generators run. ``naive`` is the old per-letter table, kept as a baseline."""
+
+    pronounce: bool
+    translit: bool
+    layout: bool
+    typos: bool
+    naive: bool
+
+
+class LanguageModelConfig(_Section):
+    """Character n-gram model of Russian spelling that scores Cyrillic candidates."""
+
+    order: int = Field(ge=1, le=8)
+    add_k: float = Field(gt=0)
+    # Weights of the orders 1..order in the interpolated estimate; a seen short context must not
+    # lose to an unseen long one, which plain add-k at the top order alone would do.
+    interpolation: list[float]
+    # Below this many letters of corpus text the built-in word list is added to the corpus.
+    min_corpus_chars: int = Field(ge=0)
+    # Training reads at most this many characters of corpus text (the estimate saturates early).
+    max_corpus_chars: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _weights_match_order(self) -> LanguageModelConfig:
+        if len(self.interpolation) != self.order:
+            raise ValueError("lm.interpolation must have one weight per order (lm.order of them)")
+        if any(w < 0 for w in self.interpolation) or abs(sum(self.interpolation) - 1.0) > 1e-6:
+            raise ValueError("lm.interpolation weights must be >= 0 and sum to 1")
+        return self
+
+
+class ScoringConfig(_Section):
+    """score = exp(prior_weight * (-rule cost) + lm_weight * mean log-prob per character)."""
+
+    prior_weight: float = Field(ge=0)
+    lm_weight: float = Field(ge=0)
+
+
+class PronounceConfig(_Section):
+    # Partial readings kept per letter position while a word is read.
+    beam_width: int = Field(gt=0)
+    # Readings of one word handed to the language model (the cap before scoring).
+    max_candidates_per_word: int = Field(gt=0)
+    # Cost taken off a reading tagged with a language (de, fr, it) when the word shows that
+    # language's spelling cues ("sch", "eau", "cci", ...).
+    language_cue_bonus: float = Field(ge=0)
+    # Extra cost of writing "э" rather than "е" after a consonant ("бэби" beside "беби").
+    e_after_consonant_cost: float = Field(ge=0)
+    # Brands with more words than this are read on their first words only.
+    max_words: int = Field(gt=0)
+
+
+class NaiveConfig(_Section):
+    # The per-letter Cartesian product of one word is cut here, before scoring.
+    max_candidates_per_word: int = Field(gt=0)
+
+
+class TranslitConfig(_Section):
+    # iuliia schema names (wikipedia, yandex_maps, bgn_pcgn, icao_doc_9303, mvd_782, ...).
+    schemes: list[str]
+    # Also enumerate the spellings shops use (zh/j, kh/h, ts/c, y/i, ya/ia, ks/x, ...).
+    shop_spellings: bool
+    max_shop_candidates: int = Field(gt=0)
+    # Drop spellings that are not plain ASCII (Ŝ, ĭ, ë are not typed in a search box).
+    ascii_only: bool
+
+
+class LayoutConfig(_Section):
+    # Besides the brand itself, retype this many top pronounce / translit variants in the
+    # other layout ("найк" typed on QWERTY is "yfqr").
+    from_top_variants: int = Field(ge=0)
+    # Score of a retyped variant relative to its source.
+    variant_discount: float = Field(gt=0, le=1)
+
+
+class TyposConfig(_Section):
+    # Character edits are enumerated exactly, then this many are drawn (seeded) per brand.
+    max_edits_per_brand: int = Field(ge=0)
+    # Words shorter than this get no character edits (a typo in "lg" is another brand).
+    min_word_length: int = Field(ge=1)
+    # Relative plausibility of each kind of variant; the score of a variant.
+    weight_format: float = Field(gt=0, le=1)
+    weight_adjacent: float = Field(gt=0, le=1)
+    weight_drop: float = Field(gt=0, le=1)
+    weight_double: float = Field(gt=0, le=1)
+    weight_swap: float = Field(gt=0, le=1)
+    # Multiplier for an edit of a word's first letter, which people rarely get wrong.
+    first_letter_factor: float = Field(gt=0, le=1)
+
+
+class SynonymsConfig(_Section):
+    strategies: StrategiesConfig
+    top_k_per_strategy: int = Field(gt=0)
+    lm: LanguageModelConfig
+    scoring: ScoringConfig
+    pronounce: PronounceConfig
+    naive: NaiveConfig
+    translit: TranslitConfig
+    layout: LayoutConfig
+    typos: TyposConfig
+    # Split of the synonyms table by brand (split_brands).
+    test_fraction: float = Field(gt=0, lt=1)
+    split_salt: str
+
+
+# The defaults proposed for params.yaml's ``synonyms:`` section; tests and the benchmark start
+# from them (params.yaml stays the single source of truth for the pipeline itself).
+DEFAULTS: dict = {
+    "strategies": {"pronounce": True, "translit": True, "layout": True, "typos": True, "naive": True},
+    "top_k_per_strategy": 5,
+    "lm": {
+        "order": 4,
+        "add_k": 0.05,
+        "interpolation": [0.1, 0.2, 0.3, 0.4],
+        "min_corpus_chars": 50000,
+        "max_corpus_chars": 20000000,
+    },
+    "scoring": {"prior_weight": 1.0, "lm_weight": 0.5},
+    "pronounce": {
+        "beam_width": 32,
+        "max_candidates_per_word": 16,
+        "language_cue_bonus": 0.6,
+        "e_after_consonant_cost": 0.6,
+        "max_words": 4,
+    },
+    "naive": {"max_candidates_per_word": 32},
+    "translit": {
+        "schemes": ["wikipedia", "yandex_maps", "yandex_money", "bgn_pcgn", "icao_doc_9303", "mvd_782",
+                    "mosmetro", "gost_52290", "telegram"],
+        "shop_spellings": True,
+        "max_shop_candidates": 8,
+        "ascii_only": True,
+    },
+    "layout": {"from_top_variants": 1, "variant_discount": 0.5},
+    "typos": {
+        "max_edits_per_brand": 12,
+        "min_word_length": 4,
+        "weight_format": 0.9,
+        "weight_adjacent": 0.4,
+        "weight_drop": 0.5,
+        "weight_double": 0.5,
+        "weight_swap": 0.45,
+        "first_letter_factor": 0.5,
+    },
+    "test_fraction": 0.2,
+    "split_salt": "wb-embedder-synonyms-v1",
+}
+
+
+def default_synonyms_config(**overrides: object) -> SynonymsConfig:
+    """The default config, with top-level keys replaced by ``overrides``."""
+    return SynonymsConfig.model_validate({**DEFAULTS, **overrides})

@@ -1,0 +1,324 @@
+"""Brand synonyms: recall on real brand spellings, exact generators, determinism, the split."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from wb_embedder.synonyms import STRATEGIES, SynonymsConfig, default_synonyms_config, generate_synonyms, split_brands
+from wb_embedder.synonyms.generate import fit_lm, naive_variants, pronounce_variants
+from wb_embedder.synonyms.layout import covered_alphabet, swap_layout, to_jcuken, to_qwerty
+from wb_embedder.synonyms.lm import BUILTIN_WORDS, CharNgramLM
+from wb_embedder.synonyms.pronounce import LEXICON
+from wb_embedder.synonyms.schema import DEFAULTS
+from wb_embedder.synonyms.text import canonical
+from wb_embedder.synonyms.translit import transliterate
+from wb_embedder.synonyms.typos import (
+    NEIGHBOURS_CYRILLIC,
+    NEIGHBOURS_LATIN,
+    character_edits,
+    format_variants,
+    generate_typos,
+)
+
+log = logging.getLogger(__name__)
+PAIRS = Path(__file__).parent / "data" / "brand_pairs.csv"
+MIN_PRONOUNCE_RECALL_AT_5 = 0.85
+
+
+@pytest.fixture(scope="module")
+def cfg() -> SynonymsConfig:
+    return default_synonyms_config()
+
+
+@pytest.fixture(scope="module")
+def builtin_lm(cfg: SynonymsConfig) -> CharNgramLM:
+    # No corpus: the model learns from the built-in everyday words only, which hold no brand.
+    return fit_lm([], cfg)
+
+
+@pytest.fixture(scope="module")
+def pairs() -> pd.DataFrame:
+    return pd.read_csv(PAIRS, dtype=str, keep_default_na=False)
+
+
+def _recall(variants: dict[str, list[tuple[str, float]]], pairs: pd.DataFrame, k: int) -> float:
+    hits = [
+        canonical(cyr) in [v for v, _ in variants.get(lat, [])[:k]]
+        for lat, cyr in zip(pairs["latin"], pairs["cyrillic"], strict=True)
+    ]
+    return sum(hits) / len(hits)
+
+
+# --------------------------------------------------------------------------- quality on real brands
+
+
+def test_brand_pairs_file_is_sane(pairs: pd.DataFrame) -> None:
+    assert list(pairs.columns) == ["latin", "cyrillic"]
+    assert len(pairs) >= 100
+    assert not pairs["latin"].str.lower().duplicated().any()
+    assert (pairs["cyrillic"] == pairs["cyrillic"].str.lower()).all()
+    assert pairs["cyrillic"].str.fullmatch(r"[а-яё ]+").all()
+    # The evaluation must not be answered by the built-in word list or the exception lexicon
+    # beyond the handful of common English words it is meant to hold.
+    spellings = {w for s in pairs["cyrillic"] for w in canonical(s).split()}
+    assert not spellings & set(BUILTIN_WORDS)
+    words = {w for s in pairs["latin"] for w in s.lower().replace("'", "").split()}
+    assert words & set(LEXICON) <= {"the", "new", "balance", "face", "north", "apple"}
+
+
+def test_pronounce_recall_beats_naive(pairs: pd.DataFrame, cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
+    k = cfg.top_k_per_strategy
+    brands = list(pairs["latin"])
+    pron = pronounce_variants(brands, builtin_lm, cfg, limit=k)
+    naive = naive_variants(brands, builtin_lm, cfg, limit=k)
+    half = len(pairs) // 2
+    figures = {
+        "pronounce@1": _recall(pron, pairs, 1),
+        "pronounce@5": _recall(pron, pairs, 5),
+        "naive@1": _recall(naive, pairs, 1),
+        "naive@5": _recall(naive, pairs, 5),
+        # The rules were written looking at the first half only: the second half is held out.
+        "pronounce@5 first half": _recall(pron, pairs.iloc[:half], 5),
+        "pronounce@5 second half": _recall(pron, pairs.iloc[half:], 5),
+    }
+    report = ", ".join(f"{name}={value:.3f}" for name, value in figures.items())
+    log.info("brand recall on %d real pairs: %s", len(pairs), report)
+    assert figures["pronounce@5"] >= MIN_PRONOUNCE_RECALL_AT_5, report
+    assert figures["pronounce@5"] >= figures["naive@5"], report
+
+
+@pytest.mark.parametrize(
+    ("brand", "expected"),
+    [
+        # General patterns on brands outside the evaluation list.
+        ("Knight", "найт"),  # kn-, igh
+        ("Schneider", "шнайдер"),  # sch, German ei
+        ("Greenway", "гринвей"),  # ee, ay
+        ("Rainbow", "рейнбоу"),  # ai, final ow
+        ("Yamaha", "ямаха"),  # y + vowel
+        ("Tchibo", "чибо"),  # tch
+        ("Queen", "квин"),  # qu, ee
+        ("Faberlic", "фаберлик"),  # final c
+    ],
+)
+def test_pronounce_general_rules(brand: str, expected: str, cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
+    found = [v for v, _ in pronounce_variants([brand], builtin_lm, cfg, limit=cfg.top_k_per_strategy)[brand]]
+    assert expected in found, found
+
+
+def test_pronounce_finds_readings_naive_cannot(cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
+    pron = [v for v, _ in pronounce_variants(["Nike"], builtin_lm, cfg)["Nike"]]
+    naive = [v for v, _ in naive_variants(["Nike"], builtin_lm, cfg)["Nike"]]
+    assert "найк" in pron[: cfg.top_k_per_strategy]
+    assert "найк" not in naive and "нике" in naive
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def test_layout_is_a_round_trip_bijection() -> None:
+    latin, cyrillic = covered_alphabet()
+    assert len(set(latin)) == len(latin) and len(set(cyrillic)) == len(cyrillic)
+    assert to_qwerty(to_jcuken(latin)) == latin
+    assert to_jcuken(to_qwerty(cyrillic)) == cyrillic
+    assert set("abcdefghijklmnopqrstuvwxyz") <= set(latin)
+    assert set("абвгдеёжзийклмнопрстуфхцчшщъыьэюя") <= set(cyrillic)
+
+
+@pytest.mark.parametrize(
+    ("latin", "cyrillic"),
+    [("nike", "тшлу"), ("zyltrc", "яндекс"), ("adidas", "фвшвфы"), ("[", "х"), ("Ghbdtn", "Привет"), ("f,", "аб")],
+)
+def test_layout_known_words(latin: str, cyrillic: str) -> None:
+    assert to_jcuken(latin) == cyrillic
+    assert to_qwerty(cyrillic) == latin
+
+
+def test_layout_keeps_what_both_layouts_share() -> None:
+    assert to_jcuken("new balance 574") == "туц ифдфтсу 574"
+    assert swap_layout("глория jeans") == "ukjhbz оуфты"
+
+
+# --------------------------------------------------------------------------- typos
+
+
+def test_neighbour_keys() -> None:
+    # Rows are staggered: a key touches two keys above and two below (R touches D and F).
+    assert NEIGHBOURS_LATIN["k"] == "jliom"
+    assert NEIGHBOURS_LATIN["q"] == "wa"
+    assert set(NEIGHBOURS_CYRILLIC["к"]) == {"у", "е", "в", "а"}  # the R key: E T D F
+    # х, ж, э, б, ю sit on punctuation keys and are real neighbours of Russian letters.
+    assert "х" in NEIGHBOURS_CYRILLIC["з"] and "ж" in NEIGHBOURS_CYRILLIC["д"]
+
+
+def test_character_edits_are_exact() -> None:
+    edits = character_edits("Puma", min_word_length=4)
+    by_kind: dict[str, set[str]] = {}
+    for e in edits:
+        by_kind.setdefault(e.kind, set()).add(e.variant)
+    assert by_kind["drop"] == {"uma", "pma", "pua", "pum"}
+    assert by_kind["double"] == {"ppuma", "puuma", "pumma", "pumaa"}
+    assert by_kind["swap"] == {"upma", "pmua", "puam"}
+    assert by_kind["adjacent"] == {p + "uma" for p in "ol"} | {"p" + u + "ma" for u in "yihj"} | {
+        "pu" + m + "a" for m in "njk"
+    } | {"pum" + a for a in "sqwz"}
+    assert len(edits) == sum(1 for _ in edits)  # enumerated, not sampled
+    assert character_edits("LG", min_word_length=4) == []
+
+
+def test_format_variants() -> None:
+    assert {t.variant for t in format_variants("Dolce & Gabbana")} >= {
+        "dolce and gabbana", "dolce и gabbana", "dolce gabbana", "dolce&gabbana", "dolce-&-gabbana"
+    }
+    assert {t.variant for t in format_variants("Levi's")} == {"levis", "levi s"}
+    assert {t.variant for t in format_variants("Dr. Martens")} >= {"dr martens", "drmartens", "dr-martens"}
+    assert {t.variant for t in format_variants("Кока-Кола")} >= {"кока кола", "кокакола"}
+
+
+def test_typo_sample_is_seeded_and_per_brand(cfg: SynonymsConfig) -> None:
+    a = generate_typos("Maybelline", cfg.typos, seed=1)
+    assert a == generate_typos("Maybelline", cfg.typos, seed=1)
+    assert a != generate_typos("Maybelline", cfg.typos, seed=2)
+    n_edits = sum(1 for _, _, kind in a if kind != "format")
+    assert 0 < n_edits <= cfg.typos.max_edits_per_brand
+    assert all(0 < score <= 1 for _, score, _ in a)
+
+
+# --------------------------------------------------------------------------- translit
+
+
+def test_translit_uses_schemes_and_shop_spellings(cfg: SynonymsConfig) -> None:
+    got = dict(transliterate("Яндекс", cfg.translit))
+    assert "yandeks" in got and "yandex" in got
+    assert max(got, key=got.get) == "yandeks"  # what the schemes agree on
+    assert all(v.isascii() for v in got)
+    assert "zhukovskiy" in dict(transliterate("Жуковский", cfg.translit))
+    assert "glorija jeans" not in dict(transliterate("Глория Jeans", cfg.translit))  # Latin part kept
+    assert any(v.endswith(" jeans") for v in dict(transliterate("Глория Jeans", cfg.translit)))
+
+
+# --------------------------------------------------------------------------- language model
+
+
+def test_lm_prefers_russian_spelling(cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
+    good, bad = builtin_lm.mean_logprob(["кошка", "кшщкаь"])
+    assert good > bad
+    assert builtin_lm.used_builtin
+    scores = builtin_lm.mean_logprob(["найк", "нью баланс", ""])
+    assert scores.shape == (3,) and all(math.isfinite(s) and s < 0 for s in scores)
+
+
+def test_lm_learns_from_the_corpus(cfg: SynonymsConfig) -> None:
+    corpus = ["зюзюка зюзюкает зюзюкам"] * 5000
+    lm = fit_lm(corpus, cfg)
+    assert not lm.used_builtin
+    trained, other = lm.mean_logprob(["зюзюка", "кошка"])
+    assert trained > other
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@pytest.fixture(scope="module")
+def brands() -> pd.DataFrame:
+    names = ["Nike", "NIKE", "New Balance", "Levi's", "Dolce & Gabbana", "Глория Jeans", "Яндекс", "Твоё",
+             "HP", "7DAYS", "Coca-Cola", "Снежная королева", "", "Dr. Martens"]  # fmt: skip
+    return pd.DataFrame(
+        {"brandname": names, "n_cards": pd.Series(range(len(names)), dtype="int64"), "categories": "Обувь; Одежда"}
+    )
+
+
+@pytest.fixture(scope="module")
+def table_and_stats(brands: pd.DataFrame, cfg: SynonymsConfig) -> tuple[pd.DataFrame, dict]:
+    return generate_synonyms(brands, [], cfg, seed=42)
+
+
+def test_generate_synonyms_is_deterministic(brands: pd.DataFrame, cfg: SynonymsConfig, table_and_stats) -> None:
+    table, stats = table_and_stats
+    again, stats_again = generate_synonyms(brands.sample(frac=1.0, random_state=3), [], cfg, seed=42)
+    pd.testing.assert_frame_equal(table, again)
+    assert stats == stats_again
+    other_seed, _ = generate_synonyms(brands, [], cfg, seed=7)
+    assert not table.equals(other_seed)  # the typo sample follows the seed
+
+
+def test_table_shape_and_invariants(table_and_stats, cfg: SynonymsConfig) -> None:
+    table, stats = table_and_stats
+    assert list(table.columns) == ["brand", "variant", "strategy", "score", "rank"]
+    assert table["score"].dtype == "float64" and table["rank"].dtype == "int64"
+    assert set(table["strategy"]) == set(STRATEGIES)
+    assert table["score"].between(0, 1, inclusive="right").all() and table["score"].map(math.isfinite).all()
+    assert not (table["variant"].str.casefold() == table["brand"].str.casefold()).any()
+    assert not table.duplicated(["brand", "variant"]).any()
+    assert (table["variant"] == table["variant"].str.lower()).all() and (table["variant"].str.len() > 0).all()
+    for (_brand, _strategy), group in table.groupby(["brand", "strategy"]):
+        assert list(group["rank"]) == list(range(1, len(group) + 1))
+        assert len(group) <= cfg.top_k_per_strategy
+        assert group["score"].is_monotonic_decreasing
+    # Pronounce reads Latin, translit Cyrillic; a mixed brand gets both.
+    by_strategy = table.groupby("strategy")["brand"].agg(set)
+    assert "Яндекс" not in by_strategy["pronounce"] and "Nike" not in by_strategy["translit"]
+    assert "Глория Jeans" in by_strategy["pronounce"] and "Глория Jeans" in by_strategy["translit"]
+    assert "" not in set(table["brand"])
+    nike = table[(table["brand"] == "Nike") & (table["strategy"] == "pronounce")]["variant"].tolist()
+    assert "найк" in nike
+    assert "zyltrc" in set(table[table["brand"] == "Яндекс"]["variant"])
+    assert stats["n_brands"] == 13
+
+
+def test_stats_match_the_table(table_and_stats) -> None:
+    table, stats = table_and_stats
+    json.dumps(stats)
+    kept = table["strategy"].value_counts().to_dict()
+    for strategy, counts in stats["strategies"].items():
+        assert counts["kept"] == kept.get(strategy, 0)
+        assert counts["generated"] >= counts["kept"]
+    assert stats["n_rows"] == len(table) == sum(c["kept"] for c in stats["strategies"].values())
+
+
+def test_strategies_can_be_switched_off(brands: pd.DataFrame) -> None:
+    only = {"pronounce": False, "translit": True, "layout": False, "typos": False, "naive": False}
+    table, stats = generate_synonyms(brands, [], default_synonyms_config(strategies=only), seed=42)
+    assert set(table["strategy"]) == {"translit"} and set(stats["strategies"]) == {"translit"}
+
+
+def test_missing_column_is_an_error(cfg: SynonymsConfig) -> None:
+    with pytest.raises(ValueError, match="n_cards"):
+        generate_synonyms(pd.DataFrame({"brandname": ["Nike"], "categories": [""]}), [], cfg, seed=1)
+
+
+# --------------------------------------------------------------------------- split and config
+
+
+def test_split_brands_is_stable_and_by_brand() -> None:
+    brands = [f"Brand {i}" for i in range(2000)]
+    split = split_brands(brands, 0.2, "salt-a")
+    assert split == split_brands(list(reversed(brands)), 0.2, "salt-a")
+    assert {b: split[b] for b in brands[:10]} == split_brands(brands[:10], 0.2, "salt-a")
+    assert 0.15 < sum(v == "test" for v in split.values()) / len(brands) < 0.25
+    assert split != split_brands(brands, 0.2, "salt-b")
+    cased = split_brands(["Nike", "NIKE", " nike "], 0.5, "x")
+    assert len(set(cased.values())) == 1
+    with pytest.raises(ValueError):
+        split_brands(brands, 1.0, "salt-a")
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"top_k_per_strategy": "5"},  # strict: a string is not an int
+        {"unknown_knob": 1},
+        {"lm": {**DEFAULTS["lm"], "interpolation": [0.5, 0.5]}},  # one weight per order
+        {"typos": {**DEFAULTS["typos"], "weight_drop": 0}},
+    ],
+)
+def test_config_is_strict(patch: dict) -> None:
+    with pytest.raises(ValidationError):
+        SynonymsConfig.model_validate({**DEFAULTS, **patch})
