@@ -10,3 +10,56 @@ sys.path.insert(0, str(Path(__file__).parent))
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def offline_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default base model, rebuilt once per test session (about 20 s)."""
+    from wb_embedder.base_model import materialize_base_model
+    from wb_embedder.config import load_params
+
+    cfg = load_params(ROOT / "params.yaml").model.model_copy(update={"max_seq_length": 512})
+    return materialize_base_model(cfg, tmp_path_factory.mktemp("models") / "base")
+
+
+# The tiny corpus: big enough that every task and benchmark has rows, small enough for seconds.
+TINY_CORPUS = {"n_products": 240, "n_support_facts": 24, "questions_per_fact": 6}
+
+
+@pytest.fixture(scope="session")
+def tiny_params():
+    from wb_embedder.config import load_params
+
+    params = load_params(ROOT / "params.yaml")
+    corpus = params.corpus.model_copy(update=TINY_CORPUS)
+    positives = params.triplets.positives.model_copy(update={"max_anchors_per_task": 120})
+    triplets = params.triplets.model_copy(update={"positives": positives})
+    return params.model_copy(update={"corpus": corpus, "triplets": triplets})
+
+
+@pytest.fixture(scope="session")
+def tiny_raw_dir(tiny_params, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny demo corpus written as the raw-data contract's Parquet files."""
+    from wb_embedder.corpus import generate_corpus
+
+    out = tmp_path_factory.mktemp("raw")
+    for table, frame in generate_corpus(tiny_params.corpus, tiny_params.seed).items():
+        frame.to_parquet(out / f"{table}.parquet", index=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_clean(tiny_params, tiny_raw_dir: Path):
+    from wb_embedder.clean import clean_tables
+    from wb_embedder.config import DataConfig
+
+    data = DataConfig(**{t: str(tiny_raw_dir / f"{t}.parquet") for t in ("cards", "reviews", "product_qa", "support")})
+    return clean_tables(data, tiny_params.clean)[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_synonyms(tiny_params, tiny_clean):
+    from wb_embedder.synonyms.generate import synonyms_from_clean
+
+    return synonyms_from_clean(tiny_clean, tiny_params.synonyms, tiny_params.seed,
+                               tiny_params.benchmarks.ignored_brands)[0]

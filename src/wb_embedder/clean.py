@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from wb_embedder.config import CleanConfig, DataConfig
-from wb_embedder.contract import load_table
+from wb_embedder.contract import ContractError, load_table
 
 logger = logging.getLogger(__name__)
 
@@ -291,3 +291,15 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
         }
     )
     return tables, stats
+
+
+CLEAN_TABLES: tuple[str, ...] = ("products", "search_log", "reviews", "product_qa", "support")
+
+
+def read_clean_tables(clean_dir: Path | str) -> dict[str, pd.DataFrame]:
+    """The clean stage's tables, as written to ``clean_dir``."""
+    clean_dir = Path(clean_dir)
+    missing = [name for name in CLEAN_TABLES if not (clean_dir / f"{name}.parquet").exists()]
+    if missing:
+        raise ContractError(f"{clean_dir}: missing {', '.join(missing)} (run the clean stage first)")
+    return {name: pd.read_parquet(clean_dir / f"{name}.parquet") for name in CLEAN_TABLES}

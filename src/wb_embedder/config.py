@@ -13,6 +13,11 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+# Sections whose schema lives next to the logic that reads it; they are validated here all the same.
+from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
+from wb_embedder.synonyms.schema import SynonymsConfig
+from wb_embedder.triplets.schema import TripletsConfig
+
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
 
@@ -99,6 +104,10 @@ class Params(_Section):
     data: DataConfig
     corpus: CorpusConfig
     clean: CleanConfig
+    synonyms: SynonymsConfig
+    triplets: TripletsConfig
+    benchmarks: BenchmarksConfig
+    evaluate: EvaluateConfig
 
     @model_validator(mode="after")
     def _prompts_are_not_empty(self) -> Params:

@@ -1,0 +1,9 @@
+"""The 11 marketplace benchmarks: building them from the clean tables and scoring a model on them.
+
+Deliberately empty of imports: ``wb_embedder.config`` imports :mod:`.schema`, and importing this
+package must not pull in torch or sentence-transformers.
+
+Modules: :mod:`.schema` (params sections), :mod:`.errors`, :mod:`.benchmarks` (construction and
+storage), :mod:`.retrieval` and :mod:`.classification` (MTEB protocols), :mod:`.embedding_cache`
+(content-addressed, deduplicated encoding), :mod:`.run` (evaluate a model, compare two runs).
+"""

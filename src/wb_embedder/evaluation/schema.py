@@ -1,0 +1,112 @@
+"""Params sections of the benchmarks and evaluate stages (``benchmarks:`` and ``evaluate:``).
+
+Kept free of project imports: ``wb_embedder.config`` embeds these models in ``Params``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    # Same contract as every params section: no unknown keys, no coercion, immutable.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SearchGradesConfig(_Strict):
+    """Graded relevance of a (query, product) pair of the search log, from its counters.
+
+    A pair is graded by its strongest signal: ``cart`` when carts >= ``min_carts``, else
+    ``view`` when views >= ``min_views``, else ``show`` (shown, not opened: an implicit skip).
+    Queries whose pairs all grade 0 have nothing to find and are left out.
+    """
+
+    cart: int = Field(ge=0)
+    view: int = Field(ge=0)
+    show: int = Field(ge=0)
+    min_carts: int = Field(ge=1)
+    min_views: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SearchGradesConfig:
+        if not self.cart >= self.view >= self.show:
+            raise ValueError("grades must satisfy cart >= view >= show")
+        if self.cart == 0:
+            raise ValueError("cart grade must be positive, or no query has a relevant product")
+        return self
+
+
+class SimilarGoodsConfig(_Strict):
+    """How (previous, anchor, next) triplets are derived without browsing sessions.
+
+    For every test query (and, with ``same_subject``, every subject within it), the products a
+    shopper engaged with (views >= ``min_views``) are ordered by engagement (carts, then views,
+    then shows, descending) into a pseudo-session of at most ``max_session_length`` products;
+    every three consecutive products form a triplet whose previous and next items are relevant
+    to its anchor.
+    """
+
+    min_views: int = Field(ge=1)
+    max_session_length: int = Field(ge=3)
+    # Products of another subject shown for the same query are the search engine's confusions,
+    # not substitutes: with true, a pseudo-session never crosses subjects.
+    same_subject: bool
+
+
+class ReviewPolarityConfig(_Strict):
+    """Ratings >= ``positive_min_rating`` are positive, <= ``negative_max_rating`` negative, the
+    rest left out."""
+
+    positive_min_rating: int = Field(ge=1, le=5)
+    negative_max_rating: int = Field(ge=1, le=5)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ReviewPolarityConfig:
+        if self.negative_max_rating >= self.positive_min_rating:
+            raise ValueError("negative_max_rating must be below positive_min_rating")
+        return self
+
+
+class BenchmarksConfig(_Strict):
+    """Knobs of benchmark construction (stage ``benchmarks``)."""
+
+    search_grades: SearchGradesConfig
+    similar_goods: SimilarGoodsConfig
+    review_polarity: ReviewPolarityConfig
+    # WBQASupportShort keeps the support questions of at most this many words.
+    support_short_max_words: int = Field(ge=1)
+    # Placeholder brand values ("Нет бренда") that are not brands a variant could point to.
+    ignored_brands: list[str]
+    # A classification label with fewer training examples is left out of both splits: a label
+    # logistic regression barely sees measures the split, not the embeddings.
+    min_train_examples_per_label: int = Field(ge=1)
+
+
+class ClassificationConfig(_Strict):
+    """MTEB's classification protocol: logistic regression on frozen embeddings."""
+
+    n_experiments: int = Field(ge=1)
+    samples_per_label: int = Field(ge=1)
+    max_iter: int = Field(ge=1)
+
+
+class EvaluateConfig(_Strict):
+    """Knobs of the evaluate stages (``evaluate_base`` and ``evaluate``)."""
+
+    batch_size: int = Field(ge=1)
+    # null lets sentence-transformers pick (cuda when present); "cpu" gives bit-identical reruns.
+    device: str | None
+    k_values: list[int] = Field(min_length=1)
+    # The headline of retrieval benchmarks is NDCG at this cut-off (one of k_values).
+    main_k: int = Field(ge=1)
+    # Queries scored at once: bounds the (queries x corpus) score matrix held in memory.
+    query_chunk_size: int = Field(ge=1)
+    classification: ClassificationConfig
+
+    @model_validator(mode="after")
+    def _k_values(self) -> EvaluateConfig:
+        if any(k < 1 for k in self.k_values) or len(set(self.k_values)) != len(self.k_values):
+            raise ValueError("k_values must be distinct positive integers")
+        if self.main_k not in self.k_values:
+            raise ValueError(f"main_k ({self.main_k}) must be one of k_values {self.k_values}")
+        return self

@@ -1,0 +1,254 @@
+"""gen_triplets: training rows per task group, with negatives, confidence and the annotation loop."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from wb_embedder.config import PromptPair
+from wb_embedder.triplets.annotation import QUEUE_COLUMNS, Verdicts, confidence, overlap, triplet_id
+from wb_embedder.triplets.negatives import (
+    Candidate,
+    brand_variant_map,
+    is_safe_negative,
+    mined_candidates,
+    random_candidates,
+    same_category_candidates,
+)
+from wb_embedder.triplets.schema import TripletsConfig
+from wb_embedder.triplets.tasks import TaskPairs, build_task_pairs
+
+logger = logging.getLogger(__name__)
+
+
+class TripletsError(ValueError):
+    """The triplet configuration or inputs cannot produce training data."""
+
+
+class EmbeddingCache:
+    """Each distinct (prompt, text) is encoded once per run, whichever tasks share it."""
+
+    def __init__(self, model: Any, batch_size: int) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.vectors: dict[tuple[str, str], np.ndarray] = {}
+
+    def encode(self, texts: list[str], prompt: str) -> np.ndarray:
+        missing = sorted({t for t in texts if (prompt, t) not in self.vectors})
+        if missing:
+            encoded = self.model.encode(
+                missing, prompt=prompt, batch_size=self.batch_size, convert_to_numpy=True,
+                normalize_embeddings=True, show_progress_bar=len(missing) > 1000,
+            )
+            self.vectors.update({(prompt, t): v for t, v in zip(missing, encoded, strict=True)})
+        return np.stack([self.vectors[(prompt, t)] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+
+class CachedModel:
+    """The base model as :func:`util.mine_hard_negatives` sees it, with encoding served by the
+    run's :class:`EmbeddingCache`: a product text that five tasks mine against is encoded once."""
+
+    def __init__(self, model: Any, cache: EmbeddingCache) -> None:
+        self._model, self._cache = model, cache
+
+    def encode_query(self, sentences: list[str], prompt: str | None = None, **_: Any) -> np.ndarray:
+        return self._cache.encode(list(sentences), prompt or "")
+
+    encode_document = encode_query
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+@dataclass
+class TaskCounts:
+    pairs: int = 0
+    rows: int = 0
+    negatives: int = 0
+    guard_rejected: int = 0
+    filtered_false_negative: int = 0
+    queued: int = 0
+    held_for_annotation: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    swapped: int = 0
+    not_enough_negatives: int = 0
+    verdict_ids_seen: set[str] = field(default_factory=set)
+
+
+def _strategy_candidates(
+    pairs: TaskPairs, cfg: TripletsConfig, prompts: PromptPair, model: Any, rng: np.random.Generator, wanted: int
+) -> tuple[list[list[Candidate]], list[float | None]]:
+    n = wanted * cfg.negatives.mined.oversample
+    strategy = cfg.negatives.strategy
+    if strategy == "mined":
+        return mined_candidates(pairs, n, cfg.negatives, prompts, model, labelled=pairs.labelled)
+    if strategy == "random":
+        return random_candidates(pairs, n, rng), [None] * len(pairs.pairs)
+    # same_category, and fusion_multineg which draws its k negatives the same way
+    return same_category_candidates(pairs, n, rng), [None] * len(pairs.pairs)
+
+
+def _score_missing(
+    pairs: TaskPairs, candidates: list[list[Candidate]], positive_scores: list[float | None],
+    prompts: PromptPair, cache: EmbeddingCache,
+) -> tuple[list[list[Candidate]], list[float]]:
+    """Fill in cos(anchor, document) where the strategy did not compute it."""
+    if all(c[1] is not None for row in candidates for c in row):
+        # The miner scored everything it proposed; a pair it found nothing for needs no score.
+        return candidates, [float("nan") if s is None else float(s) for s in positive_scores]
+    anchors = pairs.pairs["anchor"].tolist()
+    anchor_vectors = cache.encode(anchors, prompts.query)
+    keys = sorted({k for row in candidates for k, _ in row} | set(pairs.pairs["positive_key"]))
+    doc_vectors = dict(zip(keys, cache.encode([pairs.documents[k].text for k in keys], prompts.document), strict=True))
+    scored, pos_scores = [], []
+    for i, (row, positive_key) in enumerate(zip(candidates, pairs.pairs["positive_key"], strict=True)):
+        a = anchor_vectors[i]
+        scored.append([(k, float(a @ doc_vectors[k]) if s is None else s) for k, s in row])
+        pos_scores.append(float(a @ doc_vectors[positive_key]))
+    return scored, pos_scores
+
+
+def _select(
+    task: str, pairs: TaskPairs, candidates: list[list[Candidate]], positive_scores: list[float],
+    cfg: TripletsConfig, verdicts: Verdicts, brand_variants: dict[str, set[str]], wanted: int, fused: bool,
+    counts: TaskCounts,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    ann = cfg.annotation
+    rows, queue = [], []
+    for i, pair in enumerate(pairs.pairs.itertuples(index=False)):
+        positive_doc = pairs.documents[pair.positive_key]
+        positive_text = pairs.fused.get(pair.positive_key, positive_doc.text) if fused else positive_doc.text
+        negatives: list[str] = []
+        swapped_to: str | None = None
+        for key, negative_score in candidates[i]:
+            if len(negatives) == wanted:
+                break
+            if not is_safe_negative(pairs, pair.label, pair.positive_key, pair.relevant_keys, key, brand_variants):
+                counts.guard_rejected += 1
+                continue
+            negative_doc = pairs.documents[key]
+            negative_text = pairs.fused.get(key, negative_doc.text) if fused else negative_doc.text
+            tid = triplet_id(task, pair.anchor, positive_text, negative_text)
+            if tid in verdicts.by_id:
+                counts.verdict_ids_seen.add(tid)
+            if tid in verdicts.rejected:
+                counts.rejected += 1  # re-mined: the next candidate takes its place
+                continue
+            if tid in verdicts.swapped and swapped_to is None:
+                # The person judged the "negative" the better match: it becomes the positive.
+                counts.swapped += 1
+                swapped_to, negative_text = negative_text, positive_text
+                negatives.append(negative_text)
+                continue
+            lexical = overlap(positive_doc.text, negative_doc.text)
+            score = confidence(positive_scores[i], float(negative_score), lexical, ann.overlap_weight)
+            if tid in verdicts.accepted:
+                counts.accepted += 1
+            elif score < ann.false_negative_below and not pair.label:
+                # Labelled data needs no score to rule out false negatives: the label guard did.
+                counts.filtered_false_negative += 1
+                continue
+            elif score < ann.uncertain_below:
+                counts.queued += 1
+                queue.append({
+                    "triplet_id": tid, "task": task, "anchor": pair.anchor, "positive": positive_text,
+                    "negative": negative_text, "positive_score": round(positive_scores[i], 6),
+                    "negative_score": round(float(negative_score), 6), "overlap": round(lexical, 6),
+                    "confidence": round(score, 6), "verdict": "", "note": "",
+                })
+                if ann.hold_uncertain:
+                    counts.held_for_annotation += 1
+                    continue
+            negatives.append(negative_text)
+        if len(negatives) < wanted:
+            counts.not_enough_negatives += 1
+            continue
+        row = {"anchor": pair.anchor, "positive": swapped_to or positive_text}
+        row.update({f"negative_{j + 1}": text for j, text in enumerate(negatives)})
+        if pair.label:
+            row["label"] = pair.label
+        rows.append(row)
+        counts.negatives += len(negatives)
+    counts.rows = len(rows)
+    return rows, queue
+
+
+def generate_triplets(
+    tables: dict[str, pd.DataFrame],
+    synonyms: pd.DataFrame,
+    cfg: TripletsConfig,
+    prompts: dict[str, PromptPair],
+    model: Any,
+    verdicts: Verdicts,
+    seed: int,
+    cache: EmbeddingCache | None = None,
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any], pd.DataFrame, dict[str, Any]]:
+    """Return (rows per task, manifest, annotation queue, stats).
+
+    ``cache`` lets several runs with the same model share their embeddings (comparing
+    strategies, say); by default each run encodes every distinct text once.
+    """
+    enabled = {task: group for group, tasks in cfg.groups.items() for task in tasks}
+    all_pairs = build_task_pairs(tables, synonyms, cfg.positives, seed)
+    for task in enabled:
+        if task not in all_pairs:
+            raise TripletsError(f"triplets.groups names unknown task {task!r}; known: {sorted(all_pairs)}")
+        if task not in prompts:
+            raise TripletsError(f"task {task!r} has no prompts in model.prompts")
+    fused = cfg.negatives.strategy == "fusion_multineg"
+    wanted = cfg.negatives.fusion_num_negatives if fused else cfg.negatives.num_negatives
+    brand_variants = brand_variant_map(synonyms)
+    cache = cache or EmbeddingCache(model, cfg.annotation.encode_batch_size)
+
+    outputs: dict[str, pd.DataFrame] = {}
+    manifest: dict[str, Any] = {"strategy": cfg.negatives.strategy, "tasks": {}}
+    queue: list[dict[str, Any]] = []
+    stats: dict[str, Any] = {"strategy": cfg.negatives.strategy, "tasks": {}}
+    seen_verdicts: set[str] = set()
+    for index, task in enumerate(tqdm(sorted(enabled), desc="gen_triplets", unit="task")):
+        pairs = all_pairs[task]
+        counts = TaskCounts(pairs=len(pairs.pairs))
+        rng = np.random.default_rng([seed, index])
+        candidates, positive_scores = _strategy_candidates(
+            pairs, cfg, prompts[task], CachedModel(model, cache), rng, wanted
+        )
+        candidates, scores = _score_missing(pairs, candidates, positive_scores, prompts[task], cache)
+        rows, task_queue = _select(
+            task, pairs, candidates, scores, cfg, verdicts,
+            brand_variants if task == "brand_synonyms" else {}, wanted, fused, counts,
+        )
+        seen_verdicts |= counts.verdict_ids_seen
+        columns = ["anchor", "positive", *[f"negative_{j + 1}" for j in range(wanted)]]
+        if enabled[task] == "classification":
+            columns.append("label")
+        outputs[task] = pd.DataFrame(rows, columns=columns)
+        queue += task_queue
+        manifest["tasks"][task] = {
+            "group": enabled[task], "file": f"{task}.parquet", "rows": len(rows), "columns": columns,
+        }
+        stats["tasks"][task] = {
+            "group": enabled[task],
+            **{k: v for k, v in vars(counts).items() if k != "verdict_ids_seen"},
+        }
+        logger.info("%s: %d pairs -> %d rows", task, counts.pairs, len(rows))
+    queue_frame = pd.DataFrame(queue, columns=QUEUE_COLUMNS).sort_values(["confidence", "triplet_id"])
+    stats["annotation"] = {
+        "verdicts": dict(Counter(verdicts.by_id.values())),
+        "stale_verdicts": len(set(verdicts.by_id) - seen_verdicts),
+        "queue_rows": min(len(queue_frame), cfg.annotation.max_queue),
+        "queue_rows_over_cap": max(len(queue_frame) - cfg.annotation.max_queue, 0),
+    }
+    stats["totals"] = {
+        key: sum(t[key] for t in stats["tasks"].values())
+        for key in ("pairs", "rows", "filtered_false_negative", "queued", "accepted", "rejected", "swapped")
+    }
+    return outputs, manifest, queue_frame.head(cfg.annotation.max_queue).reset_index(drop=True), stats
+

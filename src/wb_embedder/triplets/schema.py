@@ -1,0 +1,67 @@
+"""The ``triplets:`` section of params.yaml."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class PositivesConfig(_Section):
+    max_anchors_per_task: int = Field(gt=0)
+    max_positives_per_anchor: int = Field(gt=0)
+    # Relevance grade of a (query, product) pair: 2 with >= cart_min carts, 1 with >= view_min
+    # views, else 0 (shown only); pairs below search_min_grade are not positives.
+    cart_min: int = Field(ge=1)
+    view_min: int = Field(ge=1)
+    search_min_grade: int = Field(ge=1, le=2)
+    positive_min_rating: int = Field(ge=1, le=5)
+    negative_max_rating: int = Field(ge=1, le=5)
+
+
+class MinedConfig(_Section):
+    range_min: int = Field(ge=0)
+    range_max: int = Field(gt=0)
+    relative_margin: float = Field(ge=0, lt=1)
+    # Candidates asked of the miner per negative kept: the guards reject some afterwards.
+    oversample: int = Field(ge=1)
+    batch_size: int = Field(gt=0)
+    use_faiss: bool
+
+
+class NegativesConfig(_Section):
+    strategy: Literal["random", "same_category", "fusion_multineg", "mined"]
+    num_negatives: int = Field(ge=1)
+    fusion_num_negatives: int = Field(ge=1)
+    mined: MinedConfig
+
+
+class AnnotationConfig(_Section):
+    # confidence = cos(anchor, positive) - cos(anchor, negative) - overlap_weight * overlap,
+    # overlap = Jaccard of character trigrams of positive and negative.
+    overlap_weight: float = Field(ge=0)
+    # Below this the "negative" is likely a false negative: it is replaced by the next candidate.
+    false_negative_below: float
+    # In [false_negative_below, uncertain_below) a person should look: the annotation queue.
+    uncertain_below: float
+    max_queue: int = Field(ge=0)
+    # Keep queued triplets out of training until a verdict accepts them.
+    hold_uncertain: bool
+    encode_batch_size: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _band_is_ordered(self) -> AnnotationConfig:
+        if self.false_negative_below > self.uncertain_below:
+            raise ValueError("annotation.false_negative_below must be <= annotation.uncertain_below")
+        return self
+
+
+class TripletsConfig(_Section):
+    groups: dict[Literal["retrieval", "classification", "pairwise"], list[str]]
+    positives: PositivesConfig
+    negatives: NegativesConfig
+    annotation: AnnotationConfig

@@ -1,0 +1,240 @@
+"""(anchor, positive) pairs per training task, built from the training split only.
+
+Every pair carries what the negative guards need: the ids of the documents relevant to the
+anchor (never a negative), the positive's title (a duplicate title is never a negative), the
+anchor's label (classification: never a negative of the same label) and a category (for the
+``same_category`` strategy).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from wb_embedder.triplets.schema import PositivesConfig
+
+logger = logging.getLogger(__name__)
+
+TRAIN = "train"
+
+
+@dataclass
+class Document:
+    """A text that can be a positive or a negative, with the keys the guards compare."""
+
+    text: str
+    key: str  # product / fact / brand / text identity
+    title: str
+    category: str
+    label: str = ""
+
+
+@dataclass
+class TaskPairs:
+    task: str
+    group: str
+    pairs: pd.DataFrame  # anchor, positive_key, relevant_keys (frozenset), label
+    documents: dict[str, Document] = field(default_factory=dict)  # key -> document
+    fused: dict[str, str] = field(default_factory=dict)  # key -> "field: value, ..." text
+
+    @property
+    def labelled(self) -> bool:
+        return bool((self.pairs["label"] != "").any()) if len(self.pairs) else False
+
+    def document_keys(self) -> list[str]:
+        return sorted(self.documents)
+
+
+def product_text(row: pd.Series) -> str:
+    """The product as a retrieval document: what a shopper sees first, then details."""
+    parts = [row["title"], row["brandname"], row["subjectname"], row["characteristics_text"], row["description"]]
+    return ". ".join(p for p in parts if p)
+
+
+def product_fused(row: pd.Series) -> str:
+    fields = {
+        "название": row["title"],
+        "бренд": row["brandname"],
+        "категория": row["parentname"],
+        "предмет": row["subjectname"],
+        "характеристики": row["characteristics_text"],
+    }
+    return ", ".join(f"{name}: {value}" for name, value in fields.items() if value)
+
+
+def _product_documents(products: pd.DataFrame) -> tuple[dict[str, Document], dict[str, str]]:
+    docs, fused = {}, {}
+    for row in products.itertuples(index=False):
+        series = pd.Series(row._asdict())
+        key = f"nm{row.nmid}"
+        docs[key] = Document(product_text(series), key, row.title.lower(), row.parentname)
+        fused[key] = product_fused(series)
+    return docs, fused
+
+
+def _cap(pairs: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
+    """Keep at most ``limit`` anchors (with all their positives), chosen reproducibly."""
+    anchors = pairs["anchor"].drop_duplicates().sort_values().to_numpy()
+    if len(anchors) > limit:
+        rng = np.random.default_rng(seed)
+        anchors = np.sort(rng.choice(anchors, size=limit, replace=False))
+    return pairs[pairs["anchor"].isin(set(anchors))].sort_values(["anchor", "positive_key"]).reset_index(drop=True)
+
+
+def _relevance_grade(log: pd.DataFrame, cfg: PositivesConfig) -> pd.Series:
+    # A funnel: an add-to-cart says more than a view, a view more than a show.
+    return np.where(log["carts"] >= cfg.cart_min, 2, np.where(log["views"] >= cfg.view_min, 1, 0))
+
+
+def search_query_pairs(products: pd.DataFrame, log: pd.DataFrame, cfg: PositivesConfig, seed: int) -> TaskPairs:
+    docs, fused = _product_documents(products)
+    log = log.copy()
+    log["grade"] = _relevance_grade(log, cfg)
+    log = log.sort_values(["query", "grade", "carts", "views", "nmid"], ascending=[True, False, False, False, True])
+    relevant = log[log["grade"] >= cfg.search_min_grade]
+    relevant_keys = relevant.groupby("query")["nmid"].agg(lambda s: frozenset(f"nm{n}" for n in s))
+    # Shown but ignored products are not relevant, yet not safe negatives either (a user may
+    # have bought elsewhere): keep every logged product out of that query's negatives.
+    logged_keys = log.groupby("query")["nmid"].agg(lambda s: frozenset(f"nm{n}" for n in s))
+    top = relevant.groupby("query", sort=True).head(cfg.max_positives_per_anchor)
+    pairs = pd.DataFrame(
+        {
+            "anchor": top["query"].to_numpy(),
+            "positive_key": [f"nm{n}" for n in top["nmid"]],
+            "relevant_keys": [relevant_keys[q] | logged_keys[q] for q in top["query"]],
+            "label": "",
+        }
+    )
+    return TaskPairs("search_query", "", _cap(pairs, cfg.max_anchors_per_task, seed), docs, fused)
+
+
+def product_qa_pairs(products: pd.DataFrame, qa: pd.DataFrame, cfg: PositivesConfig, seed: int) -> TaskPairs:
+    docs, fused = _product_documents(products)
+    pairs = pd.DataFrame(
+        {
+            "anchor": qa["question"].to_numpy(),
+            "positive_key": [f"nm{n}" for n in qa["nmid"]],
+            "label": "",
+        }
+    ).drop_duplicates(["anchor", "positive_key"])
+    # The same question asked about several products: all of them are relevant to it.
+    relevant = pairs.groupby("anchor")["positive_key"].agg(frozenset)
+    pairs["relevant_keys"] = pairs["anchor"].map(relevant)
+    return TaskPairs("product_qa", "", _cap(pairs, cfg.max_anchors_per_task, seed), docs, fused)
+
+
+def similar_goods_pairs(products: pd.DataFrame, log: pd.DataFrame, cfg: PositivesConfig, seed: int) -> TaskPairs:
+    """Products bought (or viewed) for the same query and of the same subject are similar."""
+    docs, fused = _product_documents(products)
+    log = log.copy()
+    log["grade"] = _relevance_grade(log, cfg)
+    engaged = log[log["grade"] >= cfg.search_min_grade].merge(products[["nmid", "subjectname"]], on="nmid")
+    both = engaged.merge(engaged, on=["query", "subjectname"], suffixes=("_a", "_b"))
+    both = both[both["nmid_a"] != both["nmid_b"]].drop_duplicates(["nmid_a", "nmid_b"])
+    both = both.sort_values(["nmid_a", "nmid_b"]).groupby("nmid_a").head(cfg.max_positives_per_anchor)
+    similar = both.groupby("nmid_a")["nmid_b"].agg(lambda s: frozenset(f"nm{n}" for n in s))
+    pairs = pd.DataFrame(
+        {
+            "anchor": [docs[f"nm{n}"].text for n in both["nmid_a"]],
+            "positive_key": [f"nm{n}" for n in both["nmid_b"]],
+            "relevant_keys": [similar[n] | {f"nm{n}"} for n in both["nmid_a"]],
+            "label": "",
+        }
+    )
+    return TaskPairs("similar_goods", "", _cap(pairs, cfg.max_anchors_per_task, seed), docs, fused)
+
+
+def support_fact_pairs(support: pd.DataFrame, cfg: PositivesConfig, seed: int) -> TaskPairs:
+    facts = support.drop_duplicates("fact_id").sort_values("fact_id")
+    docs = {f"fact{r.fact_id}": Document(r.fact, f"fact{r.fact_id}", r.fact.lower(), r.intent) for r in facts.itertuples()}
+    pairs = pd.DataFrame(
+        {
+            "anchor": support["question"].to_numpy(),
+            "positive_key": [f"fact{f}" for f in support["fact_id"]],
+            "label": "",
+        }
+    ).drop_duplicates(["anchor", "positive_key"])
+    relevant = pairs.groupby("anchor")["positive_key"].agg(frozenset)
+    pairs["relevant_keys"] = pairs["anchor"].map(relevant)
+    return TaskPairs("support_facts", "", _cap(pairs, cfg.max_anchors_per_task, seed), docs)
+
+
+def brand_synonym_pairs(synonyms: pd.DataFrame, brands: list[str], cfg: PositivesConfig, seed: int) -> TaskPairs:
+    docs = {f"brand:{b.lower()}": Document(b, f"brand:{b.lower()}", b.lower(), "") for b in brands}
+    rows = synonyms[synonyms["brand"].str.lower().map(lambda b: f"brand:{b}" in docs)]
+    pairs = pd.DataFrame(
+        {
+            "anchor": rows["variant"].to_numpy(),
+            "positive_key": [f"brand:{b.lower()}" for b in rows["brand"]],
+            "label": "",
+        }
+    ).drop_duplicates(["anchor", "positive_key"])
+    # A variant generated for two brands ("пума" for Puma and Pума) must not be a negative of either.
+    relevant = pairs.groupby("anchor")["positive_key"].agg(frozenset)
+    pairs["relevant_keys"] = pairs["anchor"].map(relevant)
+    return TaskPairs("brand_synonyms", "", _cap(pairs, cfg.max_anchors_per_task, seed), docs)
+
+
+def classification_pairs(task: str, texts: pd.Series, labels: pd.Series, cfg: PositivesConfig, seed: int) -> TaskPairs:
+    """(text, another text of the same label): shaped for a contrastive loss that knows labels."""
+    frame = pd.DataFrame({"text": texts.to_numpy(), "label": labels.astype(str).to_numpy()})
+    frame = frame[frame["label"] != ""].drop_duplicates("text").sort_values(["label", "text"]).reset_index(drop=True)
+    docs = {f"t:{t}": Document(t, f"t:{t}", t.lower(), lab, lab) for t, lab in zip(frame["text"], frame["label"], strict=True)}
+    rng = np.random.default_rng(seed)
+    anchors, positives, anchor_labels = [], [], []
+    for label, group in frame.groupby("label", sort=True):
+        members = group["text"].to_numpy()
+        if len(members) < 2:
+            continue  # a label seen once has no positive: counted by the caller as "singleton labels"
+        shuffled = members[rng.permutation(len(members))]
+        # Each text's positive is its neighbour in a random cycle: every text is an anchor once
+        # and a positive once, and never its own positive.
+        anchors += list(shuffled)
+        positives += list(np.roll(shuffled, -1))
+        anchor_labels += [label] * len(shuffled)
+    pairs = pd.DataFrame(
+        {
+            "anchor": anchors,
+            "positive_key": [f"t:{p}" for p in positives],
+            "relevant_keys": [frozenset({f"t:{a}", f"t:{p}"}) for a, p in zip(anchors, positives, strict=True)],
+            "label": anchor_labels,
+        }
+    )
+    return TaskPairs(task, "", _cap(pairs, cfg.max_anchors_per_task, seed), docs)
+
+
+def polarity(rating: pd.Series, cfg: PositivesConfig) -> pd.Series:
+    return pd.Series(
+        np.where(rating >= cfg.positive_min_rating, "positive", np.where(rating <= cfg.negative_max_rating, "negative", "")),
+        index=rating.index,
+    )
+
+
+def build_task_pairs(
+    tables: dict[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: PositivesConfig, seed: int
+) -> dict[str, TaskPairs]:
+    """Every task's pairs, from the training split only."""
+    train = {name: frame[frame["split"] == TRAIN].reset_index(drop=True) for name, frame in tables.items()}
+    products, log = train["products"], train["search_log"]
+    reviews, support = train["reviews"], train["support"]
+    product_docs = products.assign(text=[product_text(r) for _, r in products.iterrows()])
+    syn_train = synonyms[synonyms["split"] == TRAIN] if "split" in synonyms else synonyms
+    brands = sorted({b for b in products["brandname"] if b})
+    return {
+        "search_query": search_query_pairs(products, log, cfg, seed),
+        "product_qa": product_qa_pairs(products, train["product_qa"], cfg, seed),
+        "similar_goods": similar_goods_pairs(products, log, cfg, seed),
+        "support_facts": support_fact_pairs(support, cfg, seed),
+        "review_rating": classification_pairs("review_rating", reviews["text"], reviews["rating"], cfg, seed),
+        "review_polarity": classification_pairs(
+            "review_polarity", reviews["text"], polarity(reviews["rating"], cfg), cfg, seed
+        ),
+        "review_reason": classification_pairs("review_reason", reviews["text"], reviews["reason"], cfg, seed),
+        "goods_category": classification_pairs("goods_category", product_docs["title"], products["parentname"], cfg, seed),
+        "goods_gender": classification_pairs("goods_gender", product_docs["title"], products["gender"], cfg, seed),
+        "support_intent": classification_pairs("support_intent", support["question"], support["intent"], cfg, seed),
+        "brand_synonyms": brand_synonym_pairs(syn_train, brands, cfg, seed),
+    }

@@ -1,0 +1,238 @@
+"""gen_triplets: training split only, safe negatives, label safety, and the annotation loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from wb_embedder.config import Params
+from wb_embedder.triplets.annotation import AnnotationError, Verdicts, read_verdicts, triplet_id
+from wb_embedder.triplets.generate import EmbeddingCache, TripletsError, generate_triplets
+from wb_embedder.triplets.tasks import polarity, product_text
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def base_model(offline_model_dir: Path, tiny_params: Params):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(offline_model_dir), device="cpu")
+    model.max_seq_length = tiny_params.model.max_seq_length
+    return model
+
+
+@pytest.fixture(scope="module")
+def shared_cache(base_model, tiny_params: Params) -> EmbeddingCache:
+    """One embedding cache for the module: each run would otherwise re-encode the same texts."""
+    return EmbeddingCache(base_model, tiny_params.triplets.annotation.encode_batch_size)
+
+
+def _with_strategy(params: Params, strategy: str, **annotation: object):
+    negatives = params.triplets.negatives.model_copy(update={"strategy": strategy})
+    ann = params.triplets.annotation.model_copy(update=annotation)
+    return params.triplets.model_copy(update={"negatives": negatives, "annotation": ann})
+
+
+@pytest.fixture(scope="module")
+def mined(
+    tiny_params: Params, tiny_clean: dict[str, pd.DataFrame], tiny_synonyms: pd.DataFrame, base_model, shared_cache
+):
+    cfg = _with_strategy(tiny_params, "mined")
+    return generate_triplets(
+        tiny_clean,
+        tiny_synonyms,
+        cfg,
+        tiny_params.model.prompts,
+        base_model,
+        Verdicts({}),
+        tiny_params.seed,
+        shared_cache,
+    )
+
+
+def _texts_by_split(tables: dict[str, pd.DataFrame], split: str) -> set[str]:
+    out: set[str] = set()
+    products = tables["products"][tables["products"]["split"] == split]
+    out |= set(products["title"]) | {product_text(r) for _, r in products.iterrows()}
+    for name, columns in {
+        "search_log": ["query"],
+        "reviews": ["text"],
+        "product_qa": ["question"],
+        "support": ["question", "fact"],
+    }.items():
+        frame = tables[name][tables[name]["split"] == split]
+        for column in columns:
+            out |= set(frame[column])
+    return out
+
+
+def test_every_enabled_task_produces_rows(mined, tiny_params: Params) -> None:
+    rows, manifest, _, stats = mined
+    enabled = {t for tasks in tiny_params.triplets.groups.values() for t in tasks}
+    assert set(rows) == enabled == set(manifest["tasks"])
+    for task, frame in rows.items():
+        assert len(frame) > 0, (task, stats["tasks"][task])
+        assert manifest["tasks"][task]["rows"] == len(frame)
+        assert list(frame.columns[:3]) == ["anchor", "positive", "negative_1"]
+
+
+def test_no_test_split_text_in_any_output(mined, tiny_clean: dict[str, pd.DataFrame]) -> None:
+    rows, _, queue, _ = mined
+    test_texts = _texts_by_split(tiny_clean, "test") - _texts_by_split(tiny_clean, "train")
+    assert test_texts
+    for task, frame in rows.items():
+        for column in frame.columns:
+            if column == "label":
+                continue
+            leaked = set(frame[column]) & test_texts
+            assert not leaked, f"{task}.{column}: {sorted(leaked)[:2]}"
+    for column in ["anchor", "positive", "negative"]:
+        assert not set(queue[column]) & test_texts
+
+
+def test_no_negative_equals_or_duplicates_its_positive(mined, tiny_clean: dict[str, pd.DataFrame]) -> None:
+    rows, _, _, _ = mined
+    title_of = {product_text(r): r["title"].lower() for _, r in tiny_clean["products"].iterrows()}
+    for task, frame in rows.items():
+        negatives = [c for c in frame.columns if c.startswith("negative_")]
+        for column in negatives:
+            assert (frame[column].str.lower() != frame["positive"].str.lower()).all(), task
+            same_title = [
+                title_of.get(p) is not None and title_of.get(p) == title_of.get(n)
+                for p, n in zip(frame["positive"], frame[column], strict=True)
+            ]
+            assert not any(same_title), task
+            assert (frame[column] != frame["anchor"]).all(), task
+
+
+def test_classification_negatives_never_share_the_anchor_label(
+    mined, tiny_clean: dict[str, pd.DataFrame], tiny_params: Params
+) -> None:
+    rows, _, _, _ = mined
+    reviews = tiny_clean["reviews"]
+    label_maps = {
+        "review_rating": dict(zip(reviews["text"], reviews["rating"].astype(str), strict=True)),
+        "review_reason": dict(zip(reviews["text"], reviews["reason"], strict=True)),
+        "review_polarity": dict(
+            zip(reviews["text"], polarity(reviews["rating"], tiny_params.triplets.positives), strict=True)
+        ),
+        "support_intent": dict(zip(tiny_clean["support"]["question"], tiny_clean["support"]["intent"], strict=True)),
+    }
+    for task, labels in label_maps.items():
+        frame = rows[task]
+        assert len(frame)
+        for row in frame.itertuples(index=False):
+            assert labels[row.anchor] == row.label == labels[row.positive]
+            assert labels[row.negative_1] != row.label, (task, row)
+
+
+@pytest.mark.parametrize("strategy", ["random", "same_category", "fusion_multineg"])
+def test_other_strategies(
+    strategy: str, tiny_params: Params, tiny_clean, tiny_synonyms, base_model, shared_cache
+) -> None:
+    cfg = _with_strategy(tiny_params, strategy)
+    rows, manifest, _, stats = generate_triplets(
+        tiny_clean, tiny_synonyms, cfg, tiny_params.model.prompts, base_model, Verdicts({}), tiny_params.seed, shared_cache
+    )
+    assert manifest["strategy"] == strategy
+    wanted = cfg.negatives.fusion_num_negatives if strategy == "fusion_multineg" else cfg.negatives.num_negatives
+    frame = rows["search_query"]
+    assert len(frame) and [c for c in frame.columns if c.startswith("negative_")] == [
+        f"negative_{i + 1}" for i in range(wanted)
+    ]
+    if strategy == "fusion_multineg":
+        assert frame["positive"].str.contains("название: ").all()
+    assert stats["totals"]["rows"] == sum(len(f) for f in rows.values())
+
+
+def test_verdicts_change_the_output(
+    tiny_params: Params, tiny_clean, tiny_synonyms, base_model, shared_cache, tmp_path: Path
+) -> None:
+    # Queue everything (uncertain_below very high) so there is something to judge.
+    cfg = _with_strategy(tiny_params, "mined", uncertain_below=10.0, false_negative_below=-10.0)
+    prompts, seed = tiny_params.model.prompts, tiny_params.seed
+    rows, _, queue, stats = generate_triplets(
+        tiny_clean, tiny_synonyms, cfg, prompts, base_model, Verdicts({}), seed, shared_cache
+    )
+    sq = queue[queue["task"] == "support_facts"].reset_index(drop=True)
+    assert len(sq) >= 3 and stats["totals"]["queued"] > 0
+    rejected, swapped, accepted = sq.iloc[0], sq.iloc[1], sq.iloc[2]
+    verdict_file = tmp_path / "verdicts.csv"
+    pd.DataFrame(
+        [
+            {"triplet_id": rejected.triplet_id, "verdict": "reject", "note": "same meaning"},
+            {"triplet_id": swapped.triplet_id, "verdict": "swap", "note": ""},
+            {"triplet_id": accepted.triplet_id, "verdict": "Accept", "note": ""},
+            {"triplet_id": "0123456789abcdef", "verdict": "accept", "note": "a triplet that no longer exists"},
+            {"triplet_id": "fedcba9876543210", "verdict": "", "note": "not judged yet"},
+        ]
+    ).to_csv(verdict_file, index=False)
+    verdicts = read_verdicts(tmp_path)
+    assert len(verdicts.by_id) == 4
+
+    # Strict thresholds now: the accepted triplet must survive a score that would filter it.
+    strict = _with_strategy(tiny_params, "mined", uncertain_below=10.0, false_negative_below=9.0)
+    rows2, _, queue2, stats2 = generate_triplets(
+        tiny_clean, tiny_synonyms, strict, prompts, base_model, verdicts, seed, shared_cache
+    )
+    out = rows2["support_facts"]
+    triples = set(zip(out["anchor"], out["positive"], out["negative_1"], strict=True))
+    assert (rejected.anchor, rejected.positive, rejected.negative) not in triples
+    assert (swapped.anchor, swapped.negative, swapped.positive) in triples
+    assert (accepted.anchor, accepted.positive, accepted.negative) in triples
+    assert stats2["tasks"]["support_facts"]["rejected"] == 1
+    assert stats2["tasks"]["support_facts"]["swapped"] == 1
+    assert stats2["tasks"]["support_facts"]["accepted"] == 1
+    assert stats2["annotation"]["stale_verdicts"] == 1
+    assert stats2["annotation"]["verdicts"] == {"reject": 1, "swap": 1, "accept": 2}
+    assert accepted.triplet_id not in set(queue2["triplet_id"])
+    # Without verdicts, the strict thresholds drop everything from that task as false negatives.
+    rows3, _, _, _ = generate_triplets(
+        tiny_clean, tiny_synonyms, strict, prompts, base_model, Verdicts({}), seed, shared_cache
+    )
+    assert (accepted.anchor, accepted.positive, accepted.negative) not in set(
+        zip(
+            rows3["support_facts"]["anchor"],
+            rows3["support_facts"]["positive"],
+            rows3["support_facts"]["negative_1"],
+            strict=True,
+        )
+    )
+    # Under the lenient thresholds the rejected negative is re-mined: its pair keeps a row, with
+    # another negative (under the strict ones any re-mined negative is itself filtered).
+    rows4, _, _, _ = generate_triplets(
+        tiny_clean, tiny_synonyms, cfg, prompts, base_model, verdicts, seed, shared_cache
+    )
+    lenient = rows4["support_facts"]
+    again = lenient[(lenient["anchor"] == rejected.anchor) & (lenient["positive"] == rejected.positive)]
+    assert len(again) == 1 and again["negative_1"].item() != rejected.negative
+
+
+def test_triplet_id_is_a_content_hash() -> None:
+    assert triplet_id("t", "a", "p", "n") == triplet_id("t", "a", "p", "n")
+    assert triplet_id("t", "a", "p", "n") != triplet_id("t", "a", "n", "p")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("triplet_id,verdict\nabc,maybe\n", r"verdicts.csv: row 1, column 'verdict': 'maybe' is not one of"),
+        ("triplet_id,note\nabc,x\n", r"verdicts.csv: missing column 'verdict'"),
+        ("triplet_id,verdict\nabc,accept\nabc,reject\n", r"row 2, column 'verdict': 'reject' contradicts"),
+        ("triplet_id,verdict\n,accept\n", r"row 1, column 'triplet_id': empty"),
+    ],
+)
+def test_bad_verdict_files(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "verdicts.csv").write_text(content, encoding="utf-8")
+    with pytest.raises(AnnotationError, match=message):
+        read_verdicts(tmp_path)
+
+
+def test_unknown_task_in_groups_is_named(tiny_params: Params, tiny_clean, tiny_synonyms, base_model) -> None:
+    groups = {**tiny_params.triplets.groups, "retrieval": ["search_qeury"]}
+    cfg = tiny_params.triplets.model_copy(update={"groups": groups})
+    with pytest.raises(TripletsError, match="unknown task 'search_qeury'"):
+        generate_triplets(tiny_clean, tiny_synonyms, cfg, tiny_params.model.prompts, base_model, Verdicts({}), 1)
