@@ -152,7 +152,7 @@ def test_verdicts_change_the_output(
     tiny_params: Params, tiny_clean, tiny_synonyms, base_model, shared_cache, tmp_path: Path
 ) -> None:
     # Queue everything (uncertain_below very high) so there is something to judge.
-    cfg = _with_strategy(tiny_params, "mined", uncertain_below=10.0, false_negative_below=-10.0)
+    cfg = _with_strategy(tiny_params, "mined", uncertain_below=10.0, false_negative_below=-10.0, max_queue=100_000)
     prompts, seed = tiny_params.model.prompts, tiny_params.seed
     rows, _, queue, stats = generate_triplets(
         tiny_clean, tiny_synonyms, cfg, prompts, base_model, Verdicts({}), seed, shared_cache

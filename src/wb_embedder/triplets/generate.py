@@ -80,20 +80,35 @@ class TaskCounts:
     rejected: int = 0
     swapped: int = 0
     not_enough_negatives: int = 0
+    fallback_random: int = 0
     verdict_ids_seen: set[str] = field(default_factory=set)
 
 
 def _strategy_candidates(
     pairs: TaskPairs, cfg: TripletsConfig, prompts: PromptPair, model: Any, rng: np.random.Generator, wanted: int
-) -> tuple[list[list[Candidate]], list[float | None]]:
+) -> tuple[list[list[Candidate]], list[float | None], list[int]]:
+    """Candidates per pair, best first; the last list says how many of each row the strategy
+    itself proposed (the rest are the random fallback, counted in the stats)."""
     n = wanted * cfg.negatives.mined.oversample
     strategy = cfg.negatives.strategy
-    if strategy == "mined":
-        return mined_candidates(pairs, n, cfg.negatives, prompts, model, labelled=pairs.labelled)
     if strategy == "random":
-        return random_candidates(pairs, n, rng), [None] * len(pairs.pairs)
-    # same_category, and fusion_multineg which draws its k negatives the same way
-    return same_category_candidates(pairs, n, rng), [None] * len(pairs.pairs)
+        candidates = random_candidates(pairs, n, rng)
+        return candidates, [None] * len(pairs.pairs), [len(row) for row in candidates]
+    if strategy != "mined":
+        # same_category, and fusion_multineg which draws its k negatives the same way
+        candidates = same_category_candidates(pairs, n, rng)
+        return candidates, [None] * len(pairs.pairs), [len(row) for row in candidates]
+    # A labelled text's nearest neighbours mostly share its label, which the guard rejects: take
+    # the whole rank window, so the nearest text of another label is found where there is one.
+    window = cfg.negatives.mined.range_max if pairs.labelled else n
+    mined, positive_scores = mined_candidates(pairs, window, cfg.negatives, prompts, model, labelled=pairs.labelled)
+    # Where the window holds too few safe negatives, random ones keep the pair in training.
+    fallback = random_candidates(pairs, n, rng)
+    combined = []
+    for own, extra in zip(mined, fallback, strict=True):
+        seen = {key for key, _ in own}
+        combined.append(own + [c for c in extra if c[0] not in seen])
+    return combined, positive_scores, [len(row) for row in mined]
 
 
 def _score_missing(
@@ -117,7 +132,7 @@ def _score_missing(
 
 
 def _select(
-    task: str, pairs: TaskPairs, candidates: list[list[Candidate]], positive_scores: list[float],
+    task: str, pairs: TaskPairs, candidates: list[list[Candidate]], proposed: list[int], positive_scores: list[float],
     cfg: TripletsConfig, verdicts: Verdicts, brand_variants: dict[str, set[str]], wanted: int, fused: bool,
     counts: TaskCounts,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -128,7 +143,8 @@ def _select(
         positive_text = pairs.fused.get(pair.positive_key, positive_doc.text) if fused else positive_doc.text
         negatives: list[str] = []
         swapped_to: str | None = None
-        for key, negative_score in candidates[i]:
+        fallbacks = 0
+        for rank, (key, negative_score) in enumerate(candidates[i]):
             if len(negatives) == wanted:
                 break
             if not is_safe_negative(pairs, pair.label, pair.positive_key, pair.relevant_keys, key, brand_variants):
@@ -168,6 +184,7 @@ def _select(
                     counts.held_for_annotation += 1
                     continue
             negatives.append(negative_text)
+            fallbacks += rank >= proposed[i]
         if len(negatives) < wanted:
             counts.not_enough_negatives += 1
             continue
@@ -177,6 +194,7 @@ def _select(
             row["label"] = pair.label
         rows.append(row)
         counts.negatives += len(negatives)
+        counts.fallback_random += fallbacks
     counts.rows = len(rows)
     return rows, queue
 
@@ -217,12 +235,12 @@ def generate_triplets(
         pairs = all_pairs[task]
         counts = TaskCounts(pairs=len(pairs.pairs))
         rng = np.random.default_rng([seed, index])
-        candidates, positive_scores = _strategy_candidates(
+        candidates, positive_scores, proposed = _strategy_candidates(
             pairs, cfg, prompts[task], CachedModel(model, cache), rng, wanted
         )
         candidates, scores = _score_missing(pairs, candidates, positive_scores, prompts[task], cache)
         rows, task_queue = _select(
-            task, pairs, candidates, scores, cfg, verdicts,
+            task, pairs, candidates, proposed, scores, cfg, verdicts,
             brand_variants if task == "brand_synonyms" else {}, wanted, fused, counts,
         )
         seen_verdicts |= counts.verdict_ids_seen
