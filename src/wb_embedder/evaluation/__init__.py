@@ -5,5 +5,6 @@ package must not pull in torch or sentence-transformers.
 
 Modules: :mod:`.schema` (params sections), :mod:`.errors`, :mod:`.benchmarks` (construction and
 storage), :mod:`.retrieval` and :mod:`.classification` (MTEB protocols), :mod:`.embedding_cache`
-(content-addressed, deduplicated encoding), :mod:`.run` (evaluate a model, compare two runs).
+(content-addressed, deduplicated encoding), :mod:`.run` (score one model: stages evaluate_base
+and evaluate), :mod:`.report` (base vs fine-tuned: stage report).
 """

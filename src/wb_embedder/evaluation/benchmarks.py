@@ -1,0 +1,501 @@
+"""The 11 benchmarks: what they are, how they are built from the clean tables, how they are stored.
+
+Every query, corpus document and classification test example comes from the held-out ``test``
+split; classification training examples come from the ``train`` split only. Two exceptions,
+both vocabularies rather than examples: WBBrandSyns ranks among every brand name of the catalogue
+(its queries are the test split of the synonyms table, which is split by brand).
+
+Retrieval benchmarks are stored as MTEB stores them: ``queries`` (query_id, text), ``corpus``
+(doc_id, text) and ``qrels`` (query_id, doc_id, score; graded, 0 = judged not relevant), plus
+``excluded`` (query_id, doc_id): documents left out of that query's ranking (the anchor itself
+in WBSimGoods-triplets). Documents and queries are deduplicated by text: two corpus entries with
+the same text would tie, and the order of a tie would decide the metric.
+Classification benchmarks are ``train`` and ``test`` (text, label).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from wb_embedder.clean import CLEAN_TABLES, TEST, TRAIN
+from wb_embedder.evaluation.errors import EvaluationError
+from wb_embedder.evaluation.schema import BenchmarksConfig
+from wb_embedder.io import atomic_dir, write_json
+
+logger = logging.getLogger(__name__)
+
+STATS_FILE = "stats.json"
+RETRIEVAL_FILES = ("queries", "corpus", "qrels", "excluded")
+CLASSIFICATION_FILES = ("train", "test")
+POSITIVE, NEGATIVE = "positive", "negative"
+
+Kind = Literal["retrieval", "classification"]
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A benchmark's identity: the prompt task it uses and its headline metric."""
+
+    name: str
+    task: str  # key of params model.prompts
+    kind: Kind
+    main_metric: Literal["ndcg", "accuracy", "f1"]
+    # Retrieval benchmarks with several corpus views (WBQAGoods) store one subset per view
+    # and report each view plus their mean.
+    views: tuple[str, ...] = ()
+
+
+SPECS: dict[str, BenchmarkSpec] = {
+    spec.name: spec
+    for spec in [
+        BenchmarkSpec("WBQAGoods", "product_qa", "retrieval", "ndcg", ("all", "answer", "description")),
+        BenchmarkSpec("WBSimGoods-triplets", "similar_goods", "retrieval", "ndcg"),
+        BenchmarkSpec("WBSearchQueryNmRelevance", "search_query", "retrieval", "ndcg"),
+        BenchmarkSpec("WBQASupportFacts", "support_facts", "retrieval", "ndcg"),
+        BenchmarkSpec("WBReviewsClassification", "review_rating", "classification", "accuracy"),
+        BenchmarkSpec("WBReviewsPolarityClassification", "review_polarity", "classification", "accuracy"),
+        BenchmarkSpec("WBReviewsSummarizationClassification", "review_reason", "classification", "f1"),
+        BenchmarkSpec("WBGoodsCategoriesClassification", "goods_category", "classification", "accuracy"),
+        BenchmarkSpec("WBGenderClassification", "goods_gender", "classification", "accuracy"),
+        BenchmarkSpec("WBQASupportShort", "support_intent", "classification", "f1"),
+        BenchmarkSpec("WBBrandSyns", "brand_synonyms", "retrieval", "ndcg"),
+    ]
+}
+BENCHMARK_NAMES: tuple[str, ...] = tuple(SPECS)
+
+
+def headline_metric(name: str, main_k: int) -> str:
+    """The metric a benchmark is summarised by (its ``main_score``): NDCG@main_k for retrieval."""
+    spec = SPECS[name]
+    return f"ndcg@{main_k}" if spec.main_metric == "ndcg" else spec.main_metric
+
+
+@dataclass(frozen=True)
+class RetrievalSet:
+    queries: pd.DataFrame  # query_id, text
+    corpus: pd.DataFrame  # doc_id, text
+    qrels: pd.DataFrame  # query_id, doc_id, score
+    excluded: pd.DataFrame  # query_id, doc_id
+
+
+@dataclass(frozen=True)
+class ClassificationSet:
+    train: pd.DataFrame  # text, label
+    test: pd.DataFrame  # text, label
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    spec: BenchmarkSpec
+    # Retrieval: one RetrievalSet per view ("" for a single-view benchmark).
+    retrieval: dict[str, RetrievalSet] = field(default_factory=dict)
+    classification: ClassificationSet | None = None
+    # Written next to the data for inspection only (e.g. the derived triplets); never read back.
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- product texts
+
+
+def product_text(products: pd.DataFrame) -> pd.Series:
+    """A product as a retrieval document (the ``all`` view): title, brand, subject,
+    characteristics, description.
+
+    The same layout as the training pairs, so that a fine-tuned model sees documents shaped like
+    the ones it learnt from; kept as a copy here so that a change to training never silently
+    changes the benchmark.
+    """
+    columns = ["title", "brandname", "subjectname", "characteristics_text", "description"]
+    return pd.Series(
+        [". ".join(part for part in parts if part) for parts in products[columns].itertuples(index=False)],
+        index=products.index,
+        dtype=object,
+    )
+
+
+# --------------------------------------------------------------------------- retrieval builders
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def retrieval_set(
+    name: str,
+    pairs: pd.DataFrame,
+    corpus_texts: Iterable[str],
+    excluded: pd.DataFrame | None = None,
+) -> RetrievalSet:
+    """Build a retrieval set from judged (query, doc, grade) text pairs.
+
+    The corpus is ``corpus_texts`` plus every judged document; identical texts are one document
+    (a judged pair keeps its highest grade), identical queries one query. Queries without a
+    positive grade have nothing to find and are left out. Ids follow the sorted texts, so they do
+    not depend on row order.
+    """
+    pairs = pairs[["query", "doc", "grade"]]
+    # Unmapped ids arrive as NaN and empty texts as "": neither is something to rank or find.
+    usable = pairs["query"].map(_is_text) & pairs["doc"].map(_is_text)
+    pairs = pairs[usable].astype({"query": object, "doc": object})
+    pairs = pairs.groupby(["query", "doc"], as_index=False, sort=True)["grade"].max()
+    best = pairs.groupby("query")["grade"].max()
+    kept_queries = sorted(best.index[best > 0])
+    if not kept_queries:
+        raise EvaluationError(f"{name}: no test query has a relevant document (the test split has no rows?)")
+    pairs = pairs[pairs["query"].isin(set(kept_queries))]
+    docs = sorted({t for t in corpus_texts if _is_text(t)} | set(pairs["doc"]))
+    query_id = {text: i for i, text in enumerate(kept_queries)}
+    doc_id = {text: i for i, text in enumerate(docs)}
+    qrels = pd.DataFrame(
+        {
+            "query_id": pairs["query"].map(query_id).astype("int64").to_numpy(),
+            "doc_id": pairs["doc"].map(doc_id).astype("int64").to_numpy(),
+            "score": pairs["grade"].astype("int64").to_numpy(),
+        }
+    ).sort_values(["query_id", "doc_id"], ignore_index=True)
+    skip = pd.DataFrame({"query_id": pd.Series(dtype="int64"), "doc_id": pd.Series(dtype="int64")})
+    if excluded is not None and len(excluded):
+        excluded = excluded[excluded["query"].isin(query_id) & excluded["doc"].isin(doc_id)]
+        skip = pd.DataFrame(
+            {
+                "query_id": excluded["query"].map(query_id).astype("int64").to_numpy(),
+                "doc_id": excluded["doc"].map(doc_id).astype("int64").to_numpy(),
+            }
+        ).drop_duplicates()
+        # A judged document is never hidden from its query: relevance wins over exclusion.
+        judged = set(zip(qrels["query_id"], qrels["doc_id"], strict=True))
+        keep = [pair not in judged for pair in zip(skip["query_id"], skip["doc_id"], strict=True)]
+        skip = skip[keep].sort_values(["query_id", "doc_id"], ignore_index=True)
+    return RetrievalSet(
+        queries=pd.DataFrame({"query_id": np.arange(len(kept_queries), dtype="int64"), "text": kept_queries}),
+        corpus=pd.DataFrame({"doc_id": np.arange(len(docs), dtype="int64"), "text": docs}),
+        qrels=qrels,
+        excluded=skip,
+    )
+
+
+def _pairs(query: Iterable[str], doc: Iterable[str], grade: Iterable[int] | int = 1) -> pd.DataFrame:
+    frame = pd.DataFrame({"query": list(query), "doc": list(doc)})
+    frame["grade"] = grade
+    return frame
+
+
+def build_qa_goods(products: pd.DataFrame, qa: pd.DataFrame) -> Benchmark:
+    """Product question -> the product, seen through three views of it.
+
+    ``all``: the full product text; ``description``: the description alone (products without one
+    are not in that corpus); ``answer``: the answers of the test questions, the relevant one being
+    the answer to the question (product questions are answered per product, so the answer is the
+    product's own account of the asked property).
+    """
+    spec = SPECS["WBQAGoods"]
+    full = dict(zip(products["nmid"], product_text(products), strict=True))
+    description = dict(zip(products["nmid"], products["description"], strict=True))
+    views = {
+        "all": retrieval_set(
+            f"{spec.name}/all", _pairs(qa["question"], qa["nmid"].map(full)), full.values()
+        ),
+        "answer": retrieval_set(f"{spec.name}/answer", _pairs(qa["question"], qa["answer"]), qa["answer"]),
+        "description": retrieval_set(
+            f"{spec.name}/description",
+            _pairs(qa["question"], qa["nmid"].map(description).fillna("")),
+            description.values(),
+        ),
+    }
+    return Benchmark(spec, retrieval=views)
+
+
+def search_grades(log: pd.DataFrame, cfg: BenchmarksConfig) -> np.ndarray:
+    """The graded relevance of each (query, product) row of the search log."""
+    grades = cfg.search_grades
+    return np.where(
+        log["carts"] >= grades.min_carts,
+        grades.cart,
+        np.where(log["views"] >= grades.min_views, grades.view, grades.show),
+    ).astype("int64")
+
+
+def build_search(products: pd.DataFrame, log: pd.DataFrame, cfg: BenchmarksConfig) -> Benchmark:
+    """Search query -> products, graded by the funnel (cart > view > show); the corpus is every
+    test product, so products never shown for a query are unjudged distractors."""
+    spec = SPECS["WBSearchQueryNmRelevance"]
+    full = dict(zip(products["nmid"], product_text(products), strict=True))
+    known = log[log["nmid"].isin(full)]
+    pairs = _pairs(known["query"], known["nmid"].map(full), search_grades(known, cfg))
+    return Benchmark(spec, retrieval={"": retrieval_set(spec.name, pairs, full.values())})
+
+
+def similar_goods_triplets(products: pd.DataFrame, log: pd.DataFrame, cfg: BenchmarksConfig) -> pd.DataFrame:
+    """(previous, anchor, next) nmid triplets from pseudo-sessions (see SimilarGoodsConfig)."""
+    rules = cfg.similar_goods
+    engaged = log[(log["views"] >= rules.min_views) & log["nmid"].isin(set(products["nmid"]))]
+    subject = dict(zip(products["nmid"], products["subjectname"], strict=True))
+    engaged = engaged.assign(subject=engaged["nmid"].map(subject) if rules.same_subject else "")
+    engaged = engaged.sort_values(
+        ["query", "subject", "carts", "views", "shows", "nmid"],
+        ascending=[True, True, False, False, False, True],
+        kind="stable",
+    )
+    rows: list[tuple[int, int, int]] = []
+    for _, session in engaged.groupby(["query", "subject"], sort=True):
+        items = session["nmid"].to_numpy()[: rules.max_session_length]
+        rows += [(int(items[i - 1]), int(items[i]), int(items[i + 1])) for i in range(1, len(items) - 1)]
+    triplets = pd.DataFrame(rows, columns=["previous", "anchor", "next"], dtype="int64")
+    return triplets.drop_duplicates().sort_values(["anchor", "previous", "next"], ignore_index=True)
+
+
+def build_similar_goods(products: pd.DataFrame, log: pd.DataFrame, cfg: BenchmarksConfig) -> Benchmark:
+    """Product -> similar products: an anchor's previous and next items are relevant (grade 1).
+
+    No browsing sessions exist, so a session is approximated by the products engaged with for
+    one query (within one subject): shoppers open and cart substitutes for the same need. The
+    anchor itself is excluded from its own ranking (it is in the corpus, with the same prompt).
+    """
+    spec = SPECS["WBSimGoods-triplets"]
+    triplets = similar_goods_triplets(products, log, cfg)
+    full = dict(zip(products["nmid"], product_text(products), strict=True))
+    anchors = pd.concat([triplets["anchor"], triplets["anchor"]], ignore_index=True).map(full)
+    neighbours = pd.concat([triplets["previous"], triplets["next"]], ignore_index=True).map(full)
+    pairs = _pairs(anchors, neighbours)
+    excluded = pd.DataFrame({"query": anchors, "doc": anchors}).drop_duplicates()
+    data = retrieval_set(spec.name, pairs, full.values(), excluded)
+    return Benchmark(spec, retrieval={"": data}, extras={"triplets": triplets})
+
+
+def build_support_facts(support: pd.DataFrame) -> Benchmark:
+    """Support question -> the fact that answers it; the corpus is every test fact."""
+    spec = SPECS["WBQASupportFacts"]
+    pairs = _pairs(support["question"], support["fact"])
+    return Benchmark(spec, retrieval={"": retrieval_set(spec.name, pairs, support["fact"])})
+
+
+def build_brand_synonyms(products_all: pd.DataFrame, synonyms: pd.DataFrame, cfg: BenchmarksConfig) -> Benchmark:
+    """Brand variant ("найк") -> its brand, ranked among every brand of the catalogue.
+
+    A variant spelled exactly like its brand (case aside) tests nothing and is left out; a
+    variant listed for two brands has both as relevant.
+    """
+    spec = SPECS["WBBrandSyns"]
+    ignored = set(cfg.ignored_brands)
+    test = synonyms[synonyms["split"] == TEST]
+    test = test[~test["brand"].isin(ignored) & (test["variant"].str.casefold() != test["brand"].str.casefold())]
+    brands = {b for b in products_all["brandname"] if b and b not in ignored}
+    pairs = _pairs(test["variant"], test["brand"])
+    return Benchmark(spec, retrieval={"": retrieval_set(spec.name, pairs, sorted(brands))})
+
+
+# --------------------------------------------------------------------------- classification builders
+
+
+def classification_set(
+    name: str,
+    train: tuple[pd.Series, pd.Series],
+    test: tuple[pd.Series, pd.Series],
+    cfg: BenchmarksConfig,
+) -> ClassificationSet:
+    """Train / test (text, label) frames; labels too rare in training leave both splits."""
+
+    def frame(texts: pd.Series, labels: pd.Series) -> pd.DataFrame:
+        out = pd.DataFrame({"text": texts.astype(str).to_numpy(), "label": labels.astype(str).to_numpy()})
+        return out[(out["text"] != "") & (out["label"] != "")].reset_index(drop=True)
+
+    train_frame, test_frame = frame(*train), frame(*test)
+    counts = train_frame["label"].value_counts()
+    kept = set(counts.index[counts >= cfg.min_train_examples_per_label])
+    dropped = sorted(set(train_frame["label"]) - kept)
+    if dropped:
+        logger.info("%s: labels with < %d training examples left out: %s", name,
+                    cfg.min_train_examples_per_label, dropped)
+    train_frame = train_frame[train_frame["label"].isin(kept)].reset_index(drop=True)
+    test_frame = test_frame[test_frame["label"].isin(kept)].reset_index(drop=True)
+    if train_frame["label"].nunique() < 2:
+        raise EvaluationError(
+            f"{name}: the train split has {train_frame['label'].nunique()} label(s) with >= "
+            f"{cfg.min_train_examples_per_label} examples; classification needs at least 2"
+        )
+    if test_frame.empty:
+        raise EvaluationError(f"{name}: no test examples (the test split has no rows with a kept label)")
+    return ClassificationSet(train=train_frame, test=test_frame)
+
+
+def review_polarity(rating: pd.Series, cfg: BenchmarksConfig) -> pd.Series:
+    """positive / negative / "" (left out) from the star rating."""
+    rules = cfg.review_polarity
+    return pd.Series(
+        np.where(
+            rating >= rules.positive_min_rating,
+            POSITIVE,
+            np.where(rating <= rules.negative_max_rating, NEGATIVE, ""),
+        ),
+        index=rating.index,
+    )
+
+
+def short_questions(support: pd.DataFrame, cfg: BenchmarksConfig) -> pd.DataFrame:
+    return support[support["question"].str.split().str.len() <= cfg.support_short_max_words]
+
+
+def _classification(
+    name: str,
+    texts: tuple[pd.Series, pd.Series],
+    labels: tuple[pd.Series, pd.Series],
+    cfg: BenchmarksConfig,
+) -> Benchmark:
+    data = classification_set(name, (texts[0], labels[0]), (texts[1], labels[1]), cfg)
+    return Benchmark(SPECS[name], classification=data)
+
+
+# --------------------------------------------------------------------------- all benchmarks
+
+
+def _split(frame: pd.DataFrame, split: str) -> pd.DataFrame:
+    return frame[frame["split"] == split].reset_index(drop=True)
+
+
+def build_benchmarks(
+    tables: Mapping[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: BenchmarksConfig
+) -> dict[str, Benchmark]:
+    """All 11 benchmarks from the clean tables and the brand synonyms."""
+    missing = [t for t in CLEAN_TABLES if t not in tables]
+    if missing:
+        raise EvaluationError(f"clean tables missing: {missing}")
+    test = {name: _split(tables[name], TEST) for name in CLEAN_TABLES}
+    train = {name: _split(tables[name], TRAIN) for name in CLEAN_TABLES}
+    reviews = (train["reviews"], test["reviews"])
+    products = (train["products"], test["products"])
+    support_short = (short_questions(train["support"], cfg), short_questions(test["support"], cfg))
+
+    def pair(frames: tuple[pd.DataFrame, pd.DataFrame], column: str) -> tuple[pd.Series, pd.Series]:
+        return frames[0][column], frames[1][column]
+
+    benchmarks = [
+        build_qa_goods(test["products"], test["product_qa"]),
+        build_similar_goods(test["products"], test["search_log"], cfg),
+        build_search(test["products"], test["search_log"], cfg),
+        build_support_facts(test["support"]),
+        _classification("WBReviewsClassification", pair(reviews, "text"), pair(reviews, "rating"), cfg),
+        _classification(
+            "WBReviewsPolarityClassification",
+            pair(reviews, "text"),
+            (review_polarity(reviews[0]["rating"], cfg), review_polarity(reviews[1]["rating"], cfg)),
+            cfg,
+        ),
+        _classification("WBReviewsSummarizationClassification", pair(reviews, "text"), pair(reviews, "reason"), cfg),
+        # Titles, not the full text: characteristics carry "Пол: ..." and would hand over the label.
+        _classification("WBGoodsCategoriesClassification", pair(products, "title"), pair(products, "parentname"), cfg),
+        _classification("WBGenderClassification", pair(products, "title"), pair(products, "gender"), cfg),
+        _classification("WBQASupportShort", pair(support_short, "question"), pair(support_short, "intent"), cfg),
+        build_brand_synonyms(tables["products"], synonyms, cfg),
+    ]
+    return {b.spec.name: b for b in benchmarks}
+
+
+def benchmark_stats(benchmarks: Mapping[str, Benchmark]) -> dict[str, Any]:
+    """Sizes of every benchmark, for data/benchmarks/stats.json."""
+    stats: dict[str, Any] = {}
+    for name, bench in benchmarks.items():
+        entry: dict[str, Any] = {"task": bench.spec.task, "kind": bench.spec.kind}
+        for view, data in bench.retrieval.items():
+            sizes = {
+                "queries": len(data.queries),
+                "corpus": len(data.corpus),
+                "qrels": len(data.qrels),
+                "relevant": int((data.qrels["score"] > 0).sum()),
+                "excluded": len(data.excluded),
+            }
+            if view:
+                entry[view] = sizes
+            else:
+                entry.update(sizes)
+        if bench.classification is not None:
+            data = bench.classification
+            entry.update(
+                {
+                    "train": len(data.train),
+                    "test": len(data.test),
+                    "labels": int(data.train["label"].nunique()),
+                    "test_label_counts": {str(k): int(v) for k, v in data.test["label"].value_counts().sort_index().items()},
+                }
+            )
+        for extra, frame in bench.extras.items():
+            entry[extra] = len(frame)
+        stats[name] = entry
+    return stats
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def load_synonyms(path: Path | str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise EvaluationError(f"{path}: not found (run the synonyms stage first)")
+    frame = pd.read_parquet(path)
+    missing = {"brand", "variant", "split"} - set(frame.columns)
+    if missing:
+        raise EvaluationError(f"{path}: missing columns {sorted(missing)}")
+    return frame
+
+
+def _subset_dir(root: Path, name: str, view: str) -> Path:
+    return root / name / view if view else root / name
+
+
+def write_benchmarks(benchmarks: Mapping[str, Benchmark], out_dir: Path | str) -> dict[str, Any]:
+    """Write every benchmark and stats.json into ``out_dir``, atomically; return the stats."""
+    stats = benchmark_stats(benchmarks)
+    with atomic_dir(out_dir) as tmp:
+        for name, bench in benchmarks.items():
+            for view, data in bench.retrieval.items():
+                target = _subset_dir(tmp, name, view)
+                target.mkdir(parents=True, exist_ok=True)
+                for part in RETRIEVAL_FILES:
+                    getattr(data, part).to_parquet(target / f"{part}.parquet", index=False)
+            if bench.classification is not None:
+                target = tmp / name
+                target.mkdir(parents=True, exist_ok=True)
+                for part in CLASSIFICATION_FILES:
+                    getattr(bench.classification, part).to_parquet(target / f"{part}.parquet", index=False)
+            for extra, frame in bench.extras.items():
+                frame.to_parquet(tmp / name / f"{extra}.parquet", index=False)
+        write_json(stats, tmp / STATS_FILE)
+    return stats
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise EvaluationError(f"{path}: not found (run the benchmarks stage first)")
+    return pd.read_parquet(path)
+
+
+def load_benchmark(root: Path | str, name: str) -> Benchmark:
+    root = Path(root)
+    if name not in SPECS:
+        raise EvaluationError(f"unknown benchmark {name!r}; known: {list(SPECS)}")
+    spec = SPECS[name]
+    if spec.kind == "classification":
+        parts = {p: _read(root / name / f"{p}.parquet") for p in CLASSIFICATION_FILES}
+        for part, frame in parts.items():
+            if frame.empty:
+                raise EvaluationError(f"{root / name / part}.parquet: no rows")
+        return Benchmark(spec, classification=ClassificationSet(**parts))
+    views = {}
+    for view in spec.views or ("",):
+        target = _subset_dir(root, name, view)
+        data = RetrievalSet(**{p: _read(target / f"{p}.parquet") for p in RETRIEVAL_FILES})
+        for part in ("queries", "corpus", "qrels"):
+            if getattr(data, part).empty:
+                raise EvaluationError(f"{target / part}.parquet: no rows")
+        views[view] = data
+    return Benchmark(spec, retrieval=views)
+
+
+def load_benchmarks(root: Path | str, names: Iterable[str] = BENCHMARK_NAMES) -> dict[str, Benchmark]:
+    return {name: load_benchmark(root, name) for name in names}

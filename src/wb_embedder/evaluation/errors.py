@@ -1,0 +1,7 @@
+"""The one error a user can fix from its message: bad benchmark data, model folder or prompts."""
+
+from __future__ import annotations
+
+
+class EvaluationError(ValueError):
+    """A benchmark cannot be built or evaluated (no rows, missing file, model folder, prompt)."""

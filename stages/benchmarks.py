@@ -1,0 +1,26 @@
+"""DVC stage benchmarks: build the 11 benchmarks from the held-out split of the clean tables."""
+
+from pathlib import Path
+
+from wb_embedder.clean import read_clean_tables
+from wb_embedder.config import load_params
+from wb_embedder.evaluation.benchmarks import (
+    build_benchmarks,
+    load_synonyms,
+    write_benchmarks,
+)
+from wb_embedder.stage import run_stage
+
+CLEAN = Path("data/clean")
+SYNONYMS = Path("data/synonyms/synonyms.parquet")
+OUT = Path("data/benchmarks")
+
+
+def main() -> None:
+    params = load_params()
+    benchmarks = build_benchmarks(read_clean_tables(CLEAN), load_synonyms(SYNONYMS), params.benchmarks)
+    write_benchmarks(benchmarks, OUT)
+
+
+if __name__ == "__main__":
+    run_stage("benchmarks", main)

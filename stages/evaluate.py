@@ -1,0 +1,38 @@
+"""DVC stages evaluate_base and evaluate: score one model on the 11 benchmarks.
+
+    python stages/evaluate.py --model models/base --out data/eval/base
+    python stages/evaluate.py --model models/finetuned --out data/eval/finetuned
+
+Writes <out>/<Benchmark>.json (flat metrics) and <out>/run.json, replacing <out> as a whole.
+<out> is a cached DVC output; the cheap report stage turns two of them into metrics/.
+"""
+
+import argparse
+from pathlib import Path
+
+from wb_embedder.config import load_params
+from wb_embedder.evaluation.run import evaluate_model, write_results
+from wb_embedder.stage import run_stage
+
+BENCHMARKS = Path("data/benchmarks")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="sentence-transformers model folder")
+    parser.add_argument("--out", type=Path, required=True, help="folder for <Benchmark>.json and run.json")
+    parser.add_argument("--benchmarks", type=Path, default=BENCHMARKS, help="output of the benchmarks stage")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    params = load_params()
+    results, info = evaluate_model(
+        args.model, args.benchmarks, params.model.prompts, params.evaluate, params.seed, params.model.trust_remote_code
+    )
+    write_results(results, args.out, info)
+
+
+if __name__ == "__main__":
+    run_stage("evaluate", main)

@@ -1,0 +1,849 @@
+"""The benchmarks and their evaluation: construction from the test split only, relevance grades,
+metrics cross-checked against scikit-learn (per metric and end to end on all 11 benchmarks), the
+shared embedding cache, length-sorted batches, determinism, the output files and the stage
+scripts (benchmarks, evaluate, report)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+from collections import Counter
+from itertools import pairwise
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from rawdata import raw_tables
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, ndcg_score
+
+from wb_embedder.clean import clean_tables
+from wb_embedder.config import DataConfig, PromptPair, load_params
+from wb_embedder.contract import ContractError
+from wb_embedder.evaluation import classification as classification_module
+from wb_embedder.evaluation import retrieval as retrieval_module
+from wb_embedder.evaluation.benchmarks import (
+    BENCHMARK_NAMES,
+    SPECS,
+    Benchmark,
+    RetrievalSet,
+    build_benchmarks,
+    load_benchmarks,
+    product_text,
+    retrieval_set,
+    search_grades,
+    similar_goods_triplets,
+    write_benchmarks,
+)
+from wb_embedder.evaluation.classification import (
+    accuracy,
+    evaluate_classification,
+    macro_f1,
+    plan_experiments,
+)
+from wb_embedder.evaluation.embedding_cache import (
+    EmbeddingCache,
+    SentenceTransformerEncoder,
+    cache_key,
+    load_model,
+)
+from wb_embedder.evaluation.errors import EvaluationError
+from wb_embedder.evaluation.report import compare, report
+from wb_embedder.evaluation.retrieval import evaluate_retrieval, normalize
+from wb_embedder.evaluation.run import (
+    MAIN_SCORE,
+    RUN_FILE,
+    evaluate_benchmarks,
+    read_results,
+    round_metrics,
+    write_results,
+)
+from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The sections proposed for params.yaml; params.yaml's own sections are checked once they exist.
+PARAMS_SECTIONS = yaml.safe_load(
+    """
+benchmarks:
+  search_grades: {cart: 2, view: 1, show: 0, min_carts: 1, min_views: 1}
+  similar_goods: {min_views: 1, max_session_length: 20, same_subject: true}
+  review_polarity: {positive_min_rating: 4, negative_max_rating: 2}
+  support_short_max_words: 6
+  ignored_brands: ["Нет бренда"]
+  min_train_examples_per_label: 5
+evaluate:
+  batch_size: 64
+  device: cpu
+  k_values: [1, 10]
+  main_k: 10
+  query_chunk_size: 1024
+  classification: {n_experiments: 10, samples_per_label: 16, max_iter: 100}
+"""
+)
+BENCH_CFG = BenchmarksConfig.model_validate(PARAMS_SECTIONS["benchmarks"])
+EVAL_CFG = EvaluateConfig.model_validate(PARAMS_SECTIONS["evaluate"])
+# Small classification protocol: the tests check the protocol, not the statistics.
+FAST_CFG = EVAL_CFG.model_copy(update={"classification": EVAL_CFG.classification.model_copy(
+    update={"n_experiments": 3, "samples_per_label": 4})})
+SEED = 7
+
+
+def _prompts() -> dict[str, PromptPair]:
+    return dict(load_params(ROOT / "params.yaml").model.prompts)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+PARENTS = {"Обувь": ["Кроссовки", "Ботинки"], "Одежда": ["Футболки", "Платья"], "Дом": ["Кружки", "Пледы"]}
+BRANDS = ["Nike", "Adidas", "Puma", "Bosch", "Зарина", "Нет бренда"]
+GENDERS = ["Женский", "Мужской", ""]
+REASONS = {1: "брак", 2: "маломерит", 3: "маломерит", 4: "быстрая доставка", 5: "хорошее качество"}
+TEST_BRANDS = {"Puma", "Bosch"}
+
+
+def make_clean_tables(n_products: int = 150, seed: int = 0) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """Clean tables in the clean stage's schema, with every fifth product in the test split."""
+    rng = np.random.default_rng(seed)
+    subjects = [(parent, subject) for parent, subs in PARENTS.items() for subject in subs]
+    products, log, reviews, qa = [], [], [], []
+    for i in range(n_products):
+        nmid = 1000 + i
+        split = "test" if i % 5 == 0 else "train"
+        parent, subject = subjects[i % len(subjects)]
+        brand = BRANDS[(i // 3) % len(BRANDS)]
+        gender = GENDERS[i % 3]
+        material = ["хлопок", "кожа", "керамика", "шерсть"][i % 4]
+        charcs = {"Пол": [gender]} if gender else {}
+        charcs["Материал"] = [material]
+        products.append({
+            "nmid": nmid, "title": f"{subject} {brand} модель {i}",
+            "description": f"Описание {subject.lower()} номер {i} из материала {material}." if i % 7 else "",
+            "subjectname": subject, "parentname": parent, "brandname": brand, "colors": ["черный"],
+            "characteristics": json.dumps(charcs, ensure_ascii=False),
+            "characteristics_text": "; ".join(f"{k}: {', '.join(v)}" for k, v in charcs.items()),
+            "gender": gender, "age": "Взрослый", "split": split,
+        })
+        for query in (f"{subject.lower()} {split}", f"{subject.lower()} модель {i}"):
+            shows = int(rng.integers(5, 30))
+            views = int(rng.integers(0, 6))
+            log.append({"query": query, "nmid": nmid, "shows": shows, "views": views,
+                        "carts": int(rng.integers(0, views + 1)), "split": split})
+        for j in range(3):
+            rating = int(rng.integers(1, 6))
+            reviews.append({"review_id": 3 * i + j, "nmid": nmid, "rating": rating, "reason": REASONS[rating],
+                            "text": f"отзыв {3 * i + j}: {REASONS[rating]}, оценка {rating}", "split": split})
+        qa.append({"qa_id": i, "nmid": nmid, "question": f"Из чего сделана модель {i}?",
+                   "answer": f"Модель {i}: {material}.", "split": split})
+    support = []
+    intents = ["возврат", "доставка", "оплата"]
+    for fact in range(15):
+        split = "test" if fact % 5 == 0 else "train"
+        for q in range(6):
+            words = " ".join(["очень"] * (q % 3) * 3)
+            support.append({"fact_id": fact, "intent": intents[fact % 3], "fact": f"Факт {fact}: правило.",
+                            "question": f"как {intents[fact % 3]} {words} {fact}-{q}".replace("  ", " "),
+                            "split": split})
+    synonyms = pd.DataFrame(
+        [{"brand": b, "variant": v, "strategy": "translit", "score": 1.0, "rank": r,
+          "split": "test" if b in TEST_BRANDS else "train"}
+         for b in BRANDS[:-1] for r, v in enumerate([b.lower(), b.lower() + "ы", b.upper() + " бренд"])]
+    )
+    tables = {
+        "products": pd.DataFrame(products), "search_log": pd.DataFrame(log), "reviews": pd.DataFrame(reviews),
+        "product_qa": pd.DataFrame(qa), "support": pd.DataFrame(support),
+    }
+    return tables, synonyms
+
+
+@pytest.fixture(scope="module")
+def clean() -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    return make_clean_tables()
+
+
+@pytest.fixture(scope="module")
+def benchmarks(clean):
+    tables, synonyms = clean
+    return build_benchmarks(tables, synonyms, BENCH_CFG)
+
+
+class HashEncoder:
+    """A deterministic stand-in for a model: a bag of hashed words plus a per-text jitter, so
+    that overlapping texts are similar and no two texts tie. Counts what it encodes."""
+
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def encode(self, texts: list[str], prompt: str) -> np.ndarray:
+        self.calls.append((prompt, list(texts)))
+        out = np.zeros((len(texts), self.dim))
+        for row, text in enumerate(texts):
+            for word in f"{prompt}{text}".lower().split():
+                out[row, hash_index(word, self.dim)] += 1.0
+            out[row] += 0.01 * np.random.default_rng(hash_index(prompt + text, 2**31)).standard_normal(self.dim)
+        return out.astype(np.float32)
+
+    def encoded(self) -> Counter:
+        return Counter((prompt, text) for prompt, texts in self.calls for text in texts)
+
+
+def hash_index(text: str, modulo: int) -> int:
+    return int.from_bytes(cache_key("", text)[:8], "big") % modulo
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1-layer BERT with random weights and a WordPiece vocabulary trained on the fixture's
+    texts, saved as a sentence-transformers folder (a few seconds; no download)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Normalize,
+        Pooling,
+        Transformer,
+    )
+    from tokenizers import (
+        Tokenizer,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    tables, _ = make_clean_tables()
+    corpus = [str(t) for frame in tables.values() for col in frame.columns if frame[col].dtype == object
+              for t in frame[col] if isinstance(t, str)]
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=800, special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))]
+    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]")
+    hf_dir = root / "hf"
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config, add_pooling_layer=False).save_pretrained(hf_dir)
+    fast.save_pretrained(hf_dir)
+    transformer = Transformer(str(hf_dir), max_seq_length=64, model_kwargs={"add_pooling_layer": False})
+    model = SentenceTransformer(
+        modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode="mean"), Normalize()],
+        device="cpu",
+    )
+    model.save(str(root / "model"))
+    return root / "model"
+
+
+# --------------------------------------------------------------------------- params
+
+
+def test_params_sections_validate() -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    for name, schema in (("benchmarks", BenchmarksConfig), ("evaluate", EvaluateConfig)):
+        schema.model_validate(raw.get(name, PARAMS_SECTIONS[name]))
+    with pytest.raises(ValueError, match="main_k"):
+        EvaluateConfig.model_validate({**PARAMS_SECTIONS["evaluate"], "main_k": 5})
+    with pytest.raises(ValueError, match="cart >= view >= show"):
+        BenchmarksConfig.model_validate(
+            {**PARAMS_SECTIONS["benchmarks"], "search_grades": {"cart": 1, "view": 2, "show": 0,
+                                                                 "min_carts": 1, "min_views": 1}})
+    with pytest.raises(ValueError):  # strict: "64" is not an int
+        EvaluateConfig.model_validate({**PARAMS_SECTIONS["evaluate"], "batch_size": "64"})
+
+
+def test_every_benchmark_has_a_prompt_in_params() -> None:
+    prompts = _prompts()
+    assert len(SPECS) == 11
+    assert {spec.task for spec in SPECS.values()} <= set(prompts)
+
+
+# --------------------------------------------------------------------------- metrics vs scikit-learn
+
+
+def _random_retrieval(rng: np.random.Generator, n_queries: int = 40, n_docs: int = 60) -> RetrievalSet:
+    rows, skip = [], []
+    for q in range(n_queries):
+        docs = rng.choice(n_docs, size=int(rng.integers(1, 8)), replace=False)
+        grades = rng.integers(0, 4, size=len(docs))
+        grades[0] = max(grades[0], 1)  # every query has something to find
+        rows += [(q, int(d), int(g)) for d, g in zip(docs, grades, strict=True)]
+        skip += [(q, int(d)) for d in rng.choice(np.setdiff1d(np.arange(n_docs), docs), size=2, replace=False)]
+    # Ids are not positions: the metric must go through the id columns.
+    qids, dids = rng.permutation(10_000)[:n_queries], rng.permutation(10_000)[:n_docs]
+    return RetrievalSet(
+        queries=pd.DataFrame({"query_id": qids, "text": [f"q{i}" for i in range(n_queries)]}),
+        corpus=pd.DataFrame({"doc_id": dids, "text": [f"d{i}" for i in range(n_docs)]}),
+        qrels=pd.DataFrame({"query_id": [qids[q] for q, _, _ in rows], "doc_id": [dids[d] for _, d, _ in rows],
+                            "score": [g for _, _, g in rows]}),
+        excluded=pd.DataFrame({"query_id": [qids[q] for q, _ in skip], "doc_id": [dids[d] for _, d in skip]}),
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ndcg_matches_sklearn_per_query(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    data = _random_retrieval(rng)
+    q_emb, d_emb = rng.standard_normal((len(data.queries), 16)), rng.standard_normal((len(data.corpus), 16))
+    ours = evaluate_retrieval(data, q_emb, d_emb, [1, 3, 10], chunk_size=7)
+
+    scores = normalize(q_emb) @ normalize(d_emb).T
+    q_pos = {qid: i for i, qid in enumerate(data.queries["query_id"])}
+    d_pos = {did: i for i, did in enumerate(data.corpus["doc_id"])}
+    for k in (1, 3, 10):
+        per_query = []
+        for qid, qrels in data.qrels.groupby("query_id"):
+            q = q_pos[qid]
+            truth = np.zeros(len(data.corpus))
+            truth[[d_pos[d] for d in qrels["doc_id"]]] = qrels["score"].to_numpy()
+            keep = np.ones(len(data.corpus), bool)
+            keep[[d_pos[d] for d in data.excluded.loc[data.excluded["query_id"] == qid, "doc_id"]]] = False
+            per_query.append(ndcg_score([truth[keep]], [scores[q, keep]], k=k))
+        assert ours[f"ndcg@{k}"] == pytest.approx(float(np.mean(per_query)), abs=1e-6)
+
+
+def test_ndcg_uses_linear_gains_and_excludes() -> None:
+    # One query, grades 3 and 1 on docs 0 and 1; scores rank doc 2 (excluded), then 1, then 0.
+    data = RetrievalSet(
+        queries=pd.DataFrame({"query_id": [5], "text": ["q"]}),
+        corpus=pd.DataFrame({"doc_id": [10, 11, 12], "text": ["a", "b", "c"]}),
+        qrels=pd.DataFrame({"query_id": [5, 5], "doc_id": [10, 11], "score": [3, 1]}),
+        excluded=pd.DataFrame({"query_id": [5], "doc_id": [12]}),
+    )
+    q = np.array([[1.0, 0.0]])
+    docs = np.array([[0.2, 1.0], [0.6, 0.8], [1.0, 0.0]])
+    result = evaluate_retrieval(data, q, docs, [1, 10], chunk_size=4)
+    idcg = 3 + 1 / math.log2(3)
+    assert result["ndcg@1"] == pytest.approx(1 / 3)
+    assert result["ndcg@10"] == pytest.approx((1 + 3 / math.log2(3)) / idcg)
+
+
+def test_classification_metrics_match_sklearn() -> None:
+    rng = np.random.default_rng(3)
+    labels = np.array(["a", "b", "c", "d"])
+    y_true, y_pred = labels[rng.integers(0, 4, 200)], labels[rng.integers(0, 3, 200)]  # "d" never predicted
+    assert accuracy(y_true, y_pred) == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-6)
+    assert macro_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=1e-6)
+    y_pred[:5] = "e"  # a label only in the predictions counts too
+    assert macro_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=1e-6)
+
+
+def test_classification_protocol_matches_sklearn_reimplementation() -> None:
+    rng = np.random.default_rng(4)
+    centers = rng.standard_normal((3, 8))
+    train_y = np.array(["x", "y", "z"])[rng.integers(0, 3, 90)]
+    test_y = np.array(["x", "y", "z"])[rng.integers(0, 3, 40)]
+    to_x = {"x": 0, "y": 1, "z": 2}
+    train_x = centers[[to_x[y] for y in train_y]] + rng.standard_normal((90, 8))
+    test_x = centers[[to_x[y] for y in test_y]] + rng.standard_normal((40, 8))
+    samples = plan_experiments(train_y, n_experiments=4, samples_per_label=5, seed=SEED)
+    assert all(Counter(train_y[s]) == {"x": 5, "y": 5, "z": 5} for s in samples)
+    assert len({tuple(s) for s in samples}) == 4  # each experiment draws its own sample
+    ours = evaluate_classification([train_x[s] for s in samples], [train_y[s] for s in samples], test_x, test_y,
+                                   max_iter=100, seed=SEED)
+    accs, f1s = [], []
+    for s in samples:
+        pred = LogisticRegression(max_iter=100, random_state=SEED).fit(train_x[s], train_y[s]).predict(test_x)
+        accs.append(accuracy_score(test_y, pred))
+        f1s.append(f1_score(test_y, pred, average="macro"))
+    assert ours["accuracy"] == pytest.approx(np.mean(accs), abs=1e-6)
+    assert ours["f1"] == pytest.approx(np.mean(f1s), abs=1e-6)
+
+
+def sklearn_reference(bench: Benchmark, encoder: HashEncoder, prompts: dict[str, PromptPair],
+                      cfg: EvaluateConfig, seed: int) -> dict[str, float]:
+    """A benchmark's metrics computed independently: embeddings straight from the encoder (no
+    cache), relevance through ids, scikit-learn's ndcg_score / LogisticRegression / accuracy_score
+    / f1_score. Only the training samples are shared with the code under test (they are the
+    protocol's draws, not a metric)."""
+    pair = prompts[bench.spec.task]
+    if bench.classification is not None:
+        data, clf = bench.classification, cfg.classification
+        train_x = encoder.encode(data.train["text"].tolist(), pair.query)
+        test_x = encoder.encode(data.test["text"].tolist(), pair.query)
+        train_y, test_y = data.train["label"].to_numpy(), data.test["label"].to_numpy()
+        accs, f1s = [], []
+        for idx in plan_experiments(train_y, clf.n_experiments, clf.samples_per_label, seed):
+            model = LogisticRegression(max_iter=clf.max_iter, random_state=seed).fit(train_x[idx], train_y[idx])
+            pred = model.predict(test_x)
+            accs.append(accuracy_score(test_y, pred))
+            f1s.append(f1_score(test_y, pred, average="macro"))
+        return {"accuracy": float(np.mean(accs)), "f1": float(np.mean(f1s))}
+    per_view = {}
+    for view, data in bench.retrieval.items():
+        scores = (normalize(encoder.encode(data.queries["text"].tolist(), pair.query))
+                  @ normalize(encoder.encode(data.corpus["text"].tolist(), pair.document)).T)
+        d_pos = {did: i for i, did in enumerate(data.corpus["doc_id"])}
+        truth = np.zeros(scores.shape)
+        keep = np.ones(scores.shape, bool)
+        q_pos = {qid: i for i, qid in enumerate(data.queries["query_id"])}
+        for qid, did, grade in data.qrels[["query_id", "doc_id", "score"]].itertuples(index=False):
+            truth[q_pos[qid], d_pos[did]] = grade
+        for qid, did in data.excluded[["query_id", "doc_id"]].itertuples(index=False):
+            keep[q_pos[qid], d_pos[did]] = False
+        per_view[view] = {
+            f"ndcg@{k}": float(np.mean([ndcg_score([truth[q, keep[q]]], [scores[q, keep[q]]], k=k)
+                                        for q in range(len(scores))]))
+            for k in cfg.k_values
+        }
+    if list(per_view) == [""]:
+        return per_view[""]
+    out = {f"{view}/{key}": value for view, metrics in per_view.items() for key, value in metrics.items()}
+    for key in per_view["all"]:
+        out[key] = float(np.mean([metrics[key] for metrics in per_view.values()]))
+    return out
+
+
+def cross_check(benchmarks: dict[str, Benchmark]) -> dict[str, float]:
+    """Score ``benchmarks`` with the code under test; return the largest |ours - reference| per
+    benchmark over every metric it reports."""
+    results, _ = evaluate_benchmarks(benchmarks, HashEncoder(), _prompts(), FAST_CFG, SEED)
+    gaps = {}
+    for name, bench in benchmarks.items():
+        reference = sklearn_reference(bench, HashEncoder(), _prompts(), FAST_CFG, SEED)
+        assert set(results[name]) == set(reference) | {MAIN_SCORE}, name
+        assert 0.0 < results[name][MAIN_SCORE] <= 1.0, name  # not zeros compared with zeros
+        gaps[name] = max(abs(results[name][key] - value) for key, value in reference.items())
+    return gaps
+
+
+def test_all_benchmarks_match_sklearn_on_the_same_embeddings(benchmarks) -> None:
+    gaps = cross_check(benchmarks)
+    assert set(gaps) == set(BENCHMARK_NAMES)
+    assert max(gaps.values()) <= 1e-6, gaps
+
+
+def test_the_cross_check_catches_a_wrong_metric(benchmarks, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cross-check can fail. NDCG with exponential gains (2^grade - 1, the other common
+    convention) differs from MTEB's linear gains only where grades go above 1; weighted F1
+    differs from macro F1 where labels are unbalanced."""
+    linear = retrieval_module.ndcg_from_ranking
+
+    def exponential_gains(ranked, judged, k):
+        return linear(2.0 ** np.asarray(ranked) - 1, 2.0 ** np.asarray(judged) - 1, k)
+
+    subset = {name: benchmarks[name] for name in
+              ("WBSearchQueryNmRelevance", "WBQASupportFacts", "WBReviewsSummarizationClassification")}
+    monkeypatch.setattr(retrieval_module, "ndcg_from_ranking", exponential_gains)
+    monkeypatch.setattr(classification_module, "macro_f1",
+                        lambda y_true, y_pred: f1_score(y_true, y_pred, average="weighted"))
+    gaps = cross_check(subset)
+    assert gaps["WBSearchQueryNmRelevance"] > 1e-6  # grades 0/1/2: caught
+    assert gaps["WBQASupportFacts"] <= 1e-6  # binary grades: both conventions agree
+    assert gaps["WBReviewsSummarizationClassification"] > 1e-6  # caught
+
+
+# --------------------------------------------------------------------------- construction
+
+
+def _texts(bench, part: str) -> set[str]:
+    return {t for data in bench.retrieval.values() for t in getattr(data, part)["text"]}
+
+
+def test_benchmarks_use_only_the_test_split(clean, benchmarks) -> None:
+    tables, _ = clean
+    test = {n: f[f["split"] == "test"] for n, f in tables.items()}
+    train = {n: f[f["split"] == "train"] for n, f in tables.items()}
+    test_products, train_products = set(product_text(test["products"])), set(product_text(train["products"]))
+    assert set(benchmarks) == set(BENCHMARK_NAMES)
+
+    qa = benchmarks["WBQAGoods"]
+    assert _texts(qa, "queries") == set(test["product_qa"]["question"])
+    assert qa.retrieval["all"].corpus["text"].isin(test_products).all()
+    assert set(qa.retrieval["answer"].corpus["text"]) == set(test["product_qa"]["answer"])
+    assert set(qa.retrieval["description"].corpus["text"]) <= set(test["products"]["description"])
+    assert set(benchmarks["WBSearchQueryNmRelevance"].retrieval[""].queries["text"]) <= set(test["search_log"]["query"])
+    for name in ("WBSearchQueryNmRelevance", "WBSimGoods-triplets"):
+        assert _texts(benchmarks[name], "corpus") == test_products
+    assert _texts(benchmarks["WBSimGoods-triplets"], "queries") <= test_products
+    assert _texts(benchmarks["WBQASupportFacts"], "queries") == set(test["support"]["question"])
+    assert _texts(benchmarks["WBQASupportFacts"], "corpus") == set(test["support"]["fact"])
+    syn = benchmarks["WBBrandSyns"].retrieval[""]
+    assert set(syn.queries["text"]) <= {"puma", "pumaы", "PUMA бренд", "bosch", "boschы", "BOSCH бренд"}
+    assert set(syn.corpus["text"]) == set(BRANDS) - {"Нет бренда"}  # every brand of the catalogue
+
+    texts = {"reviews": "text", "products": "title", "support": "question"}
+    sources = {"WBReviewsClassification": "reviews", "WBReviewsPolarityClassification": "reviews",
+               "WBReviewsSummarizationClassification": "reviews", "WBGoodsCategoriesClassification": "products",
+               "WBGenderClassification": "products", "WBQASupportShort": "support"}
+    for name, table in sources.items():
+        data = benchmarks[name].classification
+        assert set(data.test["text"]) <= set(test[table][texts[table]]), name
+        assert set(data.train["text"]) <= set(train[table][texts[table]]), name
+    assert not set(product_text(test["products"])) & train_products
+
+
+def test_retrieval_qrels_are_consistent(benchmarks) -> None:
+    for name in ("WBQAGoods", "WBSimGoods-triplets", "WBSearchQueryNmRelevance", "WBQASupportFacts", "WBBrandSyns"):
+        for view, data in benchmarks[name].retrieval.items():
+            assert data.corpus["text"].is_unique and data.queries["text"].is_unique, (name, view)
+            assert data.qrels["doc_id"].isin(data.corpus["doc_id"]).all()
+            positives = data.qrels[data.qrels["score"] > 0].groupby("query_id").size()
+            assert set(positives.index) == set(data.queries["query_id"]), (name, view)  # all have a positive
+
+
+def test_search_grades_from_counters() -> None:
+    products = make_clean_tables(n_products=5)[0]["products"].assign(split="test")
+    nm = products["nmid"].tolist()
+    log = pd.DataFrame(
+        [("q1", nm[0], 10, 3, 2), ("q1", nm[1], 10, 2, 0), ("q1", nm[2], 10, 0, 0),
+         ("q2", nm[3], 10, 0, 0), ("q2", nm[4], 9, 0, 0)],  # q2: shown, never opened: nothing to find
+        columns=["query", "nmid", "shows", "views", "carts"],
+    ).assign(split="test")
+    assert search_grades(log, BENCH_CFG).tolist() == [2, 1, 0, 0, 0]
+    higher = BENCH_CFG.model_copy(update={"search_grades": BENCH_CFG.search_grades.model_copy(
+        update={"min_carts": 3, "min_views": 3})})
+    assert search_grades(log, higher).tolist() == [1, 0, 0, 0, 0]
+
+    tables = {"products": products, "search_log": log}
+    from wb_embedder.evaluation.benchmarks import build_search
+    data = build_search(tables["products"], log, BENCH_CFG).retrieval[""]
+    assert data.queries["text"].tolist() == ["q1"]
+    texts = dict(zip(data.corpus["doc_id"], data.corpus["text"], strict=True))
+    grade_of = {texts[d]: s for d, s in zip(data.qrels["doc_id"], data.qrels["score"], strict=True)}
+    full = product_text(products).tolist()
+    assert grade_of == {full[0]: 2, full[1]: 1, full[2]: 0}
+    assert len(data.corpus) == 5  # unjudged test products stay in the corpus as distractors
+
+
+def test_similar_goods_triplets_and_anchor_exclusion() -> None:
+    products = make_clean_tables(n_products=12)[0]["products"].assign(split="test")
+    kross = products[products["subjectname"] == "Кроссовки"]["nmid"].tolist()  # nmid 1000, 1006
+    boots = products[products["subjectname"] == "Ботинки"]["nmid"].tolist()  # nmid 1001, 1007
+    shirts = products[products["subjectname"] == "Футболки"]["nmid"].tolist()
+    rows = [("обувь", kross[0], 50, 9, 3), ("обувь", boots[0], 50, 8, 2), ("обувь", kross[1], 50, 7, 1),
+            ("обувь", boots[1], 50, 6, 0), ("обувь", shirts[0], 50, 0, 0),  # shown, not viewed: not engaged
+            ("футболки", shirts[0], 20, 5, 1), ("футболки", shirts[1], 20, 4, 0)]
+    log = pd.DataFrame(rows, columns=["query", "nmid", "shows", "views", "carts"]).assign(split="test")
+    mixed = BENCH_CFG.model_copy(update={"similar_goods": BENCH_CFG.similar_goods.model_copy(
+        update={"same_subject": False})})
+    triplets = similar_goods_triplets(products, log, mixed)
+    assert triplets.values.tolist() == [[kross[0], boots[0], kross[1]], [boots[0], kross[1], boots[1]]]
+    # Per subject, "обувь" has two products of each subject: no triplet of three.
+    assert similar_goods_triplets(products, log, BENCH_CFG).empty
+
+    from wb_embedder.evaluation.benchmarks import build_similar_goods
+    data = build_similar_goods(products, log, mixed).retrieval[""]
+    full = dict(zip(products["nmid"], product_text(products), strict=True))
+    text = dict(zip(data.corpus["doc_id"], data.corpus["text"], strict=True))
+    query = dict(zip(data.queries["query_id"], data.queries["text"], strict=True))
+    relevant = {(query[q], text[d]) for q, d in zip(data.qrels["query_id"], data.qrels["doc_id"], strict=True)}
+    assert relevant == {(full[boots[0]], full[kross[0]]), (full[boots[0]], full[kross[1]]),
+                        (full[kross[1]], full[boots[0]]), (full[kross[1]], full[boots[1]])}
+    excluded = {(query[q], text[d]) for q, d in zip(data.excluded["query_id"], data.excluded["doc_id"], strict=True)}
+    assert excluded == {(full[boots[0]], full[boots[0]]), (full[kross[1]], full[kross[1]])}
+
+
+def test_classification_labels(benchmarks) -> None:
+    polarity = benchmarks["WBReviewsPolarityClassification"].classification
+    assert set(polarity.train["label"]) == {"positive", "negative"}
+    assert not polarity.test["text"].str.contains("оценка 3").any()  # 3 stars: neither
+    assert polarity.test["text"].str.contains("оценка [45]").eq(polarity.test["label"] == "positive").all()
+    short = benchmarks["WBQASupportShort"].classification
+    lengths = pd.concat([short.train["text"], short.test["text"]]).str.split().str.len()
+    assert lengths.max() <= BENCH_CFG.support_short_max_words and lengths.min() > 0
+    gender = benchmarks["WBGenderClassification"].classification
+    assert set(gender.test["label"]) <= {"Женский", "Мужской"}  # products without Пол are left out
+    rating = benchmarks["WBReviewsClassification"].classification
+    assert set(rating.train["label"]) == {"1", "2", "3", "4", "5"}
+
+
+def test_build_from_the_clean_stage_output(tmp_path: Path, repo_root: Path) -> None:
+    raw = raw_tables(n_products=80)
+    cards = raw["cards"]
+    parents = np.where(cards["nmid"] % 2 == 0, "Обувь", "Одежда")
+    cards["parentname"] = parents
+    cards["aggregated_charc_values"] = [
+        json.dumps({"Пол": ["Женский" if n % 3 else "Мужской"]}, ensure_ascii=False) for n in cards["nmid"]]
+    raw["reviews"]["reason"] = np.where(raw["reviews"]["rating"] >= 4, "хорошее качество", "брак")
+    clean_cfg = load_params(repo_root / "params.yaml").clean
+
+    def run_clean() -> dict[str, pd.DataFrame]:
+        paths = {}
+        for name, frame in raw.items():
+            paths[name] = str(tmp_path / f"{name}.parquet")
+            frame.to_parquet(paths[name], index=False)
+        return clean_tables(DataConfig(**paths), clean_cfg)[0]
+
+    # Similar goods needs a test query shared by test products: learn the split, then add one.
+    test_nmids = set(run_clean()["products"].query("split == 'test'")["nmid"])
+    shared = cards["nmid"].isin(test_nmids) & cards["query"].str.startswith("обувь")
+    cards.loc[shared, "query"] = "обувь для теста"
+    tables = run_clean()
+    synonyms = pd.DataFrame({"brand": ["Nike"], "variant": ["найк"], "strategy": ["translit"], "score": [1.0],
+                             "rank": [0], "split": ["test"]})
+    cfg = BENCH_CFG.model_copy(update={"min_train_examples_per_label": 1, "support_short_max_words": 10})
+    built = build_benchmarks(tables, synonyms, cfg)
+    assert set(built) == set(BENCHMARK_NAMES)
+    stats = write_benchmarks(built, tmp_path / "benchmarks")
+    assert json.loads((tmp_path / "benchmarks" / "stats.json").read_text()) == stats
+    assert stats["WBQAGoods"]["all"]["queries"] == (tables["product_qa"]["split"] == "test").sum()
+
+
+def test_all_benchmarks_from_the_tiny_demo_corpus(tiny_clean, tiny_synonyms, tiny_params) -> None:
+    """The clean and synonyms stages' real output (the 240-product demo corpus) gives all 11
+    benchmarks, each with rows, and they share texts."""
+    built = build_benchmarks(tiny_clean, tiny_synonyms, tiny_params.benchmarks)
+    assert set(built) == set(BENCHMARK_NAMES)
+    for name, bench in built.items():
+        for view, data in bench.retrieval.items():
+            assert len(data.queries) and len(data.corpus) > 1, (name, view)
+        if bench.classification is not None:
+            assert bench.classification.train["label"].nunique() >= 2 and len(bench.classification.test), name
+    results, cache = evaluate_benchmarks(built, HashEncoder(), dict(tiny_params.model.prompts), FAST_CFG,
+                                         tiny_params.seed)
+    assert set(results) == set(BENCHMARK_NAMES) and cache.encoded < cache.requested
+
+
+def test_empty_test_split_is_a_clear_error(clean) -> None:
+    tables, synonyms = clean
+    no_test = {**tables, "product_qa": tables["product_qa"].assign(split="train")}
+    with pytest.raises(EvaluationError, match="WBQAGoods"):
+        build_benchmarks(no_test, synonyms, BENCH_CFG)
+    one_label = {**tables, "reviews": tables["reviews"].assign(reason="брак")}
+    with pytest.raises(EvaluationError, match="WBReviewsSummarizationClassification"):
+        build_benchmarks(one_label, synonyms, BENCH_CFG)
+    with pytest.raises(EvaluationError, match="no test query"):
+        retrieval_set("X", pd.DataFrame({"query": ["q"], "doc": ["d"], "grade": [0]}), ["d"])
+
+
+def test_storage_round_trip_and_missing_files(tmp_path: Path, benchmarks) -> None:
+    write_benchmarks(benchmarks, tmp_path / "b")
+    loaded = load_benchmarks(tmp_path / "b")
+    for name, bench in benchmarks.items():
+        for view, data in bench.retrieval.items():
+            for part in ("queries", "corpus", "qrels", "excluded"):
+                pd.testing.assert_frame_equal(getattr(loaded[name].retrieval[view], part), getattr(data, part),
+                                              check_dtype=False)
+        if bench.classification is not None:
+            pd.testing.assert_frame_equal(loaded[name].classification.test, bench.classification.test)
+    (tmp_path / "b" / "WBQASupportShort" / "test.parquet").unlink()
+    with pytest.raises(EvaluationError, match="WBQASupportShort.*not found"):
+        load_benchmarks(tmp_path / "b")
+    pd.DataFrame({"text": pd.Series(dtype=str), "label": pd.Series(dtype=str)}).to_parquet(
+        tmp_path / "b" / "WBQASupportShort" / "test.parquet")
+    with pytest.raises(EvaluationError, match="no rows"):
+        load_benchmarks(tmp_path / "b")
+
+
+# --------------------------------------------------------------------------- cache, run, outputs
+
+
+def test_cache_encodes_each_distinct_text_once(benchmarks) -> None:
+    encoder = HashEncoder()
+    results, cache = evaluate_benchmarks(benchmarks, encoder, _prompts(), FAST_CFG, SEED)
+    counts = encoder.encoded()
+    assert max(counts.values()) == 1  # no (prompt, text) encoded twice
+    assert len(encoder.calls) == len({p for p, _ in encoder.calls})  # one call per distinct prompt
+    assert cache.encoded == sum(counts.values()) < cache.requested  # the benchmarks do share texts
+    # Cached rows are exactly what encoding alone gives (alignment after deduplication).
+    qa = benchmarks["WBQAGoods"].retrieval["all"]
+    direct = HashEncoder().encode(qa.corpus["text"].tolist(), "passage: ")
+    np.testing.assert_array_equal(cache.get("passage: ", qa.corpus["text"].tolist()), direct)
+    # Sharing changes nothing: each benchmark alone, on its own cache, scores the same.
+    for name in ("WBQAGoods", "WBGenderClassification"):
+        alone, _ = evaluate_benchmarks({name: benchmarks[name]}, HashEncoder(), _prompts(), FAST_CFG, SEED)
+        assert alone[name] == results[name]
+
+
+def test_cache_keys_prompt_and_text_apart() -> None:
+    encoder = HashEncoder()
+    cache = EmbeddingCache(encoder)
+    cache.request("query: ", ["a", "b", "a"])
+    cache.request("passage: ", ["a"])
+    cache.request("query: a", [""])  # same concatenation, different (prompt, text)
+    cache.encode_pending()
+    assert cache.encoded == 4 and cache.requested == 5
+    cache.request("query: ", ["b"])
+    cache.encode_pending()
+    assert cache.encoded == 4  # already cached: nothing new to encode
+    with pytest.raises(RuntimeError):
+        cache.get("query: ", ["never requested"])
+
+
+def test_real_model_encodes_length_sorted_batches_once_on_cpu(benchmarks, tiny_model: Path) -> None:
+    """Through sentence-transformers itself: every distinct (prompt, text) reaches the model once
+    over all 11 benchmarks, in batches sorted by length (longest first), on the configured device."""
+    model = load_model(tiny_model, FAST_CFG.device, trust_remote_code=False)
+    assert FAST_CFG.device == "cpu" and model.device.type == "cpu"
+    batches: list[tuple[str, list[str]]] = []
+    preprocess = model.preprocess
+
+    def recording(inputs, *args, prompt=None, **kwargs):
+        batches.append((prompt, list(inputs)))
+        return preprocess(inputs, *args, prompt=prompt, **kwargs)
+
+    model.preprocess = recording
+    encoder = SentenceTransformerEncoder(model, 16)
+    results, cache = evaluate_benchmarks(benchmarks, encoder, _prompts(), FAST_CFG, SEED)
+    seen = Counter((prompt, text) for prompt, texts in batches for text in texts)
+    assert max(seen.values()) == 1 and sum(seen.values()) == cache.encoded < cache.requested
+    for prompt in {p for p, _ in batches}:
+        # Batches are token-count buckets, longest first: every text of a batch is at least as
+        # long as every text of the next (inside a batch, order does not matter).
+        tokens = [encoder.token_counts(batch, prompt) for p, batch in batches if p == prompt]
+        assert all(a.min() >= b.max() for a, b in pairwise(tokens)), prompt
+        assert tokens[0].max() > tokens[-1].min()  # the fixture's texts do differ in length
+        sizes = [len(texts) for p, texts in batches if p == prompt]
+        assert all(size == 16 for size in sizes[:-1]) and 0 < sizes[-1] <= 16
+    assert all(0.0 <= v <= 1.0 for metrics in results.values() for v in metrics.values())
+
+
+def test_result_files_are_flat_rounded_and_replace_the_folder(tmp_path: Path, benchmarks) -> None:
+    results, _ = evaluate_benchmarks(benchmarks, HashEncoder(), _prompts(), FAST_CFG, SEED)
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "WBOldName.json").write_text("{}")  # a file of an earlier run
+    write_results(results, out, {"device": "cpu"})
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{n}.json" for n in BENCHMARK_NAMES] + [RUN_FILE])
+    for name in BENCHMARK_NAMES:
+        payload = json.loads((out / f"{name}.json").read_text())
+        assert all(isinstance(k, str) and isinstance(v, float) for k, v in payload.items()), name
+        assert all(v == round(v, 6) for v in payload.values()), name
+        expected = {"accuracy", "f1", MAIN_SCORE} if SPECS[name].kind == "classification" else {
+            "ndcg@1", "ndcg@10", MAIN_SCORE}
+        if name == "WBQAGoods":
+            expected |= {f"{view}/ndcg@{k}" for view in ("all", "answer", "description") for k in (1, 10)}
+        assert set(payload) == expected, name
+    qa = results["WBQAGoods"]
+    assert qa["ndcg@10"] == pytest.approx(np.mean([qa[f"{v}/ndcg@10"] for v in ("all", "answer", "description")]))
+    assert qa[MAIN_SCORE] == qa["ndcg@10"]
+    assert results["WBQASupportShort"][MAIN_SCORE] == results["WBQASupportShort"]["f1"]
+    assert read_results(out) == {name: round_metrics(metrics) for name, metrics in results.items()}
+    # Float noise below the sixth decimal never reaches the files.
+    noisy = {name: {k: v + 1e-9 for k, v in metrics.items()} for name, metrics in results.items()}
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    write_results(noisy, out, {"device": "cpu"})
+    changed = [p.name for p in out.iterdir() if p.read_bytes() != before[p.name]]
+    assert len(changed) <= 1, changed  # at most a value sitting exactly on a rounding boundary
+
+
+def _eval_dir(path: Path, values: dict[str, float], info: dict | None = None) -> Path:
+    results = {name: {**values, MAIN_SCORE: values["ndcg@10"] if SPECS[name].kind == "retrieval"
+                      else values[SPECS[name].main_metric]} for name in BENCHMARK_NAMES}
+    write_results(results, path, info if info is not None else {"benchmarks": "abc"})
+    return path
+
+
+def test_report_summary_plot_rows_and_folder(tmp_path: Path) -> None:
+    base = {name: {"ndcg@10": 0.5, "accuracy": 0.5, "f1": 0.4} for name in BENCHMARK_NAMES}
+    tuned = {name: {"ndcg@10": 0.6, "accuracy": 0.7, "f1": 0.4} for name in BENCHMARK_NAMES}
+    summary, rows = compare(base, tuned, main_k=10)
+    assert summary["WBQAGoods"]["ndcg@10"] == {"base": 0.5, "finetuned": 0.6, "delta": 0.1}
+    assert summary["WBReviewsClassification"]["accuracy"]["delta"] == 0.2
+    assert summary["WBQASupportShort"]["f1"]["delta"] == 0.0
+    heads = [0.1] * 5 + [0.2] * 4 + [0.0] * 2  # 5 retrieval, 4 accuracy, 2 F1 benchmarks
+    assert summary["mean"][MAIN_SCORE]["delta"] == pytest.approx(np.mean(heads), abs=1e-6)
+    assert len(rows) == 2 * (11 + 1) and {r["model"] for r in rows} == {"base", "finetuned"}
+    with pytest.raises(EvaluationError, match="base results have no ndcg@10"):
+        compare({**base, "WBQAGoods": {}}, tuned, main_k=10)
+    with pytest.raises(EvaluationError, match="different benchmarks"):
+        compare({}, tuned, main_k=10)
+
+    base_dir = _eval_dir(tmp_path / "eval" / "base", {"ndcg@1": 0.3, "ndcg@10": 0.5, "accuracy": 0.5, "f1": 0.4})
+    tuned_dir = _eval_dir(tmp_path / "eval" / "finetuned",
+                          {"ndcg@1": 0.4, "ndcg@10": 0.6, "accuracy": 0.7, "f1": 0.4})
+    out = tmp_path / "metrics"
+    out.mkdir()
+    (out / "WBOldName.json").write_text("{}")
+    written = report(base_dir, tuned_dir, out, main_k=10)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{n}.json" for n in BENCHMARK_NAMES] + ["summary.json", "comparison.csv"])
+    for name in BENCHMARK_NAMES:  # the fine-tuned model's metrics, as evaluate wrote them
+        assert (out / f"{name}.json").read_bytes() == (tuned_dir / f"{name}.json").read_bytes()
+    assert json.loads((out / "summary.json").read_text()) == written
+    with (out / "comparison.csv").open(encoding="utf-8") as handle:
+        plot = list(csv.DictReader(handle))
+    assert [r["label"] for r in plot[:2]] == ["WBQAGoods (base)", "WBQAGoods (finetuned)"]
+    assert plot[-1] == {"benchmark": "mean", "metric": MAIN_SCORE, "model": "finetuned",
+                        "label": "mean (finetuned)", "value": f"{written['mean'][MAIN_SCORE]['finetuned']:.6f}"}
+
+    # Two models scored on different benchmark data, or with another main_k, are not compared.
+    other = _eval_dir(tmp_path / "eval" / "other", {"ndcg@1": 0.4, "ndcg@10": 0.6, "accuracy": 0.7, "f1": 0.4},
+                      {"benchmarks": "def"})
+    with pytest.raises(EvaluationError, match="different benchmark data"):
+        report(base_dir, other, out, main_k=10)
+    with pytest.raises(EvaluationError, match="main_score is not ndcg@1"):
+        report(base_dir, tuned_dir, out, main_k=1)
+    with pytest.raises(EvaluationError, match="evaluation results not found"):
+        report(base_dir, tmp_path / "nope", out, main_k=10)
+    assert json.loads((out / "summary.json").read_text()) == written  # failed reports leave it intact
+
+
+def test_bad_model_and_prompts_are_clear_errors(tmp_path: Path, benchmarks) -> None:
+    with pytest.raises(EvaluationError, match="model folder not found"):
+        load_model(tmp_path / "nope", "cpu", False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EvaluationError, match="not a sentence-transformers model"):
+        load_model(tmp_path / "empty", "cpu", False)
+    prompts = _prompts()
+    prompts.pop("brand_synonyms")
+    with pytest.raises(EvaluationError, match="brand_synonyms"):
+        evaluate_benchmarks(benchmarks, HashEncoder(), prompts, FAST_CFG, SEED)
+    with pytest.raises(EvaluationError, match="no results for"):
+        read_results(tmp_path / "empty")
+
+
+# --------------------------------------------------------------------------- stage scripts
+
+
+def _stage(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean, tiny_model: Path) -> None:
+    params = SimpleNamespace(seed=SEED, benchmarks=BENCH_CFG, evaluate=FAST_CFG,
+                             model=SimpleNamespace(prompts=_prompts(), trust_remote_code=False))
+    monkeypatch.chdir(tmp_path)
+    bench_stage, eval_stage, report_stage = _stage("benchmarks"), _stage("evaluate"), _stage("report")
+    for stage in (bench_stage, eval_stage, report_stage):
+        monkeypatch.setattr(stage, "load_params", lambda: params)
+    with pytest.raises(ContractError, match="run the clean stage first"):
+        bench_stage.main()
+
+    tables, synonyms = clean
+    (tmp_path / "data" / "clean").mkdir(parents=True)
+    (tmp_path / "data" / "synonyms").mkdir(parents=True)
+    for name, frame in tables.items():
+        frame.to_parquet(tmp_path / "data" / "clean" / f"{name}.parquet", index=False)
+    synonyms.to_parquet(tmp_path / "data" / "synonyms" / "synonyms.parquet", index=False)
+    bench_stage.main()
+    assert (tmp_path / "data" / "benchmarks" / "stats.json").exists()
+
+    (tmp_path / "data" / "eval" / "base").mkdir(parents=True)
+    (tmp_path / "data" / "eval" / "base" / "stale.json").write_text("{}")
+    eval_stage.main(["--model", str(tiny_model), "--out", "data/eval/base"])
+    # The same model in the fine-tuned role: a second CPU run, byte for byte the same files.
+    eval_stage.main(["--model", str(tiny_model), "--out", "data/eval/finetuned"])
+    base_files = {p.name: p.read_bytes() for p in (tmp_path / "data" / "eval" / "base").iterdir()}
+    assert base_files == {p.name: p.read_bytes() for p in (tmp_path / "data" / "eval" / "finetuned").iterdir()}
+    assert "stale.json" not in base_files
+    info = json.loads(base_files[RUN_FILE])
+    assert info["device"] == "cpu" and 0 < info["texts_encoded"] < info["texts_requested"]
+
+    report_stage.main()
+    summary = json.loads((tmp_path / "metrics" / "summary.json").read_text())
+    assert set(summary) == {*BENCHMARK_NAMES, "mean"}
+    assert summary["mean"][MAIN_SCORE]["delta"] == 0.0
+    assert (tmp_path / "metrics" / "comparison.csv").exists()
+    assert read_results(tmp_path / "metrics") == read_results(tmp_path / "data" / "eval" / "base")
+
+    with pytest.raises(EvaluationError, match="model folder not found"):
+        eval_stage.main(["--model", "models/missing", "--out", "data/eval/finetuned"])
+    assert (tmp_path / "data" / "eval" / "finetuned" / RUN_FILE).exists()  # a failed run keeps the last one
