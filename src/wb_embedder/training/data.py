@@ -1,0 +1,140 @@
+"""Training data: one ``datasets.Dataset`` per task from ``data/triplets``, the per-column prompts,
+and content fingerprints of the inputs (for checkpoint invalidation)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from wb_embedder.training.errors import FinetuneError
+
+MANIFEST = "manifest.json"
+ANCHOR, POSITIVE, LABEL = "anchor", "positive", "label"
+NEGATIVE_PREFIX = "negative_"
+GROUPS = ("retrieval", "classification", "pairwise")
+# Read size for hashing: large enough to be fast, small enough to stay out of memory's way.
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """One task's rows, ready for the trainer: text columns in loss order, then ``label`` (int ids)."""
+
+    name: str
+    group: str
+    frame: pd.DataFrame
+    labels: tuple[str, ...]  # label id -> original label; empty for unlabelled tasks
+
+    @property
+    def text_columns(self) -> list[str]:
+        return [c for c in self.frame.columns if c != LABEL]
+
+    @property
+    def labelled(self) -> bool:
+        return LABEL in self.frame.columns
+
+
+def read_manifest(triplets_dir: Path) -> dict[str, Any]:
+    path = triplets_dir / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FinetuneError(f"{path}: not found; run the gen_triplets stage first") from None
+    except json.JSONDecodeError as exc:
+        raise FinetuneError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("tasks"), dict) or not manifest["tasks"]:
+        raise FinetuneError(
+            f"{path}: expected {{'tasks': {{task: {{group, file, rows, columns}}}}}} with at least one task"
+        )
+    return manifest
+
+
+def _ordered_columns(columns: list[str], where: str) -> list[str]:
+    negatives = sorted(
+        (c for c in columns if c.startswith(NEGATIVE_PREFIX)), key=lambda c: int(c[len(NEGATIVE_PREFIX) :])
+    )
+    known = {ANCHOR, POSITIVE, LABEL, *negatives}
+    if unknown := [c for c in columns if c not in known]:
+        raise FinetuneError(f"{where}: unexpected columns {unknown}")
+    if ANCHOR not in columns or POSITIVE not in columns:
+        raise FinetuneError(f"{where}: needs 'anchor' and 'positive' columns, has {columns}")
+    # The losses read columns by position: anchor, positive, then negatives in order.
+    return [ANCHOR, POSITIVE, *negatives] + ([LABEL] if LABEL in columns else [])
+
+
+def load_tasks(triplets_dir: Path, prompts: Mapping[str, Any]) -> list[TaskData]:
+    """Read every task of the manifest; stop with the task and file named on any problem."""
+    manifest = read_manifest(triplets_dir)
+    tasks = []
+    for name in sorted(manifest["tasks"]):
+        entry = manifest["tasks"][name]
+        group = entry.get("group")
+        if group not in GROUPS:
+            raise FinetuneError(f"{triplets_dir / MANIFEST}: task {name!r} has unknown group {group!r}")
+        if name not in prompts:
+            raise FinetuneError(f"task {name!r} has no prompts in model.prompts")
+        path = triplets_dir / entry["file"]
+        try:
+            frame = pd.read_parquet(path)
+        except FileNotFoundError:
+            raise FinetuneError(f"task {name!r}: {path} not found") from None
+        if frame.empty:
+            raise FinetuneError(
+                f"task {name!r}: {path} has no rows; give the task data or drop it from triplets.groups"
+            )
+        columns = _ordered_columns(list(frame.columns), f"task {name!r}: {path}")
+        frame = frame[columns].reset_index(drop=True)
+        text = [c for c in columns if c != LABEL]
+        if frame[text].isna().any().any():
+            raise FinetuneError(f"task {name!r}: {path} has empty (null) texts")
+        frame[text] = frame[text].astype(str)
+        labels: tuple[str, ...] = ()
+        if group == "classification" and LABEL not in columns:
+            raise FinetuneError(f"task {name!r}: {path} is a classification task without a 'label' column")
+        if LABEL in columns:
+            # Integer ids: the data collator turns the label column into a tensor.
+            labels = tuple(sorted(frame[LABEL].astype(str).unique()))
+            frame[LABEL] = frame[LABEL].astype(str).map({label: i for i, label in enumerate(labels)}).astype("int64")
+        tasks.append(TaskData(name=name, group=group, frame=frame, labels=labels))
+    return tasks
+
+
+def column_prompts(tasks: list[TaskData], prompts: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Per dataset, per column: the query prompt on the anchor, the document prompt elsewhere."""
+    return {
+        task.name: {
+            column: prompts[task.name].query if column == ANCHOR else prompts[task.name].document
+            for column in task.text_columns
+        }
+        for task in tasks
+    }
+
+
+def task_stats(tasks: list[TaskData]) -> dict[str, dict[str, Any]]:
+    return {
+        t.name: {"group": t.group, "rows": len(t.frame), "negatives": len(t.text_columns) - 2, "labels": len(t.labels)}
+        for t in tasks
+    }
+
+
+def file_digest(path: Path, digest: Any) -> None:
+    with path.open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+
+
+def tree_digest(root: Path) -> str:
+    """SHA-256 over the relative paths and contents of every file under ``root`` (or of one file)."""
+    digest = hashlib.sha256()
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    for path in files:
+        digest.update(str(path.relative_to(root) if path != root else path.name).encode())
+        digest.update(b"\0")
+        file_digest(path, digest)
+    return digest.hexdigest()

@@ -1,0 +1,7 @@
+"""The error a user can fix from its message alone (no torch import here: stage.py imports it)."""
+
+from __future__ import annotations
+
+
+class FinetuneError(RuntimeError):
+    """Fine-tuning cannot start or finish: bad inputs, an unloadable base model, out of memory."""

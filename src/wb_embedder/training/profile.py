@@ -1,0 +1,158 @@
+"""Params profiles: a YAML file of params.yaml keys to override (e.g. ``profiles/giga.yaml``),
+turned into ``dvc exp run -S`` flags.
+
+    python -m wb_embedder.training.profile profiles/giga.yaml            # print the command
+    python -m wb_embedder.training.profile profiles/giga.yaml --flags    # one flag per line
+
+``-S`` goes through DVC's own params editor, which keeps params.yaml's comments and layout, and
+the overrides stay in the workspace for the next run (``dvc exp run --temp``, or
+``git checkout params.yaml`` to go back). Before printing, the profile's ``model`` and
+``finetune`` sections, merged over the current params, are validated against the schemas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from wb_embedder.training.schema import FinetuneConfig
+
+
+class ProfileError(ValueError):
+    """The profile is unreadable, or would produce invalid params."""
+
+
+def load_profile(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"{path}: cannot read profile: {exc}") from None
+    if not isinstance(raw, dict) or not raw:
+        raise ProfileError(f"{path}: expected a mapping of params.yaml sections")
+    return raw
+
+
+def leaves(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Dotted keys of every non-mapping value (lists are values, as in params.yaml)."""
+    out = []
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out += leaves(value, f"{dotted}.")
+        else:
+            out.append((dotted, value))
+    return out
+
+
+def hydra_value(value: Any) -> str:
+    """A value in Hydra's override grammar, which ``dvc exp run -S`` parses."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        # DVC writes the float back with ruamel, which drops the ".0" of "1e-05"; PyYAML (our
+        # loader) then reads a string. Refuse instead of producing a params file that will not load.
+        if "e" in text and "." not in text.split("e")[0] or not math.isfinite(value):
+            raise ProfileError(
+                f"float {value!r} would be written as {text!r}, which YAML reads as a string; "
+                "use a value written without an exponent"
+            )
+        return text
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, list):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{hydra_value(v)}" for k, v in value.items()) + "}"
+    raise ProfileError(f"unsupported value {value!r}")
+
+
+def _has_key(tree: dict[str, Any], dotted: str) -> bool:
+    node: Any = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def set_param_flags(profile: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    """``-S`` arguments (unquoted) that turn ``params`` into ``params`` merged with ``profile``.
+    Keys new to params get Hydra's ``+`` (add) prefix."""
+    flags = []
+    for dotted, value in leaves(profile):
+        plus = "" if _has_key(params, dotted) else "+"
+        flags += ["-S", f"{plus}{dotted}={hydra_value(value)}"]
+    return flags
+
+
+def merge(params: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(params)
+    for dotted, value in leaves(profile):
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = copy.deepcopy(value)
+    return out
+
+
+def validate(merged: dict[str, Any]) -> None:
+    """The model and finetune sections after the merge must pass the schemas."""
+    from pydantic import ValidationError
+
+    from wb_embedder.config import ModelConfig
+
+    try:
+        ModelConfig.model_validate(merged["model"])
+        FinetuneConfig.model_validate(merged["finetune"])
+    except KeyError as exc:
+        raise ProfileError(f"merged params have no {exc.args[0]!r} section") from None
+    except ValidationError as exc:
+        raise ProfileError(f"the profile gives invalid params:\n{exc}") from None
+
+
+def shell_quote(arg: str) -> str:
+    if "\n" in arg or "\t" in arg:
+        # ANSI-C quoting keeps a prompt's newline a real newline inside one argument.
+        escaped = arg.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\t", "\\t")
+        return f"$'{escaped}'"
+    if arg == shlex.quote(arg) or any(c in arg for c in '"$`\\!'):
+        return shlex.quote(arg)
+    return f'"{arg}"'  # Hydra's single quotes read better inside double quotes
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("profile", type=Path)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file the flags apply to")
+    parser.add_argument("--flags", action="store_true", help="print the -S flags one per line, unquoted")
+    args = parser.parse_args(argv)
+    profile = load_profile(args.profile)
+    params = yaml.safe_load(args.params.read_text(encoding="utf-8"))
+    validate(merge(params, profile))
+    flags = set_param_flags(profile, params)
+    if args.flags:
+        print("\n".join(flags[1::2]))
+        return
+    pairs = [f"  {flag} {shell_quote(value)}" for flag, value in zip(flags[::2], flags[1::2], strict=True)]
+    print("dvc exp run \\\n" + " \\\n".join(pairs))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

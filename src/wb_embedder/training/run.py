@@ -1,0 +1,279 @@
+"""The finetune entry point: datasets and losses per task, one SentenceTransformerTrainer, resume,
+curves, and an atomic export of a model folder that loads from any working directory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wb_embedder.io import atomic_dir, write_json
+from wb_embedder.training import checkpoints
+from wb_embedder.training.errors import FinetuneError
+from wb_embedder.training.schema import FinetuneConfig
+
+if TYPE_CHECKING:
+    from wb_embedder.config import ModelConfig
+
+logger = logging.getLogger(__name__)
+
+SUMMARY = "finetune_summary.json"
+
+
+@dataclass(frozen=True)
+class FinetunePaths:
+    base: Path  # the base sentence-transformers folder
+    triplets: Path  # gen_triplets output: manifest.json + <task>.parquet
+    out: Path  # the exported model folder
+    checkpoints: Path  # persisted between runs (DVC persist: true)
+    live: Path  # DVCLive folder: curves and metrics.json
+
+
+def training_arguments(cfg: FinetuneConfig, seed: int, output_dir: Path, prompts: dict[str, dict[str, str]]) -> Any:
+    """Map the params section onto the trainer's arguments (creating them sets up torch.distributed
+    when launched by torchrun)."""
+    from wb_embedder.training.compat import (
+        MultiDatasetBatchSamplers,
+        SentenceTransformerTrainingArguments,
+        warmup_kwargs,
+    )
+    from wb_embedder.training.samplers import no_duplicates_unless_labelled, random_batches
+
+    distributed = cfg.distributed.launcher != "none"
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        # The loader draws the global batch from one task; split_batches hands each process an
+        # equal slice of that same batch, so all processes see one task per step (one loss, the
+        # same collective calls) and the step count does not depend on the process count.
+        per_device_train_batch_size=cfg.batch_size,
+        accelerator_config={"split_batches": True},
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        **warmup_kwargs(cfg.warmup_ratio),
+        lr_scheduler_type=cfg.lr_scheduler,
+        max_grad_norm=cfg.max_grad_norm,
+        bf16=cfg.precision == "bf16",
+        fp16=cfg.precision == "fp16",
+        tf32=True if cfg.tf32 else None,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        use_cpu=cfg.device == "cpu",
+        seed=seed,
+        data_seed=seed,
+        full_determinism=cfg.full_determinism,
+        dataloader_num_workers=cfg.dataloader_workers,
+        dataloader_drop_last=cfg.drop_last,
+        logging_strategy="steps",
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=cfg.checkpoint.save_steps,
+        save_total_limit=cfg.checkpoint.keep,
+        report_to="none",  # curves go through our DVCLive callback only
+        batch_sampler=no_duplicates_unless_labelled if cfg.batch_sampler == "no_duplicates" else random_batches,
+        multi_dataset_batch_sampler=(
+            MultiDatasetBatchSamplers.ROUND_ROBIN
+            if cfg.multi_dataset_sampler == "round_robin"
+            else MultiDatasetBatchSamplers.PROPORTIONAL
+        ),
+        prompts=prompts,
+        ddp_backend=cfg.distributed.backend if distributed else None,
+        ddp_find_unused_parameters=False,
+    )
+
+
+def _fingerprint_parts(
+    cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: FinetunePaths, tasks: list[Any]
+) -> dict[str, Any]:
+    from wb_embedder.training.data import tree_digest
+
+    return {
+        "finetune": cfg.fingerprint_view(),
+        "model": {
+            "base": model_cfg.base,
+            "revision": model_cfg.revision,
+            "max_seq_length": model_cfg.max_seq_length,
+            "prompts": {t.name: model_cfg.prompts[t.name].model_dump() for t in tasks},
+        },
+        "seed": seed,
+        "triplets": tree_digest(paths.triplets),
+        "base_model": tree_digest(paths.base),
+    }
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def oom_message(cfg: FinetuneConfig, model_cfg: ModelConfig) -> str:
+    per_process = cfg.batch_size // cfg.distributed.nproc
+    hints = [f"lower finetune.batch_size (now {cfg.batch_size}, {per_process} per process)"]
+    if "cached_mnrl" in (cfg.loss.retrieval, cfg.loss.classification, cfg.loss.pairwise):
+        hints.append(f"lower finetune.loss.mini_batch_size (now {cfg.loss.mini_batch_size})")
+    else:
+        hints.append("use loss cached_mnrl with a small finetune.loss.mini_batch_size (same batch, constant memory)")
+    if not cfg.gradient_checkpointing:
+        hints.append("set finetune.gradient_checkpointing: true")
+    if cfg.mode == "full":
+        hints.append("use finetune.mode: lora or freeze_word_embeddings: true")
+    hints.append(f"lower model.max_seq_length (now {model_cfg.max_seq_length})")
+    return "out of memory while training; " + "; or ".join(hints)
+
+
+@dataclass
+class Session:
+    """A trainer ready to run, with what the run needs afterwards."""
+
+    trainer: Any
+    model: Any
+    tasks: list[Any]
+    resume: Path | None
+    live: Any
+    counts: dict[str, int]
+
+
+def build_trainer(
+    cfg: FinetuneConfig,
+    model_cfg: ModelConfig,
+    seed: int,
+    paths: FinetunePaths,
+    extra_callbacks: list[Any] | None = None,
+) -> Session:
+    """Datasets, losses, model and trainer exactly as the stage trains (the benchmark reuses it)."""
+    from datasets import Dataset
+    from transformers import enable_full_determinism, set_seed
+
+    from wb_embedder.training.adapt import load_base_model, prepare_model
+    from wb_embedder.training.callbacks import LiveCallback
+    from wb_embedder.training.compat import SentenceTransformerTrainer
+    from wb_embedder.training.data import column_prompts, load_tasks
+    from wb_embedder.training.losses import build_loss
+
+    tasks = load_tasks(paths.triplets, model_cfg.prompts)
+    _check_batches(tasks, cfg)
+    args = training_arguments(cfg, seed, paths.checkpoints, column_prompts(tasks, model_cfg.prompts))
+    parts = _fingerprint_parts(cfg, model_cfg, seed, paths, tasks)
+    digest = checkpoints.fingerprint(parts)
+    # The main process validates (or wipes) the folder first; the others then only read it.
+    with args.main_process_first(desc="checkpoint fingerprint"):
+        if args.process_index == 0:
+            resume = checkpoints.prepare_checkpoint_dir(paths.checkpoints, digest, parts)
+        else:
+            resume = checkpoints.resume_point(paths.checkpoints)
+    if resume is not None:
+        logger.info("resuming from %s (fingerprint %s matches)", resume, digest[:12])
+
+    # Seed before the LoRA matrices are initialised, not only when the trainer starts.
+    enable_full_determinism(seed) if cfg.full_determinism else set_seed(seed)
+    model = load_base_model(
+        paths.base, model_cfg.trust_remote_code, model_cfg.max_seq_length, "cpu" if cfg.device == "cpu" else None
+    )
+    counts = prepare_model(model, cfg)
+    datasets = {t.name: Dataset.from_pandas(t.frame, preserve_index=False) for t in tasks}
+    losses = {t.name: build_loss(model, t, cfg.loss) for t in tasks}
+    live = LiveCallback(paths.live, cfg.batch_size)
+    trainer = SentenceTransformerTrainer(
+        model=model, args=args, train_dataset=datasets, loss=losses, callbacks=[live, *(extra_callbacks or [])]
+    )
+    return Session(trainer=trainer, model=model, tasks=tasks, resume=resume, live=live, counts=counts)
+
+
+def _check_batches(tasks: list[Any], cfg: FinetuneConfig) -> None:
+    """With drop_last, a task smaller than one batch would silently never train: say so."""
+    if not cfg.drop_last:
+        return
+    empty = [f"{t.name} ({len(t.frame)} rows)" for t in tasks if len(t.frame) < cfg.batch_size]
+    if len(empty) == len(tasks):
+        raise FinetuneError(
+            f"finetune.batch_size {cfg.batch_size} is larger than every task; no batch to train "
+            "(lower batch_size or set drop_last: false)"
+        )
+    if empty:
+        logger.warning("tasks smaller than one batch of %d train nothing: %s", cfg.batch_size, ", ".join(empty))
+
+
+def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: FinetunePaths) -> dict[str, Any]:
+    """Train, export ``paths.out`` (main process) and return the run summary."""
+    from wb_embedder.training.adapt import has_lora, merge_lora
+    from wb_embedder.training.card import model_card
+    from wb_embedder.training.data import read_manifest, task_stats
+
+    session = build_trainer(cfg, model_cfg, seed, paths)
+    trainer, model, live, resume = session.trainer, session.model, session.live, session.resume
+    stats = task_stats(session.tasks)
+    logger.info(
+        "training on %d tasks, %d rows: %s",
+        len(stats),
+        sum(s["rows"] for s in stats.values()),
+        ", ".join(f"{k}={v['rows']}" for k, v in stats.items()),
+    )
+    finished = checkpoints.completed_checkpoint(paths.checkpoints)
+    if resume is not None and resume == finished:
+        # The trainer would run one more step past max_steps when resumed at the end: export instead.
+        logger.info("%s is the finished run for these params and data: exporting it without training", finished)
+        from transformers import TrainerState
+
+        trainer._load_from_checkpoint(str(finished))
+        trainer.state = TrainerState.load_from_json(str(finished / checkpoints.TRAINER_STATE))
+        trainer.state.is_world_process_zero = trainer.is_world_process_zero()
+        live.on_train_begin(trainer.args, trainer.state, trainer.control)
+        losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+        train_loss, runtime = (sum(losses) / len(losses) if losses else float("nan")), 0.0
+    else:
+        try:
+            result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        except Exception as exc:
+            if _is_oom(exc):
+                raise FinetuneError(oom_message(cfg, model_cfg)) from None
+            raise
+        train_loss, runtime = float(result.training_loss), float(result.metrics.get("train_runtime", 0.0))
+
+    state = trainer.state
+    summary = {
+        "steps": state.global_step,
+        "epochs": float(state.epoch or 0.0),
+        "train_loss": train_loss,
+        "runtime_s": runtime,
+        "samples_per_second": live.session_throughput(state.global_step),
+        "resumed_from_step": int(resume.name.rsplit("-", 1)[-1]) if resume else 0,
+        "trainable_parameters": session.counts["trainable"],
+        "total_parameters": session.counts["total"],
+    }
+    if trainer.is_world_process_zero():
+        merged = False
+        if has_lora(model) and cfg.merge_lora:
+            logger.info("merged %d LoRA layers into the weights for export", merge_lora(model))
+            merged = True
+        card = model_card(
+            base=model_cfg.base,
+            revision=model_cfg.revision,
+            base_path=str(Path(paths.base).resolve()),
+            finetune=cfg.model_dump(),
+            stats=stats,
+            strategy=read_manifest(paths.triplets).get("strategy"),
+            summary=summary,
+            log_history=state.log_history,
+            merged=merged,
+            prompts={t.name: model_cfg.prompts[t.name].model_dump() for t in session.tasks},
+        )
+        with atomic_dir(paths.out) as tmp:
+            model.save(str(tmp), create_model_card=False)
+            (tmp / "README.md").write_text(card, encoding="utf-8")
+            write_json({**summary, "tasks": stats, "log_history": state.log_history}, tmp / SUMMARY)
+        live.finish(summary)
+        checkpoints.finish(paths.checkpoints, cfg.checkpoint.keep_after_success)
+        logger.info(
+            "wrote %s: %d steps, final loss %.4f, %.1f rows/s",
+            paths.out,
+            summary["steps"],
+            summary["train_loss"],
+            summary["samples_per_second"],
+        )
+    trainer.accelerator.wait_for_everyone()
+    return summary

@@ -1,0 +1,142 @@
+"""The ``finetune:`` section of params.yaml.
+
+Only pydantic here: ``wb_embedder.config`` imports this module, and every stage loads the config.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+GroupLoss = Literal["mnrl", "cached_mnrl"]
+
+
+class LoraSection(_Section):
+    """LoRA adapters (``mode: lora``), passed to ``peft.LoraConfig``."""
+
+    r: int = Field(gt=0)
+    alpha: int = Field(gt=0)
+    dropout: float = Field(ge=0, lt=1)
+    # Module names as peft matches them (suffixes): BERT "query"/"value", Llama "q_proj"...
+    target_modules: list[str] = Field(min_length=1)
+    # Adapters in the last N transformer layers only (null: every layer). The layers below then
+    # have nothing to train, so the backward pass stops above them: much faster on CPU.
+    top_layers: int | None = Field(default=..., gt=0)
+
+
+class LossSection(_Section):
+    """One loss per task group. Every loss is in-batch-negative InfoNCE; tasks with a label column
+    (classification) always mask in-batch candidates that could share the anchor's label."""
+
+    retrieval: GroupLoss
+    classification: GroupLoss
+    pairwise: GroupLoss
+    # Similarity scale (1 / temperature).
+    scale: float = Field(gt=0)
+    # cached_mnrl (GradCache): rows embedded per forward pass; memory stays that of this batch.
+    mini_batch_size: int = Field(gt=0)
+    # Under DDP, score each anchor against the candidates of every process (more negatives).
+    gather_across_devices: bool
+    # Matryoshka: also train truncated embeddings of these sizes; [] switches the wrapper off.
+    matryoshka_dims: list[int]
+
+    @model_validator(mode="after")
+    def _dims_are_valid(self) -> LossSection:
+        if any(d <= 0 for d in self.matryoshka_dims) or len(set(self.matryoshka_dims)) != len(self.matryoshka_dims):
+            raise ValueError("loss.matryoshka_dims must be distinct positive sizes")
+        return self
+
+
+class CheckpointSection(_Section):
+    save_steps: int = Field(gt=0)
+    # Checkpoints kept on disk while training (the oldest are deleted).
+    keep: int = Field(ge=1)
+    # After a successful run: keep the last checkpoint (a rerun with the same fingerprint then
+    # exports at once) or delete them all (the persisted folder stays small).
+    keep_after_success: bool
+
+
+class DistributedSection(_Section):
+    """Data-parallel training. ``torchrun`` re-executes the stage under torch.distributed.run."""
+
+    launcher: Literal["none", "torchrun"]
+    nproc: int = Field(ge=1)
+    backend: Literal["gloo", "nccl"]
+
+    @model_validator(mode="after")
+    def _nproc_needs_launcher(self) -> DistributedSection:
+        if self.nproc > 1 and self.launcher == "none":
+            raise ValueError("distributed.nproc > 1 needs distributed.launcher: torchrun")
+        return self
+
+
+class FinetuneConfig(_Section):
+    # lora: train low-rank adapters only (fast on CPU); full: every weight.
+    mode: Literal["lora", "full"]
+    # full mode: keep the (huge, multilingual) word-embedding matrix fixed.
+    freeze_word_embeddings: bool
+    # lora mode: fold the adapters into the weights for export (a standalone model folder);
+    # false writes the adapter only, which loads on top of the base model's absolute path.
+    merge_lora: bool
+    lora: LoraSection
+    loss: LossSection
+    # Global batch (all processes together); split evenly across processes under DDP.
+    batch_size: int = Field(gt=0)
+    # no_duplicates: no text twice in a batch of an unlabelled task (a duplicate would be a false
+    # negative); labelled tasks always batch at random (their loss masks same-label texts).
+    batch_sampler: Literal["batch_sampler", "no_duplicates"]
+    # Every batch comes from one task; round_robin alternates tasks, proportional draws by size.
+    multi_dataset_sampler: Literal["round_robin", "proportional"]
+    # Drop each task's last partial batch. Needed under DDP with gathered negatives (equal shapes
+    # on every process); otherwise false keeps tasks smaller than one batch in training.
+    drop_last: bool
+    epochs: float = Field(gt=0)
+    # Stop after this many optimizer steps (null: run all epochs).
+    max_steps: int | None = Field(default=..., gt=0)
+    learning_rate: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    warmup_ratio: float = Field(ge=0, lt=1)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"]
+    max_grad_norm: float = Field(gt=0)
+    precision: Literal["fp32", "bf16", "fp16"]
+    # Ampere+ GPUs: TF32 matmuls (ignored on CPU).
+    tf32: bool
+    gradient_checkpointing: bool
+    # cpu, or auto (cuda when present).
+    device: Literal["cpu", "auto"]
+    # torch deterministic algorithms + seeded everything: same params -> same weights.
+    full_determinism: bool
+    dataloader_workers: int = Field(ge=0)
+    logging_steps: int = Field(gt=0)
+    checkpoint: CheckpointSection
+    distributed: DistributedSection
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FinetuneConfig:
+        if self.mode == "lora" and self.freeze_word_embeddings:
+            raise ValueError("freeze_word_embeddings applies to mode: full (LoRA freezes every base weight)")
+        if self.precision == "fp16" and self.device == "cpu":
+            raise ValueError("precision fp16 needs a GPU (device: auto); use bf16 or fp32 on CPU")
+        if self.tf32 and self.device == "cpu":
+            raise ValueError("tf32 is a GPU setting; set device: auto")
+        if self.batch_size % self.distributed.nproc:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must divide evenly across distributed.nproc ({self.distributed.nproc})"
+            )
+        if self.distributed.nproc > 1 and not self.drop_last:
+            raise ValueError("drop_last must be true with distributed.nproc > 1 (processes need equal batch slices)")
+        uses_cache = "cached_mnrl" in (self.loss.retrieval, self.loss.classification, self.loss.pairwise)
+        if uses_cache and self.loss.mini_batch_size > self.batch_size // self.distributed.nproc:
+            raise ValueError("loss.mini_batch_size is larger than the per-process batch; it would cache nothing")
+        return self
+
+    def fingerprint_view(self) -> dict:
+        """The settings that change what training computes; checkpoint, logging and worker
+        settings do not, so changing them keeps existing checkpoints valid."""
+        return self.model_dump(exclude={"checkpoint", "logging_steps", "dataloader_workers"})

