@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_OVERRIDES: dict[str, Any] = {
     "corpus": {"n_products": 240, "n_support_facts": 24, "questions_per_fact": 6},
     "triplets": {"positives": {"max_anchors_per_task": 60}},
+    "finetune": {"max_steps": 6, "batch_size": 16},
     "evaluate": {"classification": {"n_experiments": 2}},
 }
 

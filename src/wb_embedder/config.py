@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 # Sections whose schema lives next to the logic that reads it; they are validated here all the same.
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
 from wb_embedder.synonyms.schema import SynonymsConfig
+from wb_embedder.training.schema import FinetuneConfig
 from wb_embedder.triplets.schema import TripletsConfig
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
@@ -106,6 +107,7 @@ class Params(_Section):
     clean: CleanConfig
     synonyms: SynonymsConfig
     triplets: TripletsConfig
+    finetune: FinetuneConfig
     benchmarks: BenchmarksConfig
     evaluate: EvaluateConfig
 
