@@ -91,12 +91,10 @@ def _strategy_candidates(
     itself proposed (the rest are the random fallback, counted in the stats)."""
     n = wanted * cfg.negatives.mined.oversample
     strategy = cfg.negatives.strategy
-    if strategy == "random":
-        candidates = random_candidates(pairs, n, rng)
-        return candidates, [None] * len(pairs.pairs), [len(row) for row in candidates]
     if strategy != "mined":
-        # same_category, and fusion_multineg which draws its k negatives the same way
-        candidates = same_category_candidates(pairs, n, rng)
+        # fusion_multineg draws its k negatives as same_category does
+        draw = random_candidates if strategy == "random" else same_category_candidates
+        candidates = draw(pairs, n, rng)
         return candidates, [None] * len(pairs.pairs), [len(row) for row in candidates]
     # A labelled text's nearest neighbours mostly share its label, which the guard rejects: take
     # the whole rank window, so the nearest text of another label is found where there is one.
