@@ -73,9 +73,8 @@ Fine-tuned by the `finetune` stage of the wb-embedder DVC pipeline.
 - base model: `{base}` (revision `{revision or "n/a"}`), read from `{base_path}`
 - weights: {weights}
 - triplet negatives strategy: `{strategy}`
-- training: {summary.get("steps", 0)} optimizer steps, {summary.get("epochs", 0):.2f} epochs,
-  {summary.get("runtime_s", 0):.0f} s, {summary.get("samples_per_second", 0):.1f} rows/s
-  {"(resumed from step " + str(summary["resumed_from_step"]) + ")" if summary.get("resumed_from_step") else ""}
+- training: {summary.get("steps", 0)} optimizer steps, {summary.get("epochs", 0):.2f} epochs
+  (wall time and throughput are in the DVCLive logs, `dvclive/finetune`)
 - training loss: {loss_text}
 
 Encode with the task prompts below (queries and documents differ), as the evaluation does:

@@ -21,6 +21,10 @@ logger = logging.getLogger(__name__)
 SUMMARY = "finetune_summary.json"
 
 
+def _is_timing(key: str) -> bool:
+    return "runtime" in key or "per_second" in key or key == "resumed_from_step"
+
+
 @dataclass(frozen=True)
 class FinetunePaths:
     base: Path  # the base sentence-transformers folder
@@ -245,6 +249,9 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         "trainable_parameters": session.counts["trainable"],
         "total_parameters": session.counts["total"],
     }
+    # The model folder holds only what the same params reproduce bit for bit (its hash in
+    # dvc.lock must not change between identical runs); wall-clock figures go to DVCLive.
+    deterministic = {k: v for k, v in summary.items() if not _is_timing(k)}
     if trainer.is_world_process_zero():
         merged = False
         if has_lora(model) and cfg.merge_lora:
@@ -257,7 +264,7 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
             finetune=cfg.model_dump(),
             stats=stats,
             strategy=read_manifest(paths.triplets).get("strategy"),
-            summary=summary,
+            summary=deterministic,
             log_history=state.log_history,
             merged=merged,
             prompts={t.name: model_cfg.prompts[t.name].model_dump() for t in session.tasks},
@@ -265,7 +272,8 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         with atomic_dir(paths.out) as tmp:
             model.save(str(tmp), create_model_card=False)
             (tmp / "README.md").write_text(card, encoding="utf-8")
-            write_json({**summary, "tasks": stats, "log_history": state.log_history}, tmp / SUMMARY)
+            history = [{k: v for k, v in entry.items() if not _is_timing(k)} for entry in state.log_history]
+            write_json({**deterministic, "tasks": stats, "log_history": history}, tmp / SUMMARY)
         live.finish(summary)
         checkpoints.finish(paths.checkpoints, cfg.checkpoint.keep_after_success)
         logger.info(
