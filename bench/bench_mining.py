@@ -1,6 +1,6 @@
 """Benchmark of hard-negative mining: time and peak memory for 1k, 10k, 100k products.
 
-Usage: python bench/bench_mining.py [--sizes 1000 10000 100000] [--anchors 2000] [--out bench/results/mining.json]
+Usage: python bench/bench_mining.py [--sizes 1000 10000 100000] [--anchors 2000] [--out bench/results/bench_mining.json]
 
 Mining is two costs: encoding (each text once, linear in texts, the model's throughput) and the
 search (sentence-transformers' `mine_hard_negatives`, chunked top-k or faiss). The search is
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--anchors", type=int, default=2000)
     parser.add_argument("--encode-sample", type=int, default=512)
-    parser.add_argument("--out", type=Path, default=Path("bench/results/mining.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/bench_mining.json"))
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process: one size
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -7,6 +7,7 @@ Prints wall time (LM training included) and peak RSS of the process.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import random
 import resource
@@ -75,6 +76,7 @@ def main() -> None:
     parser.add_argument("--brands", type=int, default=30_000)
     parser.add_argument("--texts", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -93,6 +95,11 @@ def main() -> None:
         print(f"  {strategy:<10} generated {counts['generated']:>8}  kept {counts['kept']:>8}")
     print(f"wall time: {wall:.1f} s")
     print(f"peak RSS: {peak_mib:.0f} MiB")
+    if args.out:
+        figures = {"brands": stats["n_brands"], "rows": len(table), "wall_s": round(wall, 1),
+                   "peak_rss_mib": round(peak_mib), "strategies": stats["strategies"]}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
