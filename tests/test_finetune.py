@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -498,11 +499,25 @@ def test_export_loads_anywhere_with_card_and_curves(
 
 
 def test_same_params_same_weights_other_seed_other_weights(
-    reference_run: tuple[Path, dict], tmp_path: Path, tiny_model: Path, triplets: Path
+    reference_run: tuple[Path, dict], tmp_path: Path, tiny_model: Path, triplets: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, summary = reference_run
-    again = train(tmp_path / "again", tiny_model, triplets)
-    assert same_weights(root / "model", tmp_path / "again" / "model")
+    # As `dvc repro` does in two clones: relative paths from two different working directories.
+    runs = []
+    for clone in ("clone_a", "clone_b"):
+        repo = tmp_path / clone
+        shutil.copytree(tiny_model, repo / "models" / "base")
+        shutil.copytree(triplets, repo / "data" / "triplets")
+        monkeypatch.chdir(repo)
+        runs.append(train(Path("run"), Path("models/base"), Path("data/triplets")))
+        assert same_weights(root / "model", repo / "run" / "model")
+    again = runs[0]
+    folder_a, folder_b = tmp_path / "clone_a" / "run" / "model", tmp_path / "clone_b" / "run" / "model"
+    files_a = sorted(p.relative_to(folder_a) for p in folder_a.rglob("*") if p.is_file())
+    assert files_a == sorted(p.relative_to(folder_b) for p in folder_b.rglob("*") if p.is_file())
+    for name in files_a:  # byte-identical, so both clones record the same hash in dvc.lock
+        assert (folder_a / name).read_bytes() == (folder_b / name).read_bytes(), name
+    monkeypatch.chdir(tmp_path)
     first = [
         e["loss"]
         for e in json.loads((root / "model" / "finetune_summary.json").read_text())["log_history"]
@@ -510,7 +525,7 @@ def test_same_params_same_weights_other_seed_other_weights(
     ]
     second = [
         e["loss"]
-        for e in json.loads((tmp_path / "again" / "model" / "finetune_summary.json").read_text())["log_history"]
+        for e in json.loads((folder_a / "finetune_summary.json").read_text())["log_history"]
         if "loss" in e
     ]
     assert first == second and again["train_loss"] == summary["train_loss"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -53,7 +54,7 @@ def model_card(
         weights = "LoRA adapters merged into the weights: a standalone model, loads without peft or the base folder."
     elif finetune["mode"] == "lora":
         weights = (
-            f"LoRA adapter only; it loads on top of the base model at `{base_path}` "
+            f"LoRA adapter only; it loads on top of the base model at `{Path(base_path).resolve()}` "
             "(an absolute path: move the base folder and this model stops loading)."
         )
     else:
@@ -70,7 +71,7 @@ base_model: {base}
 
 Fine-tuned by the `finetune` stage of the wb-embedder DVC pipeline.
 
-- base model: `{base}` (revision `{revision or "n/a"}`), read from `{base_path}`
+- base model: `{base}` (revision `{revision or "n/a"}`), read from `{base_path}` (relative to the repository)
 - weights: {weights}
 - triplet negatives strategy: `{strategy}`
 - training: {summary.get("steps", 0)} optimizer steps, {summary.get("epochs", 0):.2f} epochs

@@ -260,7 +260,8 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         card = model_card(
             base=model_cfg.base,
             revision=model_cfg.revision,
-            base_path=str(Path(paths.base).resolve()),
+            # As given in params, not resolved: a clone elsewhere must produce the same folder hash.
+            base_path=str(paths.base),
             finetune=cfg.model_dump(),
             stats=stats,
             strategy=read_manifest(paths.triplets).get("strategy"),
