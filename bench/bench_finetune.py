@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import resource
 import statistics
 import subprocess
 import sys
@@ -223,7 +224,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, float]:
     kind, mode = name.split(":")
     with tempfile.TemporaryDirectory(prefix="ft_bench_") as work:
         runner = run_pipeline if kind == "pipeline" else run_plain
-        return runner(mode, sections, args, Path(work))
+        result = runner(mode, sections, args, Path(work))
+    # One process per measurement, so the process's own peak is this mode's peak memory.
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -261,6 +265,7 @@ def main(argv: list[str] | None = None) -> None:
         "samples_per_second": rate,
         "samples_per_cpu_second": cpu_rate,
         "trainable_parameters": {name: runs[0]["trainable_parameters"] for name, runs in samples.items()},
+        "peak_rss_mib": {name: round(max(s["peak_rss_mib"] for s in runs)) for name, runs in samples.items()},
     }
     print(
         f"batch {report['batch_size']}, max_seq_length {report['max_seq_length']}, "
@@ -269,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.runs:
         print(
             f"  {name:22s} {rate[name]:7.2f} rows/s wall  {cpu_rate[name]:7.2f} rows/cpu-s  "
-            f"({report['trainable_parameters'][name]:,} trainable)"
+            f"({report['trainable_parameters'][name]:,} trainable, peak {report['peak_rss_mib'][name]:,} MiB)"
         )
     # Ratios on both clocks: CPU time is the steady one when other processes share the machine.
     for key, (num, den), target in (
