@@ -74,6 +74,10 @@ def _copy_repo(dst: Path) -> None:
             (dst / name).write_bytes(source.read_bytes())
     (dst / "dvc.lock").unlink(missing_ok=True)
     subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
+    # DVCLive (in finetune) needs a commit to name the experiment's baseline.
+    subprocess.run(["git", "add", "-A"], cwd=dst, check=True)
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "bench copy"],
+                   cwd=dst, check=True)
 
 
 def _stage_order(repo: Path) -> list[str]:

@@ -61,6 +61,23 @@ def test_prompts_are_per_task_pairs(tmp_path: Path) -> None:
         load_params(path)
 
 
+def test_small_floats_written_back_by_dvc_exp_run_load_as_numbers(repo_root: Path, tmp_path: Path) -> None:
+    """`dvc exp run -S finetune.learning_rate=0.00001` writes `1e-05`, a string to plain PyYAML."""
+    from dvc.utils.hydra import apply_overrides
+
+    path = tmp_path / "params.yaml"
+    path.write_bytes((repo_root / "params.yaml").read_bytes())
+    apply_overrides(path, ["finetune.learning_rate=0.00001", "finetune.loss.scale=2E+1"])
+    assert "learning_rate: 1e-05" in path.read_text(encoding="utf-8")
+    params = load_params(path)
+    assert params.finetune.learning_rate == 1e-05 and params.finetune.loss.scale == 20.0
+    # Strings that merely look numeric elsewhere stay strings: only the exponent form is added.
+    path.write_text("a: 1e-05\nb: e5\nc: '1e-05'\nd: 1_000\n", encoding="utf-8")
+    from wb_embedder.io import read_yaml
+
+    assert read_yaml(path) == {"a": 1e-05, "b": "e5", "c": "1e-05", "d": 1000}
+
+
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="file not found"):
         load_params(tmp_path / "nope.yaml")

@@ -766,14 +766,23 @@ def test_profile_cli_prints_dvc_command(tmp_path: Path) -> None:
     assert "-S model.trust_remote_code=true \\\n" in done.stdout
     assert """-S "model.base='ai-sage/Giga-Embeddings-instruct'" """ in done.stdout
     assert "$'model.prompts.search_query.query=\\'Instruct: " in done.stdout
+    small = tmp_path / "small.yaml"
+    small.write_text("finetune:\n  learning_rate: 0.00001\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "wb_embedder.training.profile", str(small), "--params", str(path), "--flags"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == ["finetune.learning_rate=1e-05"]
     bad = tmp_path / "bad.yaml"
-    bad.write_text("finetune:\n  learning_rate: 0.00001\n", encoding="utf-8")
+    bad.write_text("finetune:\n  learning_rate: .inf\n", encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "wb_embedder.training.profile", str(bad), "--params", str(path)],
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 1 and "exponent" in done.stderr
+    assert done.returncode == 1 and "finite" in done.stderr
 
 
 # --------------------------------------------------------------------------- the real base model

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 # Sections whose schema lives next to the logic that reads it; they are validated here all the same.
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
+from wb_embedder.io import read_yaml
 from wb_embedder.synonyms.schema import SynonymsConfig
 from wb_embedder.training.schema import FinetuneConfig
 from wb_embedder.triplets.schema import TripletsConfig
@@ -138,7 +139,7 @@ def load_params(path: Path | str = DEFAULT_PARAMS_PATH, overrides: dict[str, Any
     """Read and validate the whole params file; ``overrides`` patch nested keys (for tests)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
     except FileNotFoundError as exc:
         raise ParamsError(f"{path}: file not found") from exc
     except yaml.YAMLError as exc:

@@ -1,4 +1,4 @@
-"""Atomic writes: a failed stage never leaves a half-written output behind.
+"""Atomic writes (a failed stage never leaves a half-written output behind), and YAML reading.
 
 Every output is written to a temporary sibling and renamed into place only once complete;
 ``os.replace`` is atomic on one filesystem, which a sibling path guarantees.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 
 @contextlib.contextmanager
@@ -68,3 +70,24 @@ def write_json(payload: Any, path: Path | str) -> None:
 
 def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+class _ParamsLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading exponent floats without a dot (``1e-05``) as YAML 1.2 does.
+
+    PyYAML follows YAML 1.1, where ``1e-05`` is a string; DVC writes floats that way when
+    ``dvc exp run -S finetune.learning_rate=0.00001`` updates params.yaml (and reads them back as
+    floats itself), so without this a sweep over small learning rates would not load.
+    """
+
+
+_ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml(path: Path | str) -> Any:
+    """Parse a YAML file safely (no arbitrary objects), with floats read as DVC writes them."""
+    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_ParamsLoader)

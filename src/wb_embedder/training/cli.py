@@ -13,8 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-import yaml
-
+from wb_embedder.io import read_yaml
 from wb_embedder.training.errors import FinetuneError
 from wb_embedder.training.schema import FinetuneConfig
 
@@ -34,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
 
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    raw = yaml.safe_load(args.config.read_text(encoding="utf-8"))
+    raw = read_yaml(args.config)
     cfg = FinetuneConfig.model_validate(raw["finetune"])
     if needs_relaunch(cfg.distributed):
         relaunch(cfg.distributed, "wb_embedder.training.cli", argv, module=True)

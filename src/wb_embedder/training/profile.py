@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from wb_embedder.io import read_yaml
 from wb_embedder.training.schema import FinetuneConfig
 
 
@@ -31,7 +32,7 @@ class ProfileError(ValueError):
 
 def load_profile(path: Path) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = read_yaml(path)
     except (OSError, yaml.YAMLError) as exc:
         raise ProfileError(f"{path}: cannot read profile: {exc}") from None
     if not isinstance(raw, dict) or not raw:
@@ -60,15 +61,9 @@ def hydra_value(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        text = repr(value)
-        # DVC writes the float back with ruamel, which drops the ".0" of "1e-05"; PyYAML (our
-        # loader) then reads a string. Refuse instead of producing a params file that will not load.
-        if "e" in text and "." not in text.split("e")[0] or not math.isfinite(value):
-            raise ProfileError(
-                f"float {value!r} would be written as {text!r}, which YAML reads as a string; "
-                "use a value written without an exponent"
-            )
-        return text
+        if not math.isfinite(value):
+            raise ProfileError(f"float {value!r} cannot be a param: params.yaml takes finite numbers only")
+        return repr(value)
     if isinstance(value, str):
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
     if isinstance(value, list):
@@ -140,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flags", action="store_true", help="print the -S flags one per line, unquoted")
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
-    params = yaml.safe_load(args.params.read_text(encoding="utf-8"))
+    params = read_yaml(args.params)
     validate(merge(params, profile))
     flags = set_param_flags(profile, params)
     if args.flags:
