@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 logger = logging.getLogger("bench_finetune")
 
@@ -68,7 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_sections(args: argparse.Namespace) -> dict[str, Any]:
-    raw = yaml.safe_load((args.config or args.params).read_text(encoding="utf-8"))
+    from wb_embedder.io import read_yaml
+
+    raw = read_yaml(args.config or args.params)
     if "finetune" not in raw:
         raise SystemExit(f"{args.config or args.params} has no finetune section; pass --config")
     return {"seed": raw["seed"], "model": raw["model"], "finetune": raw["finetune"]}
