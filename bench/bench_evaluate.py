@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from pydantic import TypeAdapter
 
 from wb_embedder.config import PromptPair
@@ -43,6 +42,7 @@ from wb_embedder.evaluation.embedding_cache import (
 )
 from wb_embedder.evaluation.run import prepare_tasks
 from wb_embedder.evaluation.schema import EvaluateConfig
+from wb_embedder.io import read_yaml
 
 logger = logging.getLogger("bench_evaluate")
 
@@ -71,7 +71,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     args = parse_args()
     # Only the sections the bench needs, so it runs whatever else params.yaml holds.
-    raw = yaml.safe_load(args.params.read_text(encoding="utf-8"))
+    raw = read_yaml(args.params)
     cfg = EvaluateConfig.model_validate(raw["evaluate"])
     prompts = TypeAdapter(dict[str, PromptPair]).validate_python(raw["model"]["prompts"])
     model = load_model(args.model, cfg.device, bool(raw["model"].get("trust_remote_code", False)))

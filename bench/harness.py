@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from wb_embedder.io import read_yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 PARTS = ("pipeline", "finetune", "evaluate", "mining", "synonyms")
@@ -96,7 +98,7 @@ def bench_pipeline() -> dict[str, Any]:
             stages.append({"stage": stage, "seconds": round(seconds, 1), "peak_rss_mib": round(peak)})
             logger.info("stage %s: %.1f s, %.0f MiB", stage, seconds, peak)
         noop = [_timed([*dvc, "repro"], repo)[0] for _ in range(3)]
-        params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
+        params = read_yaml(repo / "params.yaml")
         params["evaluate"]["classification"]["max_iter"] += 1
         (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False),
                                           encoding="utf-8")

@@ -15,8 +15,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-logger = logging.getLogger("profile_finetune")
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
