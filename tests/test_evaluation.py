@@ -236,11 +236,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     texts, saved as a sentence-transformers folder (a few seconds; no download)."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import (
-        Normalize,
-        Pooling,
-        Transformer,
-    )
     from tokenizers import (
         Tokenizer,
         models,
@@ -250,6 +245,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         trainers,
     )
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    from wb_embedder.training.compat import Normalize, Pooling, Transformer, token_embedding_dimension
 
     root = tmp_path_factory.mktemp("tiny_model")
     tables, _ = make_clean_tables()
@@ -273,7 +270,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fast.save_pretrained(hf_dir)
     transformer = Transformer(str(hf_dir), max_seq_length=64, model_kwargs={"add_pooling_layer": False})
     model = SentenceTransformer(
-        modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode="mean"), Normalize()],
+        modules=[transformer, Pooling(token_embedding_dimension(transformer), pooling_mode="mean"), Normalize()],
         device="cpu",
     )
     model.save(str(root / "model"))

@@ -143,9 +143,10 @@ def write_triplets(root: Path, rows: int = ROWS, tasks: dict[str, str] = TASKS, 
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer BERT (hidden 32) with a WordPiece vocabulary of the test words, as an ST folder."""
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    from wb_embedder.training.compat import Normalize, Pooling, Transformer, token_embedding_dimension
 
     root = tmp_path_factory.mktemp("tiny_model")
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -181,7 +182,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fast.save_pretrained(root / "hf")
     transformer = Transformer(str(root / "hf"), max_seq_length=32)
     model = SentenceTransformer(
-        modules=[transformer, Pooling(transformer.get_embedding_dimension(), pooling_mode="mean"), Normalize()],
+        modules=[transformer, Pooling(token_embedding_dimension(transformer), pooling_mode="mean"), Normalize()],
         device="cpu",
     )
     model.save(str(root / "model"))

