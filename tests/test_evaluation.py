@@ -246,7 +246,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    from wb_embedder.training.compat import Normalize, Pooling, Transformer, token_embedding_dimension
+    from wb_embedder.training.compat import Normalize, Pooling, token_embedding_dimension, transformer_module
 
     root = tmp_path_factory.mktemp("tiny_model")
     tables, _ = make_clean_tables()
@@ -268,7 +268,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         intermediate_size=64, max_position_embeddings=128)
     BertModel(config, add_pooling_layer=False).save_pretrained(hf_dir)
     fast.save_pretrained(hf_dir)
-    transformer = Transformer(str(hf_dir), max_seq_length=64, model_kwargs={"add_pooling_layer": False})
+    transformer = transformer_module(str(hf_dir), 64, {"add_pooling_layer": False})
     model = SentenceTransformer(
         modules=[transformer, Pooling(token_embedding_dimension(transformer), pooling_mode="mean"), Normalize()],
         device="cpu",
@@ -713,13 +713,15 @@ def test_real_model_encodes_length_sorted_batches_once_on_cpu(benchmarks, tiny_m
     model = load_model(tiny_model, FAST_CFG.device, trust_remote_code=False)
     assert FAST_CFG.device == "cpu" and model.device.type == "cpu"
     batches: list[tuple[str, list[str]]] = []
-    preprocess = model.preprocess
+    # Recorded at model.encode, whose name and arguments are the same on sentence-transformers 5
+    # and 6 (the tokenising hook below it is not); each call is one batch (batch_size = its length).
+    encode = model.encode
 
     def recording(inputs, *args, prompt=None, **kwargs):
         batches.append((prompt, list(inputs)))
-        return preprocess(inputs, *args, prompt=prompt, **kwargs)
+        return encode(inputs, *args, prompt=prompt, **kwargs)
 
-    model.preprocess = recording
+    model.encode = recording
     encoder = SentenceTransformerEncoder(model, 16)
     results, cache = evaluate_benchmarks(benchmarks, encoder, _prompts(), FAST_CFG, SEED)
     seen = Counter((prompt, text) for prompt, texts in batches for text in texts)

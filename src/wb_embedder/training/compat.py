@@ -59,7 +59,9 @@ __all__ = [
     "backbone",
     "embedding_dimension",
     "get_rank",
+    "mine_hard_negatives_scored",
     "token_embedding_dimension",
+    "transformer_module",
     "warmup_kwargs",
 ]
 
@@ -75,6 +77,15 @@ def embedding_dimension(model: Any) -> int | None:
     return getter()
 
 
+def transformer_module(path: str, max_seq_length: int, model_kwargs: dict[str, Any] | None = None) -> Any:
+    """A sentence-transformers Transformer module; ``model_kwargs`` go to ``from_pretrained``
+    (named ``model_args`` on 5.x)."""
+    import inspect
+
+    name = "model_kwargs" if "model_kwargs" in inspect.signature(Transformer.__init__).parameters else "model_args"
+    return Transformer(path, max_seq_length=max_seq_length, **{name: dict(model_kwargs or {})})
+
+
 def token_embedding_dimension(transformer: Any) -> int:
     """A Transformer module's token-embedding size (``get_word_embedding_dimension`` on 5.x)."""
     getter = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
@@ -87,6 +98,45 @@ def get_rank() -> int:
     import torch.distributed as dist
 
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def mine_hard_negatives_scored(dataset: Any, model: Any, **kwargs: Any) -> Any:
+    """``util.mine_hard_negatives`` with ``output_format="labeled-list"`` and a ``scores`` column
+    (the anchor's similarity to each listed text, positive first), as a pandas frame.
+    sentence-transformers 6 scores in the miner (``output_scores``); 5.x has no such option, so the
+    listed texts are scored here the way its miner scores them (normalised embeddings, the
+    model's similarity, the same prompts)."""
+    import inspect
+
+    from sentence_transformers.util import mine_hard_negatives
+
+    kwargs = {**kwargs, "output_format": "labeled-list"}
+    if "output_scores" in inspect.signature(mine_hard_negatives).parameters:
+        return mine_hard_negatives(dataset, model, output_scores=True, **kwargs).to_pandas()
+    # 5.x asks torch.topk for range_max + (positives per anchor) candidates and fails when the
+    # (de-duplicated) corpus is smaller; 6.x caps the window at the corpus.
+    anchors_column, positives_column = dataset.column_names[:2]
+    per_anchor = dataset.to_pandas().groupby(anchors_column)[positives_column].count().max()
+    corpus_size = len(dict.fromkeys(list(kwargs.get("corpus") or []) + list(dataset[positives_column])))
+    if kwargs.get("range_max") is not None:
+        kwargs["range_max"] = min(kwargs["range_max"], corpus_size - int(per_anchor))
+        room = kwargs["range_max"] - kwargs.get("range_min", 0)
+        kwargs["num_negatives"] = max(1, min(kwargs.get("num_negatives", 3), room))
+    frame = mine_hard_negatives(dataset, model, **kwargs).to_pandas()
+    if frame.empty:
+        frame["scores"] = []
+        return frame
+    encode = {"batch_size": kwargs.get("batch_size", 32), "normalize_embeddings": True, "convert_to_tensor": True,
+              "show_progress_bar": False}
+    anchors = model.encode(frame["anchor"].tolist(), prompt=kwargs.get("query_prompt"), **encode)
+    texts = sorted({t for listed in frame["positive"] for t in listed})
+    where = {t: i for i, t in enumerate(texts)}
+    documents = model.encode(texts, prompt=kwargs.get("corpus_prompt"), **encode)
+    frame["scores"] = [
+        model.similarity(anchors[i : i + 1], documents[[where[t] for t in listed]])[0].tolist()
+        for i, listed in enumerate(frame["positive"])
+    ]
+    return frame
 
 
 def warmup_kwargs(ratio: float) -> dict[str, float]:

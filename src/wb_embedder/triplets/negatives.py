@@ -83,7 +83,8 @@ def mined_candidates(
     per pair; a pair for which the miner found too few candidates gets an empty list.
     """
     from datasets import Dataset
-    from sentence_transformers.util import mine_hard_negatives
+
+    from wb_embedder.training.compat import mine_hard_negatives_scored
 
     frame = pairs.pairs
     if frame.empty:
@@ -101,7 +102,7 @@ def mined_candidates(
         return [[] for _ in range(len(frame))], [None] * len(frame)
     positives = [pairs.documents[k].text for k in frame["positive_key"]]
     dataset = Dataset.from_dict({"anchor": frame["anchor"].tolist(), "positive": positives})
-    mined = mine_hard_negatives(
+    mined = mine_hard_negatives_scored(
         dataset,
         model,
         corpus=corpus,
@@ -112,14 +113,12 @@ def mined_candidates(
         sampling_strategy="top",
         query_prompt=prompts.query,
         corpus_prompt=prompts.document,
-        # labeled-list keeps every candidate that passes the margin, however few: n-tuple would
-        # drop an anchor outright when fewer than n pass, before our guards had a say.
-        output_format="labeled-list",
-        output_scores=True,
+        # (labeled-list format) every candidate that passes the margin is kept, however few: n-tuple
+        # would drop an anchor outright when fewer than n pass, before our guards had a say.
         batch_size=cfg.mined.batch_size,
         use_faiss=cfg.mined.use_faiss,
         verbose=False,
-    ).to_pandas()
+    )
     found: dict[tuple[str, str], tuple[list[Candidate], float]] = {}
     for anchor, documents, scores in zip(mined["anchor"], mined["positive"], mined["scores"], strict=True):
         # The first document of each list is the positive itself, the rest are candidates, best first.
