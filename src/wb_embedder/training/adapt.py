@@ -22,7 +22,7 @@ ST_MARKERS = ("modules.json", "config.json")
 def load_base_model(path: Path, trust_remote_code: bool, max_seq_length: int, device: str | None) -> Any:
     """The base model, loaded from an absolute path with no hub access (a relative path is
     resolved first: the trainer and the adapter config record it, and the cwd may change)."""
-    from sentence_transformers import SentenceTransformer
+    from wb_embedder.base_model import BaseModelError, load_embedder
 
     path = Path(path).resolve()
     if not path.is_dir() or not any((path / marker).is_file() for marker in ST_MARKERS):
@@ -31,9 +31,9 @@ def load_base_model(path: Path, trust_remote_code: bool, max_seq_length: int, de
             "run the base_model stage first"
         )
     try:
-        model = SentenceTransformer(
-            str(path), device=device, trust_remote_code=trust_remote_code, local_files_only=True
-        )
+        model = load_embedder(str(path), trust_remote_code=trust_remote_code, device=device, local_files_only=True)
+    except BaseModelError as exc:
+        raise FinetuneError(str(exc)) from None
     except (OSError, ValueError, ImportError, KeyError) as exc:
         raise FinetuneError(f"base model {path} cannot be loaded offline: {type(exc).__name__}: {exc}") from None
     model.max_seq_length = max_seq_length
