@@ -7,7 +7,9 @@ turned into ``dvc exp run -S`` flags.
 ``-S`` goes through DVC's own params editor, which keeps params.yaml's comments and layout, and
 the overrides stay in the workspace for the next run (``dvc exp run --temp``, or
 ``git checkout params.yaml`` to go back). Before printing, the profile's ``model`` and
-``finetune`` sections, merged over the current params, are validated against the schemas.
+``finetune`` sections, merged over the current params, are validated against the schemas, and a
+model that runs its own code (``trust_remote_code: true``) must be pinned to a commit
+(``model.revision``: 40 hex digits) unless ``--allow-unpinned`` is given.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -28,6 +31,9 @@ from wb_embedder.training.schema import FinetuneConfig
 
 class ProfileError(ValueError):
     """The profile is unreadable, or would produce invalid params."""
+
+
+COMMIT = re.compile(r"[0-9a-fA-F]{40}")
 
 
 def load_profile(path: Path) -> dict[str, Any]:
@@ -118,6 +124,22 @@ def validate(merged: dict[str, Any]) -> None:
         raise ProfileError(f"the profile gives invalid params:\n{exc}") from None
 
 
+def check_pinned(model: dict[str, Any], allow_unpinned: bool) -> None:
+    """A hub model whose own code runs must name a full commit: a branch or tag (``main``) can
+    move, and the code that runs in training would change with it, unreviewed."""
+    if allow_unpinned or not model.get("trust_remote_code"):
+        return
+    revision, base = model.get("revision"), str(model.get("base", ""))
+    if Path(base).is_dir():
+        return  # a local folder: its code is what lies there, no revision to move
+    if isinstance(revision, str) and COMMIT.fullmatch(revision):
+        return
+    raise ProfileError(
+        f"model.revision {revision!r} is not a 40-hex commit, and model.trust_remote_code runs {base}'s own code: "
+        "unpinned remote code can change under you; pin model.revision to a commit, or pass --allow-unpinned"
+    )
+
+
 def shell_quote(arg: str) -> str:
     if "\n" in arg or "\t" in arg:
         # ANSI-C quoting keeps a prompt's newline a real newline inside one argument.
@@ -133,10 +155,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("profile", type=Path)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file the flags apply to")
     parser.add_argument("--flags", action="store_true", help="print the -S flags one per line, unquoted")
+    parser.add_argument(
+        "--allow-unpinned",
+        action="store_true",
+        help="accept a trust_remote_code model whose revision is a branch or tag, not a commit",
+    )
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
     params = read_yaml(args.params)
-    validate(merge(params, profile))
+    merged = merge(params, profile)
+    validate(merged)
+    check_pinned(merged["model"], args.allow_unpinned)
     flags = set_param_flags(profile, params)
     if args.flags:
         print("\n".join(flags[1::2]))
