@@ -237,6 +237,12 @@ def test_profile_through_finetune_and_evaluate_stages(
     summary = json.loads((finetuned / "finetune_summary.json").read_text(encoding="utf-8"))
     assert summary["steps"] == 4 and math.isfinite(summary["train_loss"])
     assert not (finetuned / "adapter_config.json").exists()  # merged for export
+    from sentence_transformers import SentenceTransformer
+
+    # The adapters trained through the checkpointed layers (a LoRA left at zero would merge into
+    # the base weights unchanged).
+    base, tuned = (SentenceTransformer(str(tiny_project / "models" / n), device="cpu") for n in ("base", "finetuned"))
+    assert not np.allclose(base.encode(TEXTS), tuned.encode(TEXTS), atol=1e-4)
     card = (finetuned / "README.md").read_text(encoding="utf-8")
     assert "Instruct: Given a marketplace search query" in card
     base_tokenizer = json.loads((tiny_project / "models" / "base" / "tokenizer_config.json").read_text(encoding="utf-8"))
