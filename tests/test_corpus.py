@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+from collections.abc import Callable
 import os
 import re
 import subprocess
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wb_embedder.config import CorpusConfig, load_params
+from wb_embedder.config import CorpusConfig, Params, load_params
 from wb_embedder.corpus import generate_corpus
 from wb_embedder.corpus.brands import BRANDS, NO_BRAND, is_latin
 from wb_embedder.corpus.catalog import CODE_PREFIXES, LINES
@@ -366,12 +367,12 @@ def test_find_cues_thresholds() -> None:
 
 
 @pytest.fixture(scope="module")
-def default_params():
+def default_params() -> Params:
     return load_params()
 
 
 @pytest.fixture(scope="module")
-def default_corpus(default_params) -> dict[str, pd.DataFrame]:
+def default_corpus(default_params: Params) -> dict[str, pd.DataFrame]:
     """The corpus of the default run (params.yaml), with the product-question mention record."""
     return generate_corpus(default_params.corpus, default_params.seed, record_mentions=True)
 
@@ -381,7 +382,7 @@ def default_corpus(default_params) -> dict[str, pd.DataFrame]:
 GENERIC_MODEL_WORDS = {w.lower() for w in CODE_PREFIXES + LINES}
 
 
-def _brand_judge(brands: pd.Series, labels: list[str]) -> collections.abc.Callable[[str], bool]:
+def _brand_judge(brands: pd.Series, labels: list[str]) -> Callable[[str], bool]:
     """Punctuation, generic model words, and the words of brands whose own range spans labels
     (no label holds 90% of the brand's cards): a brand that sells one category only (Apple)
     says the category as the product noun does, but a brand that sells several must not mark
@@ -396,7 +397,9 @@ def _brand_judge(brands: pd.Series, labels: list[str]) -> collections.abc.Callab
     return lambda token: is_punctuation(token) or token in judged
 
 
-def _classification_sets(corpus: dict[str, pd.DataFrame], params) -> dict[str, tuple[list[str], list, object]]:
+def _classification_sets(
+    corpus: dict[str, pd.DataFrame], params: Params
+) -> dict[str, tuple[list[str], list, Callable[[str], bool] | None]]:
     """(texts, labels, judge) of every classification benchmark, built from the raw tables the
     way the benchmarks stage builds them (train and test together)."""
     rules = params.benchmarks
@@ -428,7 +431,8 @@ BENCHMARKS = ("WBReviewsClassification", "WBReviewsPolarityClassification", "WBR
 
 @pytest.mark.parametrize("benchmark", BENCHMARKS)
 @pytest.mark.parametrize("corpus", ["default_corpus", "full"])
-def test_no_token_gives_a_label_away(benchmark: str, corpus: str, default_params, request) -> None:
+def test_no_token_gives_a_label_away(benchmark: str, corpus: str, default_params: Params,
+                                    request: pytest.FixtureRequest) -> None:
     # Every token and punctuation run of review and support texts; for titles only punctuation,
     # generic model words and brands (the product noun and "женские" are what the label is).
     texts, labels, judge = _classification_sets(request.getfixturevalue(corpus), default_params)[benchmark]

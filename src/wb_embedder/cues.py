@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import collections
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Hashable
 
 TOKEN = re.compile(r"\w+|[^\w\s]+")
 PUNCT = re.compile(r"[^\w\s]+")

@@ -277,16 +277,17 @@ def _own_values(p: Product, q: str) -> list[Mention]:
     for size in p.sizes:
         if any(w == size for w in low.replace("?", " ").replace(",", " ").split()):
             found.append(("size", size))
+    # stems of at least 4 letters: "бел" of "белый" would find "бельё", "ча" of "чай" "часы"
     for colour in p.colours:
         stem = colour.replace("ё", "е")[:-2]
-        if len(stem) >= 3 and f" {stem}" in f" {low}":
+        if len(stem) >= 4 and f" {stem}" in f" {low}":
             found.append(("colour", colour))
     for mat in _materials(p):
         value = mat.rsplit(" ", 1)[0] if mat.endswith("%") else mat
-        if value.replace("ё", "е")[:-2] in low and len(value) >= 5:
+        if len(value) >= 6 and value.replace("ё", "е")[:-2] in low:
             found.append(("attribute", value))
     noun = p.subject.noun.replace("ё", "е")
-    if noun[:-1] in low:
+    if len(noun) >= 5 and f" {noun[:-1]}" in f" {low}":
         found.append(("type", p.subject.noun))
     return found
 
