@@ -350,7 +350,7 @@ def normalise_latin(word: str) -> str:
     return "".join(out)
 
 
-def _fix_orthography(text: str) -> str:
+def fix_orthography(text: str) -> str:
     if _NEEDS_FIX.isdisjoint(text) and _TRIPLE_RE.search(text) is None:
         return text  # the common case, checked cheaply
     previous = None
@@ -427,7 +427,7 @@ def read_word(word: str, cfg: PronounceConfig) -> list[tuple[str, float]]:
         beam = heapq.nsmallest(cfg.beam_width, ranked) if len(grown) > cfg.beam_width else sorted(ranked)
     best: dict[str, float] = {}
     for cost, text in beam:
-        fixed = _fix_orthography(text)
+        fixed = fix_orthography(text)
         if fixed and cost < best.get(fixed, float("inf")):
             best[fixed] = cost
     ranked = sorted(best.items(), key=lambda x: (x[1], x[0]))
