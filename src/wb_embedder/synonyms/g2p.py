@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from .pronounce import LANGUAGE_CUES, LETTER_NAMES, fix_orthography, normalise_latin
+from .pronounce import LANGUAGE_CUES, LETTER_NAMES, fix_orthography, normalise_latin, resolve_e
 from .schema import G2PConfig
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,6 @@ LANGUAGE_OVERRIDES: dict[str, dict[str, _X]] = {
 }
 _SYMBOL_LENGTHS = sorted({len(s) for s in IPA_TABLE}, reverse=True)
 _VOWEL_SYMBOLS = frozenset("aɑɐæʌɒɔoeɛɜəɚᵻiɪyʏuʊøœ")
-_CYR_VOWELS = set("аеёиоуыэюя")
-_CYR_CONSONANTS = set("бвгджзйклмнпрстфхцчшщ")
 # Reduced vowels written by the spelling: the letter's Russian vowel.
 _LETTER_VOWEL = {"a": "а", "e": "Э", "i": "и", "o": "о", "u": "у", "y": "и"}
 _REDUCED_FALLBACK: _X = (("а", 0.0), ("Э", 0.1), ("о", 0.2), ("и", 0.3))
@@ -102,6 +100,9 @@ _VOICED_END = {"d": ("т", "д"), "b": ("п", "б"), "g": ("к", "г"), "v": ("�
 _CJV_RE = re.compile("(?<=[бвгдзклмнпрстфхц])й(?=[аэеоуи])")
 # Languages whose "l" before a consonant or at the end is written soft ("ль").
 _SOFT_L_LANGUAGES = ("fr", "de", "it", "es")
+_SOFT_L_RE = re.compile(r"л(?=[бвгджзйкмнпрстфхцчшщ]|$)")
+_HARD_L_RE = re.compile(r"ль(?=[^аеёиоуыэюя]|$)")
+_FINAL_IA_RE = re.compile("[иэе]а$")
 _LATIN_WORD_RE = re.compile(r"[a-zßäöüéñ]+")
 
 
@@ -209,25 +210,6 @@ def _reduced(word: str, symbols: list[str], spelled: list[str | None]) -> list[_
     return out
 
 
-def _resolve_e(text: str, cost_e: float) -> list[tuple[str, float]]:
-    """"Э" -> "э" at the start and after a vowel, "е" (or at a cost "э") after a consonant."""
-    variants: list[tuple[str, float]] = [("", 0.0)]
-    for ch in text:
-        if ch != "Э":
-            variants = [(t + ch, c) for t, c in variants]
-            continue
-        nxt: list[tuple[str, float]] = []
-        for t, c in variants:
-            before = t[-1] if t else ""
-            if not before or before in _CYR_VOWELS or before == " ":
-                nxt.append((t + "э", c))
-            else:
-                nxt.append((t + "е", c))
-                nxt.append((t + "э", c + cost_e))
-        variants = nxt
-    return variants
-
-
 def _double_as_spelled(word: str, text: str) -> str:
     """Double the Russian letters of the spelling's doubled consonants, in order."""
     pos = 0
@@ -257,15 +239,13 @@ def _finish(word: str, text: str, language: str, cfg: G2PConfig) -> list[tuple[s
         if last in _VOICED_END and form.endswith(_VOICED_END[last][0]):
             form = form[:-1] + _VOICED_END[last][1]
         soft = language.split("-")[0] in _SOFT_L_LANGUAGES
-        hard_l, soft_l = re.sub(r"ль(?=[^аеёиоуыэюя]|$)", "л", form), re.sub(
-            r"л(?=[бвгджзйкмнпрстфхцчшщ]|$)", "ль", form
-        )
+        hard_l, soft_l = _HARD_L_RE.sub("л", form), _SOFT_L_RE.sub("ль", form)
         first, second = (soft_l, hard_l) if soft else (hard_l, soft_l)
         out.append((first, cost))
         if second != first:
             out.append((second, cost + cfg.soft_l_cost))
     # Final -ia / -ea are written -ия / -ея (Columbia -> коламбия, Nivea -> нивея).
-    out += [(form[:-1] + "я", cost) for form, cost in out if re.search("[иэе]а$", form)]
+    out += [(form[:-1] + "я", cost) for form, cost in out if _FINAL_IA_RE.search(form)]
     fixed: dict[str, float] = {}
     for form, cost in out:
         form = fix_orthography(form)
@@ -288,6 +268,11 @@ def read_ipa(word: str, ipa: str, language: str, cfg: G2PConfig) -> list[tuple[s
         if letter and not any(piece == "R" for piece, _ in options):
             # A full vowel may still be written as spelled (Hot -> хот, Galina -> галина).
             options = (*options, (letter, cfg.spelled_vowel_cost))
+        if len(options) == 1 and options[0][0] != "R":
+            # Most symbols have one spelling: extend every partial reading, nothing to rank.
+            piece, extra = options[0]
+            beam = [(cost + extra, text + piece) for cost, text in beam]
+            continue
         grown: dict[str, float] = {}
         for cost, text in beam:
             for piece, extra in options:
@@ -298,7 +283,7 @@ def read_ipa(word: str, ipa: str, language: str, cfg: G2PConfig) -> list[tuple[s
         beam = heapq.nsmallest(cfg.beam_width, ((c, t) for t, c in grown.items()))
     resolved: dict[str, float] = {}
     for cost, text in beam:
-        for form, e_cost in _resolve_e(text, cfg.e_after_consonant_cost):
+        for form, e_cost in resolve_e("", text, cfg.e_after_consonant_cost):
             if cost + e_cost < resolved.get(form, float("inf")):
                 resolved[form] = cost + e_cost
     # Only the cheapest readings get the spelling conventions: the rest would be cut anyway.

@@ -44,7 +44,10 @@ def accepted(pairs: pd.DataFrame) -> list[set[str]]:
 
 def recall(variants: dict[str, list[str]], pairs: pd.DataFrame, k: int) -> float:
     """Share of pairs with an accepted spelling among the brand's first k variants."""
-    hits = [bool(ok & set(variants.get(latin, [])[:k])) for latin, ok in zip(pairs["latin"], accepted(pairs), strict=True)]
+    hits = [
+        bool(ok & set(variants.get(latin, [])[:k]))
+        for latin, ok in zip(pairs["latin"], accepted(pairs), strict=True)
+    ]
     return sum(hits) / len(hits) if hits else 0.0
 
 
@@ -86,7 +89,9 @@ def markdown(quality: dict, split: str = "test") -> str:
     figures = quality[split]
     ks = sorted(int(key.split("@")[1]) for key in figures["naive"])
     mix = " + ".join(f"`{name}` x{weight:g}" for name, weight in quality["default_mix"].items())
-    labels = {"naive": "`naive` (baseline)", "g2p": "`g2p`", "pronounce": "`pronounce`", "default mix": f"default mix ({mix})"}
+    labels = {
+        "naive": "`naive` (baseline)", "g2p": "`g2p`", "pronounce": "`pronounce`", "default mix": f"default mix ({mix})"
+    }
     lines = ["| strategy | " + " | ".join(f"recall@{k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
     for name in EVALUATED:
         lines.append(f"| {labels[name]} | " + " | ".join(f"{figures[name][f'recall@{k}']:.3f}" for k in ks) + " |")

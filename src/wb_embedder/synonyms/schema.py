@@ -184,7 +184,7 @@ DEFAULTS: dict = {
     "g2p": {
         "languages": {"en-us": 0.0, "fr-fr": 0.3, "de": 0.3, "it": 0.1, "es": 0.6},
         "language_cue_bonus": 0.5,
-        "beam_width": 16,
+        "beam_width": 8,
         "max_candidates_per_word": 16,
         "e_after_consonant_cost": 0.6,
         "spelled_vowel_cost": 0.3,
