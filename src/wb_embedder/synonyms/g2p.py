@@ -286,8 +286,8 @@ def read_ipa(word: str, ipa: str, language: str, cfg: G2PConfig) -> list[tuple[s
         for form, e_cost in resolve_e("", text, cfg.e_after_consonant_cost):
             if cost + e_cost < resolved.get(form, float("inf")):
                 resolved[form] = cost + e_cost
-    # Only the cheapest readings get the spelling conventions: the rest would be cut anyway.
-    cheapest = heapq.nsmallest(cfg.max_candidates_per_word, ((c, t) for t, c in resolved.items()))
+    # Only the cheapest readings get the spelling conventions (each yields a few forms).
+    cheapest = heapq.nsmallest(cfg.finished_per_language, ((c, t) for t, c in resolved.items()))
     best: dict[str, float] = {}
     for cost, text in cheapest:
         for form, extra in _finish(word, text, language, cfg):
@@ -307,18 +307,23 @@ def read_words(
     normal = {w: normalise_latin(w) for w in words}
     readable = sorted({n for n in normal.values() if _LATIN_WORD_RE.fullmatch(n)})
     found: dict[str, dict[str, float]] = {n: {} for n in readable}
-    for language, prior in sorted(cfg.languages.items()):
-        for norm, ipa in phonemize(readable, language, stats).items():
-            readings = read_ipa(norm, ipa, language, cfg)
-            if readings is None:
-                stats.unmapped += 1
-                continue
-            cue = LANGUAGE_CUES.get(language.split("-")[0])
-            # A spelling cue of the language ("eau", "sch", "cci") makes its reading likelier.
-            word_prior = max(prior - cfg.language_cue_bonus, 0.0) if cue and cue.search(norm) else prior
-            for text, cost in readings:
-                if word_prior + cost < found[norm].get(text, float("inf")):
-                    found[norm][text] = word_prior + cost
+    items = [
+        (norm, ipa, language)
+        for language in sorted(cfg.languages)
+        for norm, ipa in phonemize(readable, language, stats).items()
+    ]
+    for norm, ipa, language in items:
+        readings = read_ipa(norm, ipa, language, cfg)
+        prior = cfg.languages[language]
+        if readings is None:
+            stats.unmapped += 1
+            continue
+        cue = LANGUAGE_CUES.get(language.split("-")[0])
+        # A spelling cue of the language ("eau", "sch", "cci") makes its reading likelier.
+        word_prior = max(prior - cfg.language_cue_bonus, 0.0) if cue and cue.search(norm) else prior
+        for text, cost in readings:
+            if word_prior + cost < found[norm].get(text, float("inf")):
+                found[norm][text] = word_prior + cost
     for norm in readable:
         if not re.search("[aeiouy]", norm) and len(norm) <= cfg.spell_out_max_letters:
             # No vowel to say: an acronym, said letter by letter (HP -> эйчпи).

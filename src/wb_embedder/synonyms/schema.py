@@ -74,6 +74,9 @@ class G2PConfig(_Section):
     language_cue_bonus: float = Field(ge=0)
     # Partial readings kept per IPA symbol while one word's IPA is spelled.
     beam_width: int = Field(gt=0)
+    # Cheapest readings per (word, language) that get the spelling conventions (doubles, soft l,
+    # final voicing), each yielding a few forms; the rest would fall below the cap anyway.
+    finished_per_language: int = Field(gt=0)
     # Readings of one word (all languages together) handed to the language model.
     max_candidates_per_word: int = Field(gt=0)
     # Extra cost of "э" rather than "е" after a consonant.
@@ -185,6 +188,7 @@ DEFAULTS: dict = {
         "languages": {"en-us": 0.0, "fr-fr": 0.3, "de": 0.3, "it": 0.1, "es": 0.6},
         "language_cue_bonus": 0.5,
         "beam_width": 8,
+        "finished_per_language": 6,
         "max_candidates_per_word": 16,
         "e_after_consonant_cost": 0.6,
         "spelled_vowel_cost": 0.3,
