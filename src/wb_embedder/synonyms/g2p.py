@@ -14,11 +14,15 @@ Russian practical-transcription conventions:
 - double consonants follow the spelling (Gucci -> гуччи, Marshall -> маршалл), the undoubled
   form kept as a cheaper-than-wrong alternative; eSpeak's own doubling is ignored;
 - "l" before a consonant or at the end is soft in French, German, Italian and Spanish words
-  (Chanel -> шанель, Opel -> опель) and hard in English ones (Mattel -> маттел).
+  (Chanel -> шанель, Opel -> опель) and hard in English ones (Mattel -> маттел);
+- a few symbols differ by language (LANGUAGE_OVERRIDES): the American flap ɾ is t / d, French
+  /w/ is "у" (Bourjois -> буржуа); a vowel may also be written as spelled, at a cost.
 
-Each reading costs its table alternatives plus its language's prior; the character model of
-Russian spelling reranks them in :mod:`.generate`. Phonemizations are cached per (word,
-language) for the life of the process and asked of eSpeak in one batch per language.
+Each reading costs its table alternatives plus its language's prior (``synonyms.g2p``); the
+character model of Russian spelling reranks them in :mod:`.generate`. The table's costs are
+linguistic data (how unusual a spelling of a sound is), as in :mod:`.pronounce`, not knobs; the
+knobs are in params. Phonemizations are cached per (word, language) for the life of the process
+and asked of eSpeak in one batch per language.
 """
 
 from __future__ import annotations
@@ -95,7 +99,9 @@ _DOUBLES = {"bb": "б", "cc": "кч", "dd": "д", "ff": "ф", "gg": "гж", "kk"
 _DOUBLE_RE = re.compile("|".join(_DOUBLES))
 # Spelled voiced ending -> the Russian letter it keeps (the devoiced reading -> the voiced one).
 # A spelled final s said /z/ (the English plural) is written "с" too (Huggies -> хаггис).
-_VOICED_END = {"d": ("т", "д"), "b": ("п", "б"), "g": ("к", "г"), "v": ("ф", "в"), "z": ("с", "з"), "s": ("з", "с")}
+_VOICED_END = {
+    "d": ("т", "д"), "b": ("п", "б"), "g": ("к", "г"), "v": ("ф", "в"), "z": ("с", "з"), "s": ("з", "с"),
+}  # fmt: skip
 # /j/ between a consonant and a vowel is written "ь" + iotated vowel (Garnier -> гарньер).
 _CJV_RE = re.compile("(?<=[бвгдзклмнпрстфхц])й(?=[аэеоуи])")
 # Languages whose "l" before a consonant or at the end is written soft ("ль").
