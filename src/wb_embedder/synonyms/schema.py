@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from wb_embedder.splits import check_fractions
+
 
 class _Section(BaseModel):
     # strict: "3" is not an int, "yes" is not a bool; extra=forbid: unknown keys are errors.
@@ -166,9 +168,15 @@ class SynonymsConfig(_Section):
     layout: LayoutConfig
     typos: TyposConfig
     evaluation: EvaluationConfig
-    # Split of the synonyms table by brand (split_brands).
+    # Split of the synonyms table by brand (split_brands): WBBrandSyns dev / test brands.
+    dev_fraction: float = Field(ge=0, lt=1)
     test_fraction: float = Field(gt=0, lt=1)
     split_salt: str
+
+    @model_validator(mode="after")
+    def _fractions(self) -> SynonymsConfig:
+        check_fractions(self.dev_fraction, self.test_fraction)
+        return self
 
 
 # The defaults proposed for params.yaml's ``synonyms:`` section; tests and the benchmark start
@@ -228,6 +236,7 @@ DEFAULTS: dict = {
         "test_pairs": "tests/data/brand_pairs_test.csv",
         "ks": [1, 5],
     },
+    "dev_fraction": 0.15,
     "test_fraction": 0.2,
     "split_salt": "wb-embedder-synonyms-v1",
 }
