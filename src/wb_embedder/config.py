@@ -158,6 +158,17 @@ def load_params(path: Path | str = DEFAULT_PARAMS_PATH, overrides: dict[str, Any
         raise ParamsError(f"{path}: invalid params:\n  {_describe(exc)}") from None
 
 
+def check_params(path: Path | str = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
+    """Validate the whole file and return it as validated (the check_params stage's record).
+
+    Each stage validates the whole file too, but DVC reruns a stage only when a key it declares
+    changes: a typo in a key no stage declares (``fooo: 1``, ``model.max_seq_len``) would never
+    reach any of them. The check_params stage depends on the whole file, so every edit of it
+    is checked on the next ``dvc repro``.
+    """
+    return load_params(path).model_dump(mode="json")
+
+
 def load_section(name: str, path: Path | str = DEFAULT_PARAMS_PATH) -> Any:
     """Validate the file, then hand back one top-level section (``seed`` included as an int)."""
     params = load_params(path)
