@@ -79,12 +79,24 @@ BadRowPolicy = Literal["error", "drop"]
 class BadRowPolicies(_Section):
     """What to do with a row that breaks a row-level rule of the raw-data contract."""
 
+    wrong_shape: BadRowPolicy
     wrong_type: BadRowPolicy
     empty_text: BadRowPolicy
     bad_encoding: BadRowPolicy
     duplicate_key: BadRowPolicy
     counter_contradiction: BadRowPolicy
     out_of_range: BadRowPolicy
+
+
+class JsonLimits(_Section):
+    """Bounds on one JSON cell of the raw tables (characteristics, colours).
+
+    A cell past them is a ``wrong_type`` row: a hostile or broken cell must cost a row, not the
+    parser's stack (a few thousand nested brackets raise RecursionError) or the run's memory.
+    """
+
+    max_depth: int = Field(gt=0)
+    max_chars: int = Field(gt=0)
 
 
 class CleanConfig(_Section):
@@ -97,6 +109,7 @@ class CleanConfig(_Section):
     drop_adult: bool
     test_fraction: float = Field(gt=0, lt=1)
     split_salt: str
+    json_limits: JsonLimits
     on_bad_rows: BadRowPolicies
 
 
