@@ -237,6 +237,18 @@ def _parse_int(value: Any) -> int:
     return number
 
 
+def _parse_each(
+    values: np.ndarray, parse: Callable[[Any], Any], out: Any, bad: np.ndarray, details: list[str]
+) -> None:
+    """``out[i] = parse(values[i])``; a ValueError marks row i bad, its message the detail."""
+    for i, value in enumerate(values):
+        try:
+            out[i] = parse(value)
+        except ValueError as exc:
+            bad[i] = True
+            details[i] = str(exc)
+
+
 def _coerce_column(
     series: pd.Series, kind: str, limits: JsonLimits | None = None
 ) -> tuple[pd.Series, np.ndarray, list[str]]:
@@ -252,12 +264,7 @@ def _coerce_column(
         if fits and not series.isna().any():
             return series.astype("int64"), bad, details
         out_int = np.zeros(n, dtype=np.int64)
-        for i, value in enumerate(values):
-            try:
-                out_int[i] = _parse_int(value)
-            except ValueError as exc:
-                bad[i] = True
-                details[i] = str(exc)
+        _parse_each(values, _parse_int, out_int, bad, details)
         return pd.Series(out_int, index=series.index), bad, details
     if kind == "bool":
         if pd.api.types.is_bool_dtype(series.dtype):
@@ -272,14 +279,8 @@ def _coerce_column(
                 details[i] = f"expected a boolean, got {value!r}"
         return pd.Series(out, index=series.index), bad, details
     if kind in {"json_object", "json_list"}:
-        parse = _parse_json(kind, limits)
         parsed: list[Any] = [None] * n
-        for i, value in enumerate(values):
-            try:
-                parsed[i] = parse(value)
-            except ValueError as exc:
-                bad[i] = True
-                details[i] = str(exc)
+        _parse_each(values, _parse_json(kind, limits), parsed, bad, details)
         return pd.Series(parsed, index=series.index, dtype=object), bad, details
     # str / text: missing values are an empty text (a separate rule), anything else a wrong type
     out_str = np.empty(n, dtype=object)
