@@ -1,4 +1,5 @@
-"""DVC stage benchmarks: build the 11 benchmarks from the held-out split of the clean tables."""
+"""DVC stage benchmarks: build the 11 benchmarks from the dev and from the test split of the clean
+tables (data/benchmarks/dev, data/benchmarks/test)."""
 
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from wb_embedder.evaluation.benchmarks import (
     load_synonyms,
     write_benchmarks,
 )
+from wb_embedder.splits import EVAL_SPLITS
 from wb_embedder.stage import run_stage
 
 CLEAN = Path("data/clean")
@@ -18,8 +20,8 @@ OUT = Path("data/benchmarks")
 
 def main() -> None:
     params = load_params()
-    benchmarks = build_benchmarks(read_clean_tables(CLEAN), load_synonyms(SYNONYMS), params.benchmarks)
-    write_benchmarks(benchmarks, OUT)
+    tables, synonyms = read_clean_tables(CLEAN), load_synonyms(SYNONYMS)
+    write_benchmarks({split: build_benchmarks(tables, synonyms, params.benchmarks, split) for split in EVAL_SPLITS}, OUT)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-"""DVC stages evaluate_base and evaluate: score one model on the 11 benchmarks.
+"""DVC stages evaluate_base and evaluate: score one model on the 11 benchmarks, dev and test.
 
     python stages/evaluate.py --model models/base --out data/eval/base
     python stages/evaluate.py --model models/finetuned --out data/eval/finetuned
 
-Writes <out>/<Benchmark>.json (flat metrics) and <out>/run.json, replacing <out> as a whole.
+Writes <out>/<split>/<Benchmark>.json (flat metrics) and .items.parquet (per-query / per-example
+records for the bootstrap) and <out>/run.json, replacing <out> as a whole.
 <out> is a cached DVC output; the cheap report stage turns two of them into metrics/.
 """
 

@@ -1,24 +1,23 @@
-"""DVC stage report: the fine-tuned model's metrics beside the base model's, for git and DVC.
+"""DVC stage report: base, fine-tuned and the lexical baseline side by side, with 95% bootstrap
+intervals and paired deltas, for dev and test (no model needed).
 
-Reads data/eval/base and data/eval/finetuned (the evaluate stages' outputs, no model needed) and
-replaces metrics/ with <Benchmark>.json (the fine-tuned model's metrics), summary.json (headline
-metric per benchmark: base, fine-tuned, delta, and their mean) and comparison.csv (plot data).
+Reads data/eval/{base,finetuned,lexical} and replaces metrics/ with <Benchmark>.json,
+summary.json, comparison.csv (plot data) and report.md (the tables a person reads).
 """
 
 from pathlib import Path
 
 from wb_embedder.config import load_params
-from wb_embedder.evaluation.report import report
+from wb_embedder.evaluation.report import BASE, FINETUNED, LEXICAL, report
 from wb_embedder.stage import run_stage
 
-BASE = Path("data/eval/base")
-FINETUNED = Path("data/eval/finetuned")
+EVAL = {BASE: Path("data/eval/base"), FINETUNED: Path("data/eval/finetuned"), LEXICAL: Path("data/eval/lexical")}
 OUT = Path("metrics")
 
 
 def main() -> None:
     params = load_params()
-    report(BASE, FINETUNED, OUT, params.evaluate.main_k)
+    report(EVAL, OUT, params.evaluate.main_k, params.evaluate.bootstrap, params.seed)
 
 
 if __name__ == "__main__":

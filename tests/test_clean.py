@@ -13,9 +13,10 @@ import pytest
 import yaml
 from rawdata import card, raw_tables
 
-from wb_embedder.clean import TEST, TRAIN, TextNormalizer, clean_tables
+from wb_embedder.clean import TextNormalizer, clean_tables, product_families
 from wb_embedder.config import CleanConfig, DataConfig, load_params
 from wb_embedder.contract import ContractError
+from wb_embedder.splits import DEV, SPLITS, TEST, TRAIN, assign_splits
 
 
 @pytest.fixture
@@ -79,17 +80,20 @@ def test_split_is_deterministic_and_near_the_configured_fraction(tmp_path: Path,
     second, _ = clean_tables(data, clean_cfg)
     for name in first:
         pd.testing.assert_frame_equal(first[name], second[name])
-    share = (first["products"]["split"] == TEST).mean()
-    assert abs(share - clean_cfg.test_fraction) < 0.06
+    shares = first["products"]["split"].value_counts(normalize=True)
+    assert abs(shares[TEST] - clean_cfg.test_fraction) < 0.08
+    assert abs(shares[DEV] - clean_cfg.dev_fraction) < 0.08
+    assert set(shares.index) == set(SPLITS)
     other_salt, _ = clean_tables(data, clean_cfg.model_copy(update={"split_salt": "another"}))
     assert not first["products"]["split"].equals(other_salt["products"]["split"])
 
 
 def assert_no_leakage(tables: dict[str, pd.DataFrame]) -> None:
-    """No evaluation product, query, review, question or fact reaches the training split."""
+    """The three splits are disjoint: no product, query, review, question or fact of one split
+    appears in another (so no dev or test item reaches training, and dev and test never share)."""
     products = tables["products"]
-    test_ids = set(products.loc[products["split"] == TEST, "nmid"])
-    assert test_ids, "no test products at all"
+    ids = {split: set(products.loc[products["split"] == split, "nmid"]) for split in SPLITS}
+    assert all(ids.values()), f"a split has no products: { {s: len(v) for s, v in ids.items()} }"
     for name, columns in {
         "products": ["title"],
         "search_log": ["query"],
@@ -98,14 +102,16 @@ def assert_no_leakage(tables: dict[str, pd.DataFrame]) -> None:
         "support": ["question", "fact"],
     }.items():
         frame = tables[name]
-        train, test = frame[frame["split"] == TRAIN], frame[frame["split"] == TEST]
-        assert len(test) and len(train), name
-        for column in columns:
-            overlap = set(train[column].str.lower()) & set(test[column].str.lower())
-            assert not overlap, f"{name}.{column}: test texts in train: {sorted(overlap)[:3]}"
+        parts = {split: frame[frame["split"] == split] for split in SPLITS}
+        assert all(len(part) for part in parts.values()), name
+        for i, first in enumerate(SPLITS):
+            for second in SPLITS[i + 1:]:
+                for column in columns:
+                    overlap = set(parts[first][column].str.lower()) & set(parts[second][column].str.lower())
+                    assert not overlap, f"{name}.{column}: {second} texts in {first}: {sorted(overlap)[:3]}"
         if "nmid" in frame and name != "products":
-            assert not set(train["nmid"]) & test_ids, f"{name}: train rows point at test products"
-            assert set(test["nmid"]) <= test_ids, f"{name}: test rows point at train products"
+            for split in SPLITS:
+                assert set(parts[split]["nmid"]) <= ids[split], f"{name}: {split} rows point at other splits' products"
 
 
 def test_no_leakage_on_adversarial_rows(tmp_path: Path, clean_cfg: CleanConfig) -> None:
@@ -120,7 +126,8 @@ def test_no_leakage_on_adversarial_rows(tmp_path: Path, clean_cfg: CleanConfig) 
     tables["support"].loc[tables["support"]["fact_id"] < 6, "question"] = "где мой заказ"
     out, stats = clean_tables(_write_raw(tmp_path, tables), clean_cfg)
     assert_no_leakage(out)
-    assert stats["reviews"]["dropped"]["test_text_seen_in_train"] > 0
+    dropped = stats["reviews"]["dropped"]
+    assert dropped["test_text_seen_in_train"] > 0 and dropped["dev_text_seen_in_train"] > 0
     assert stats["search_log"]["dropped"]["query_product_split_mismatch"] > 0
 
 
@@ -165,5 +172,40 @@ def test_a_table_too_small_for_the_benchmarks_names_its_file(tmp_path: Path, cle
     tables["reviews"] = tables["reviews"].iloc[:1]
     data = _write_raw(tmp_path, tables)
     with pytest.raises(ContractError, match=rf"{re.escape(data.reviews)}: too few rows to build the benchmarks: "
-                                            r"after cleaning, reviews has 1 rows and none in the (train|test) split"):
+                                            r"after cleaning, reviews has 1 rows and none in the \w+ or \w+ split"):
         clean_tables(data, clean_cfg)
+
+
+def test_splits_hash_test_first_so_dev_is_carved_from_train() -> None:
+    keys = [f"k{i}" for i in range(2000)]
+    without_dev = assign_splits(keys, 0.0, 0.2, "salt")
+    with_dev = assign_splits(keys, 0.2, 0.2, "salt")
+    assert ((without_dev == TEST) == (with_dev == TEST)).all()
+    assert set(with_dev[without_dev == TRAIN]) == {TRAIN, DEV}
+    with pytest.raises(ValueError, match="leave a training share"):
+        assign_splits(keys, 0.5, 0.5, "salt")
+
+
+def test_near_copy_products_are_one_family_and_one_split(tmp_path: Path, clean_cfg: CleanConfig) -> None:
+    tables = raw_tables(n_products=120)
+    description = ("Легкие беговые кроссовки с дышащим верхом из сетки, амортизирующей подошвой и "
+                   "усиленным задником для долгих тренировок и прогулок по городу. Стелька повторяет форму "
+                   "стопы, шнуровка держит ногу, а светоотражающие вставки видны в темноте.")
+    # One description template under 30 titles that differ by colour: a family the title rule misses.
+    family = [card(700_000 + i, f"кроссовки беговые {i}", title=f"Кроссовки беговые, цвет {i}",
+                   description=description) for i in range(30)]
+    tables["cards"] = pd.concat([tables["cards"], pd.DataFrame(family)], ignore_index=True)
+    out, stats = clean_tables(_write_raw(tmp_path, tables), clean_cfg)
+    products = out["products"]
+    members = products[products["nmid"].between(700_000, 700_029)]
+    assert len(members) == 30
+    assert members["split"].nunique() == 1, members["split"].value_counts()
+    families = product_families(products, clean_cfg)
+    assert families[members.index].nunique() == 1
+    assert stats["products"]["products_in_shared_families"] >= 30
+    # With a threshold above their similarity (~0.87) the near-copy rule no longer joins them,
+    # the 30 titles would scatter over the splits: the grouping is what keeps them together.
+    loose = clean_cfg.model_copy(update={"near_duplicates": clean_cfg.near_duplicates.model_copy(update={"threshold": 0.95})})
+    scattered, _ = clean_tables(_write_raw(tmp_path, tables), loose)
+    loose_members = scattered["products"][scattered["products"]["nmid"].between(700_000, 700_029)]
+    assert loose_members["split"].nunique() > 1

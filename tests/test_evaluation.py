@@ -31,6 +31,7 @@ from wb_embedder.evaluation.benchmarks import (
     BENCHMARK_NAMES,
     SPECS,
     Benchmark,
+    ClassificationSet,
     RetrievalSet,
     build_benchmarks,
     load_benchmarks,
@@ -53,12 +54,28 @@ from wb_embedder.evaluation.embedding_cache import (
     load_model,
 )
 from wb_embedder.evaluation.errors import EvaluationError
-from wb_embedder.evaluation.report import compare, report
+from wb_embedder.evaluation.bootstrap import (
+    Interval,
+    accuracy_statistic,
+    draw_indices,
+    identity,
+    macro_f1_statistic,
+    percentile_interval,
+    retrieval_statistic,
+)
+from wb_embedder.evaluation.lexical import stem_tokens
+from wb_embedder.evaluation.report import report
 from wb_embedder.evaluation.retrieval import evaluate_retrieval, normalize
 from wb_embedder.evaluation.run import (
     MAIN_SCORE,
+    ITEMS_SUFFIX,
     RUN_FILE,
+    ClassificationTask,
+    EmbeddingSystem,
+    LexicalSystem,
+    RetrievalTask,
     evaluate_benchmarks,
+    evaluate_system,
     read_results,
     round_metrics,
     write_results,
@@ -84,6 +101,8 @@ evaluate:
   main_k: 10
   query_chunk_size: 1024
   classification: {n_experiments: 10, samples_per_label: 16, max_iter: 100}
+  bootstrap: {samples: 1000, confidence: 0.95}
+  lexical: {bm25_k1: 1.5, bm25_b: 0.75, char_ngram_min: 2, char_ngram_max: 5}
 """
 )
 BENCH_CFG = BenchmarksConfig.model_validate(PARAMS_SECTIONS["benchmarks"])
@@ -92,6 +111,7 @@ EVAL_CFG = EvaluateConfig.model_validate(PARAMS_SECTIONS["evaluate"])
 FAST_CFG = EVAL_CFG.model_copy(update={"classification": EVAL_CFG.classification.model_copy(
     update={"n_experiments": 3, "samples_per_label": 4})})
 SEED = 7
+BOOT_CFG = EVAL_CFG.bootstrap.model_copy(update={"samples": 300})
 
 
 def _prompts() -> dict[str, PromptPair]:
@@ -105,16 +125,22 @@ BRANDS = ["Nike", "Adidas", "Puma", "Bosch", "Зарина", "Нет бренд�
 GENDERS = ["Женский", "Мужской", ""]
 REASONS = {1: "брак", 2: "маломерит", 3: "маломерит", 4: "быстрая доставка", 5: "хорошее качество"}
 TEST_BRANDS = {"Puma", "Bosch"}
+DEV_BRANDS = {"Adidas"}
+
+
+def _split_of(i: int) -> str:
+    return "test" if i % 5 == 0 else "dev" if i % 5 == 1 else "train"
 
 
 def make_clean_tables(n_products: int = 150, seed: int = 0) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
-    """Clean tables in the clean stage's schema, with every fifth product in the test split."""
+    """Clean tables in the clean stage's schema, with every fifth product in the test split and
+    every fifth (offset by one) in dev."""
     rng = np.random.default_rng(seed)
     subjects = [(parent, subject) for parent, subs in PARENTS.items() for subject in subs]
     products, log, reviews, qa = [], [], [], []
     for i in range(n_products):
         nmid = 1000 + i
-        split = "test" if i % 5 == 0 else "train"
+        split = _split_of(i)
         parent, subject = subjects[i % len(subjects)]
         brand = BRANDS[(i // 3) % len(BRANDS)]
         gender = GENDERS[i % 3]
@@ -143,7 +169,7 @@ def make_clean_tables(n_products: int = 150, seed: int = 0) -> tuple[dict[str, p
     support = []
     intents = ["возврат", "доставка", "оплата"]
     for fact in range(15):
-        split = "test" if fact % 5 == 0 else "train"
+        split = _split_of(fact)
         for q in range(6):
             words = " ".join(["очень"] * (q % 3) * 3)
             support.append({"fact_id": fact, "intent": intents[fact % 3], "fact": f"Факт {fact}: правило.",
@@ -151,7 +177,7 @@ def make_clean_tables(n_products: int = 150, seed: int = 0) -> tuple[dict[str, p
                             "split": split})
     synonyms = pd.DataFrame(
         [{"brand": b, "variant": v, "strategy": "translit", "score": 1.0, "rank": r,
-          "split": "test" if b in TEST_BRANDS else "train"}
+          "split": "test" if b in TEST_BRANDS else "dev" if b in DEV_BRANDS else "train"}
          for b in BRANDS[:-1] for r, v in enumerate([b.lower(), b.lower() + "ы", b.upper() + " бренд"])]
     )
     tables = {
@@ -169,7 +195,13 @@ def clean() -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
 @pytest.fixture(scope="module")
 def benchmarks(clean):
     tables, synonyms = clean
-    return build_benchmarks(tables, synonyms, BENCH_CFG)
+    return build_benchmarks(tables, synonyms, BENCH_CFG, "test")
+
+
+@pytest.fixture(scope="module")
+def dev_benchmarks(clean):
+    tables, synonyms = clean
+    return build_benchmarks(tables, synonyms, BENCH_CFG, "dev")
 
 
 class HashEncoder:
@@ -436,14 +468,14 @@ def test_the_cross_check_catches_a_wrong_metric(benchmarks, monkeypatch: pytest.
         return linear(2.0 ** np.asarray(ranked) - 1, 2.0 ** np.asarray(judged) - 1, k)
 
     subset = {name: benchmarks[name] for name in
-              ("WBSearchQueryNmRelevance", "WBQASupportFacts", "WBReviewsSummarizationClassification")}
+              ("WBSearchQueryNmRelevance", "WBQASupportFacts", "WBReviewsPolarityClassification")}
     monkeypatch.setattr(retrieval_module, "ndcg_from_ranking", exponential_gains)
     monkeypatch.setattr(classification_module, "macro_f1",
                         lambda y_true, y_pred: f1_score(y_true, y_pred, average="weighted"))
     gaps = cross_check(subset)
     assert gaps["WBSearchQueryNmRelevance"] > 1e-6  # grades 0/1/2: caught
     assert gaps["WBQASupportFacts"] <= 1e-6  # binary grades: both conventions agree
-    assert gaps["WBReviewsSummarizationClassification"] > 1e-6  # caught
+    assert gaps["WBReviewsPolarityClassification"] > 1e-6  # caught
 
 
 # --------------------------------------------------------------------------- construction
@@ -586,17 +618,17 @@ def test_build_from_the_clean_stage_output(tmp_path: Path, repo_root: Path) -> N
     synonyms = pd.DataFrame({"brand": ["Nike"], "variant": ["найк"], "strategy": ["translit"], "score": [1.0],
                              "rank": [0], "split": ["test"]})
     cfg = BENCH_CFG.model_copy(update={"min_train_examples_per_label": 1, "support_short_max_words": 10})
-    built = build_benchmarks(tables, synonyms, cfg)
+    built = build_benchmarks(tables, synonyms, cfg, "test")
     assert set(built) == set(BENCHMARK_NAMES)
-    stats = write_benchmarks(built, tmp_path / "benchmarks")
+    stats = write_benchmarks({"test": built}, tmp_path / "benchmarks")
     assert json.loads((tmp_path / "benchmarks" / "stats.json").read_text()) == stats
-    assert stats["WBQAGoods"]["all"]["queries"] == (tables["product_qa"]["split"] == "test").sum()
+    assert stats["test"]["WBQAGoods"]["all"]["queries"] == (tables["product_qa"]["split"] == "test").sum()
 
 
 def test_all_benchmarks_from_the_tiny_demo_corpus(tiny_clean, tiny_synonyms, tiny_params) -> None:
     """The clean and synonyms stages' real output (the 240-product demo corpus) gives all 11
     benchmarks, each with rows, and they share texts."""
-    built = build_benchmarks(tiny_clean, tiny_synonyms, tiny_params.benchmarks)
+    built = build_benchmarks(tiny_clean, tiny_synonyms, tiny_params.benchmarks, "test")
     assert set(built) == set(BENCHMARK_NAMES)
     for name, bench in built.items():
         for view, data in bench.retrieval.items():
@@ -612,17 +644,21 @@ def test_empty_test_split_is_a_clear_error(clean) -> None:
     tables, synonyms = clean
     no_test = {**tables, "product_qa": tables["product_qa"].assign(split="train")}
     with pytest.raises(EvaluationError, match="WBQAGoods"):
-        build_benchmarks(no_test, synonyms, BENCH_CFG)
+        build_benchmarks(no_test, synonyms, BENCH_CFG, "test")
     one_label = {**tables, "reviews": tables["reviews"].assign(reason="брак")}
     with pytest.raises(EvaluationError, match="WBReviewsSummarizationClassification"):
-        build_benchmarks(one_label, synonyms, BENCH_CFG)
+        build_benchmarks(one_label, synonyms, BENCH_CFG, "test")
+    with pytest.raises(EvaluationError, match="not 'train'"):
+        build_benchmarks(tables, synonyms, BENCH_CFG, "train")
     with pytest.raises(EvaluationError, match="no test query"):
         retrieval_set("X", pd.DataFrame({"query": ["q"], "doc": ["d"], "grade": [0]}), ["d"])
 
 
-def test_storage_round_trip_and_missing_files(tmp_path: Path, benchmarks) -> None:
-    write_benchmarks(benchmarks, tmp_path / "b")
-    loaded = load_benchmarks(tmp_path / "b")
+def test_storage_round_trip_and_missing_files(tmp_path: Path, benchmarks, dev_benchmarks) -> None:
+    write_benchmarks({"dev": dev_benchmarks, "test": benchmarks}, tmp_path / "b")
+    loaded = load_benchmarks(tmp_path / "b", "test")
+    assert not load_benchmarks(tmp_path / "b", "dev")["WBQAGoods"].retrieval["all"].queries.equals(
+        loaded["WBQAGoods"].retrieval["all"].queries)
     for name, bench in benchmarks.items():
         for view, data in bench.retrieval.items():
             for part in ("queries", "corpus", "qrels", "excluded"):
@@ -630,13 +666,13 @@ def test_storage_round_trip_and_missing_files(tmp_path: Path, benchmarks) -> Non
                                               check_dtype=False)
         if bench.classification is not None:
             pd.testing.assert_frame_equal(loaded[name].classification.test, bench.classification.test)
-    (tmp_path / "b" / "WBQASupportShort" / "test.parquet").unlink()
+    (tmp_path / "b" / "test" / "WBQASupportShort" / "test.parquet").unlink()
     with pytest.raises(EvaluationError, match="WBQASupportShort.*not found"):
-        load_benchmarks(tmp_path / "b")
+        load_benchmarks(tmp_path / "b", "test")
     pd.DataFrame({"text": pd.Series(dtype=str), "label": pd.Series(dtype=str)}).to_parquet(
-        tmp_path / "b" / "WBQASupportShort" / "test.parquet")
+        tmp_path / "b" / "test" / "WBQASupportShort" / "test.parquet")
     with pytest.raises(EvaluationError, match="no rows"):
-        load_benchmarks(tmp_path / "b")
+        load_benchmarks(tmp_path / "b", "test")
 
 
 # --------------------------------------------------------------------------- cache, run, outputs
@@ -702,15 +738,22 @@ def test_real_model_encodes_length_sorted_batches_once_on_cpu(benchmarks, tiny_m
     assert all(0.0 <= v <= 1.0 for metrics in results.values() for v in metrics.values())
 
 
-def test_result_files_are_flat_rounded_and_replace_the_folder(tmp_path: Path, benchmarks) -> None:
-    results, _ = evaluate_benchmarks(benchmarks, HashEncoder(), _prompts(), FAST_CFG, SEED)
+def _score(benchmarks_by_split, system) -> dict:
+    return evaluate_system(benchmarks_by_split, system, _prompts(), FAST_CFG, SEED)
+
+
+def test_result_files_are_flat_rounded_and_replace_the_folder(tmp_path: Path, benchmarks, dev_benchmarks) -> None:
+    by_split = _score({"dev": dev_benchmarks, "test": benchmarks}, EmbeddingSystem(HashEncoder()))
+    results = by_split["test"][0]
     out = tmp_path / "eval"
     out.mkdir()
     (out / "WBOldName.json").write_text("{}")  # a file of an earlier run
-    write_results(results, out, {"device": "cpu"})
-    assert sorted(p.name for p in out.iterdir()) == sorted([f"{n}.json" for n in BENCHMARK_NAMES] + [RUN_FILE])
+    write_results(by_split, out, {"device": "cpu"})
+    assert sorted(p.name for p in out.iterdir()) == sorted(["dev", "test", RUN_FILE])
+    assert sorted(p.name for p in (out / "test").iterdir()) == sorted(
+        [f"{n}.json" for n in BENCHMARK_NAMES] + [f"{n}{ITEMS_SUFFIX}" for n in BENCHMARK_NAMES])
     for name in BENCHMARK_NAMES:
-        payload = json.loads((out / f"{name}.json").read_text())
+        payload = json.loads((out / "test" / f"{name}.json").read_text())
         assert all(isinstance(k, str) and isinstance(v, float) for k, v in payload.items()), name
         assert all(v == round(v, 6) for v in payload.values()), name
         expected = {"accuracy", "f1", MAIN_SCORE} if SPECS[name].kind == "classification" else {
@@ -722,65 +765,148 @@ def test_result_files_are_flat_rounded_and_replace_the_folder(tmp_path: Path, be
     assert qa["ndcg@10"] == pytest.approx(np.mean([qa[f"{v}/ndcg@10"] for v in ("all", "answer", "description")]))
     assert qa[MAIN_SCORE] == qa["ndcg@10"]
     assert results["WBQASupportShort"][MAIN_SCORE] == results["WBQASupportShort"]["f1"]
-    assert read_results(out) == {name: round_metrics(metrics) for name, metrics in results.items()}
+    read, items = read_results(out, "test")
+    assert read == {name: round_metrics(metrics) for name, metrics in results.items()}
+    # The per-item records give back the metrics: per-query NDCG means, per-example predictions.
+    assert items["WBQASupportFacts"]["ndcg@10"].mean() == pytest.approx(results["WBQASupportFacts"]["ndcg@10"])
+    rating = items["WBReviewsClassification"]
+    preds = [c for c in rating.columns if c.startswith("pred_")]
+    assert len(preds) == FAST_CFG.classification.n_experiments
+    assert np.mean([(rating[c] == rating["label"]).mean() for c in preds]) == pytest.approx(
+        results["WBReviewsClassification"]["accuracy"])
+    assert read_results(out, "dev")[0] != read
     # Float noise below the sixth decimal never reaches the files.
-    noisy = {name: {k: v + 1e-9 for k, v in metrics.items()} for name, metrics in results.items()}
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    noisy = {split: ({name: {k: v + 1e-9 for k, v in metrics.items()} for name, metrics in res.items()}, its)
+             for split, (res, its) in by_split.items()}
+    before = {p: p.read_bytes() for p in out.rglob("*.json")}
     write_results(noisy, out, {"device": "cpu"})
-    changed = [p.name for p in out.iterdir() if p.read_bytes() != before[p.name]]
+    changed = [p.name for p in before if p.read_bytes() != before[p]]
     assert len(changed) <= 1, changed  # at most a value sitting exactly on a rounding boundary
 
 
-def _eval_dir(path: Path, values: dict[str, float], info: dict | None = None) -> Path:
-    results = {name: {**values, MAIN_SCORE: values["ndcg@10"] if SPECS[name].kind == "retrieval"
-                      else values[SPECS[name].main_metric]} for name in BENCHMARK_NAMES}
-    write_results(results, path, info if info is not None else {"benchmarks": "abc"})
-    return path
+@pytest.fixture(scope="module")
+def three_systems(tmp_path_factory, benchmarks, dev_benchmarks) -> dict[str, Path]:
+    """Evaluation folders of three systems on both splits: the lexical baselines, a weak
+    "base" (hashed words of the first half of each text) and a "fine-tuned" (whole texts)."""
+
+    class HalfEncoder(HashEncoder):
+        def encode(self, texts: list[str], prompt: str) -> np.ndarray:
+            return super().encode([" ".join(t.split()[: max(1, len(t.split()) // 2)]) for t in texts], prompt)
+
+    root = tmp_path_factory.mktemp("eval")
+    splits = {"dev": dev_benchmarks, "test": benchmarks}
+    systems = {"lexical": LexicalSystem(FAST_CFG), "base": EmbeddingSystem(HalfEncoder()),
+               "finetuned": EmbeddingSystem(HashEncoder())}
+    dirs = {}
+    for name, system in systems.items():
+        dirs[name] = root / name
+        write_results(_score(splits, system), dirs[name], {"benchmarks": "abc"})
+    return dirs
 
 
-def test_report_summary_plot_rows_and_folder(tmp_path: Path) -> None:
-    base = {name: {"ndcg@10": 0.5, "accuracy": 0.5, "f1": 0.4} for name in BENCHMARK_NAMES}
-    tuned = {name: {"ndcg@10": 0.6, "accuracy": 0.7, "f1": 0.4} for name in BENCHMARK_NAMES}
-    summary, rows = compare(base, tuned, main_k=10)
-    assert summary["WBQAGoods"]["ndcg@10"] == {"base": 0.5, "finetuned": 0.6, "delta": 0.1}
-    assert summary["WBReviewsClassification"]["accuracy"]["delta"] == 0.2
-    assert summary["WBQASupportShort"]["f1"]["delta"] == 0.0
-    heads = [0.1] * 5 + [0.2] * 4 + [0.0] * 2  # 5 retrieval, 4 accuracy, 2 F1 benchmarks
-    assert summary["mean"][MAIN_SCORE]["delta"] == pytest.approx(np.mean(heads), abs=1e-6)
-    assert len(rows) == 2 * (11 + 1) and {r["model"] for r in rows} == {"base", "finetuned"}
-    with pytest.raises(EvaluationError, match="base results have no ndcg@10"):
-        compare({**base, "WBQAGoods": {}}, tuned, main_k=10)
-    with pytest.raises(EvaluationError, match="different benchmarks"):
-        compare({}, tuned, main_k=10)
-
-    base_dir = _eval_dir(tmp_path / "eval" / "base", {"ndcg@1": 0.3, "ndcg@10": 0.5, "accuracy": 0.5, "f1": 0.4})
-    tuned_dir = _eval_dir(tmp_path / "eval" / "finetuned",
-                          {"ndcg@1": 0.4, "ndcg@10": 0.6, "accuracy": 0.7, "f1": 0.4})
+def test_report_intervals_deltas_lexical_rows_and_files(tmp_path: Path, three_systems) -> None:
     out = tmp_path / "metrics"
     out.mkdir()
     (out / "WBOldName.json").write_text("{}")
-    written = report(base_dir, tuned_dir, out, main_k=10)
+    summary = report(three_systems, out, 10, BOOT_CFG, SEED)
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{n}.json" for n in BENCHMARK_NAMES] + ["summary.json", "comparison.csv"])
-    for name in BENCHMARK_NAMES:  # the fine-tuned model's metrics, as evaluate wrote them
-        assert (out / f"{name}.json").read_bytes() == (tuned_dir / f"{name}.json").read_bytes()
-    assert json.loads((out / "summary.json").read_text()) == written
+        [f"{n}.json" for n in BENCHMARK_NAMES] + ["summary.json", "comparison.csv", "report.md"])
+    assert json.loads((out / "summary.json").read_text()) == summary
+    for split in ("dev", "test"):
+        assert set(summary[split]) == {*BENCHMARK_NAMES, "mean", "counts"}
+        for name in BENCHMARK_NAMES:
+            metric, entry = next(iter(summary[split][name].items()))
+            for system in ("lexical", "base", "finetuned", "delta"):
+                assert entry[f"{system}_ci_low"] <= entry[system] <= entry[f"{system}_ci_high"], (split, name, system)
+            assert entry["delta"] == pytest.approx(entry["finetuned"] - entry["base"], abs=2e-6)
+            assert entry["significant"] == (entry["delta_ci_low"] > 0 or entry["delta_ci_high"] < 0)
+            per_bench = json.loads((out / f"{name}.json").read_text())[split]
+            assert per_bench["finetuned"][metric] == entry["finetuned"]
+            assert per_bench["finetuned"][f"{metric}_ci_low"] == entry["finetuned_ci_low"]
+            assert per_bench["delta"]["significant"] == entry["significant"]
+    # A paired interval is tighter than the two intervals side by side would suggest.
+    qa = summary["test"]["WBQASupportFacts"]["ndcg@10"]
+    assert qa["delta_ci_high"] - qa["delta_ci_low"] < (qa["finetuned_ci_high"] - qa["finetuned_ci_low"]) + (
+        qa["base_ci_high"] - qa["base_ci_low"])
+    counts = summary["test"]["counts"]
+    assert counts["benchmarks"] == 11 and counts["improved"] >= counts["significantly_better"]
+    text = (out / "report.md").read_text()
+    assert "### test" in text and "### dev" in text and "Not above the lexical baseline:" in text
     with (out / "comparison.csv").open(encoding="utf-8") as handle:
         plot = list(csv.DictReader(handle))
-    assert [r["label"] for r in plot[:2]] == ["WBQAGoods (base)", "WBQAGoods (finetuned)"]
-    assert plot[-1] == {"benchmark": "mean", "metric": MAIN_SCORE, "model": "finetuned",
-                        "label": "mean (finetuned)", "value": f"{written['mean'][MAIN_SCORE]['finetuned']:.6f}"}
+    assert {r["model"] for r in plot} == {"lexical", "base", "finetuned"} and len(plot) == 3 * 12
+    # Same inputs, same seed: the same bytes.
+    again = tmp_path / "again"
+    report(three_systems, again, 10, BOOT_CFG, SEED)
+    assert (again / "summary.json").read_bytes() == (out / "summary.json").read_bytes()
 
-    # Two models scored on different benchmark data, or with another main_k, are not compared.
-    other = _eval_dir(tmp_path / "eval" / "other", {"ndcg@1": 0.4, "ndcg@10": 0.6, "accuracy": 0.7, "f1": 0.4},
-                      {"benchmarks": "def"})
+
+def test_report_refuses_mismatched_inputs(tmp_path: Path, three_systems, benchmarks, dev_benchmarks) -> None:
+    out = tmp_path / "metrics"
+    other = tmp_path / "other"
+    write_results(_score({"dev": dev_benchmarks, "test": benchmarks}, EmbeddingSystem(HashEncoder())), other,
+                  {"benchmarks": "def"})
     with pytest.raises(EvaluationError, match="different benchmark data"):
-        report(base_dir, other, out, main_k=10)
+        report({**three_systems, "finetuned": other}, out, 10, BOOT_CFG, SEED)
     with pytest.raises(EvaluationError, match="main_score is not ndcg@1"):
-        report(base_dir, tuned_dir, out, main_k=1)
-    with pytest.raises(EvaluationError, match="evaluation results not found"):
-        report(base_dir, tmp_path / "nope", out, main_k=10)
-    assert json.loads((out / "summary.json").read_text()) == written  # failed reports leave it intact
+        report(three_systems, out, 1, BOOT_CFG, SEED)
+    with pytest.raises(EvaluationError, match="needs the evaluation of"):
+        report({"base": three_systems["base"]}, out, 10, BOOT_CFG, SEED)
+    assert not out.exists()  # failed reports write nothing
+
+
+def test_lexical_rows_on_a_toy_benchmark() -> None:
+    """BM25 finds the document sharing (stemmed) words with the query; TF-IDF + logistic
+    regression separates labels carried by words; both go through the same scoring as a model."""
+    corpus = pd.DataFrame({"doc_id": [0, 1, 2], "text": ["Красные кроссовки для бега", "Кружка керамическая",
+                                                         "Плед шерстяной клетчатый"]})
+    queries = pd.DataFrame({"query_id": [0, 1], "text": ["кроссовок красных", "шерстяные пледы"]})
+    qrels = pd.DataFrame({"query_id": [0, 1], "doc_id": [0, 2], "score": [1, 1]})
+    data = RetrievalSet(queries, corpus, qrels, pd.DataFrame({"query_id": pd.Series(dtype="int64"),
+                                                              "doc_id": pd.Series(dtype="int64")}))
+    bench = Benchmark(SPECS["WBQASupportFacts"], retrieval={"": data})
+    system = LexicalSystem(FAST_CFG)
+    metrics, items = RetrievalTask(bench, PromptPair(query="query: ", document="passage: "), FAST_CFG).score(system)
+    assert metrics["ndcg@1"] == 1.0 and items["ndcg@1"].tolist() == [1.0, 1.0]
+    assert stem_tokens("Кроссовки КРОССОВКАМИ Nike") == ["кроссовк", "кроссовк", "nike"]
+
+    train = pd.DataFrame({"text": [f"отличный товар {i}" for i in range(8)] + [f"ужасный брак {i}" for i in range(8)],
+                          "label": ["pos"] * 8 + ["neg"] * 8})
+    test = pd.DataFrame({"text": ["отличный", "брак ужасный"], "label": ["pos", "neg"]})
+    cls = Benchmark(SPECS["WBReviewsPolarityClassification"], classification=ClassificationSet(train, test))
+    metrics, items = ClassificationTask(cls, "query: ", FAST_CFG, SEED).score(system)
+    assert metrics == {"accuracy": 1.0, "f1": 1.0}
+    assert items["label"].tolist() == ["pos", "neg"]
+
+
+def test_bootstrap_against_a_hand_computed_case() -> None:
+    """Three queries scoring 0, 0.5 and 1: every resample's mean is a multiple of 1/6 between 0
+    and 1, and the percentile interval matches numpy on the same draws."""
+    items = pd.DataFrame({"view": ["", "", ""], "query_id": [0, 1, 2], "ndcg@10": [0.0, 0.5, 1.0]})
+    statistic, sizes = retrieval_statistic(items, "ndcg@10")
+    assert sizes == [3] and statistic(identity(sizes))[0] == 0.5
+    rng = np.random.default_rng(0)
+    indices = draw_indices(sizes, 2000, rng)
+    draws = statistic(indices)
+    expected = np.array([0.0, 0.5, 1.0])[indices[0]].mean(axis=1)
+    np.testing.assert_allclose(draws, expected)
+    assert set(np.round(draws * 6)) <= set(range(7))
+    interval = percentile_interval(0.5, draws, 0.95)
+    assert (interval.low, interval.high) == tuple(np.percentile(expected, [2.5, 97.5]))
+    assert interval.low <= 0.5 <= interval.high and not Interval(0.1, -0.01, 0.2).significant
+    assert Interval(0.1, 0.01, 0.2).significant and Interval(-0.1, -0.2, -0.01).significant
+    # Macro-F1 per resample equals scikit-learn's on the resampled labels.
+    cls = pd.DataFrame({"label": list("aabbcc"), "pred_0": list("abbbca"), "pred_1": list("aabbcc")})
+    f1_stat, f1_sizes = macro_f1_statistic(cls, "label", ["pred_0", "pred_1"])
+    idx = draw_indices(f1_sizes, 50, np.random.default_rng(1))
+    ours = f1_stat(idx)
+    for row in range(50):
+        pick = idx[0][row]
+        ref = np.mean([f1_score(cls["label"].to_numpy()[pick], cls[p].to_numpy()[pick], average="macro")
+                       for p in ("pred_0", "pred_1")])
+        assert ours[row] == pytest.approx(ref)
+    acc_stat, _ = accuracy_statistic(cls, "label", ["pred_0", "pred_1"])
+    assert acc_stat(identity([6]))[0] == pytest.approx((4 / 6 + 1) / 2)
 
 
 def test_bad_model_and_prompts_are_clear_errors(tmp_path: Path, benchmarks) -> None:
@@ -793,8 +919,8 @@ def test_bad_model_and_prompts_are_clear_errors(tmp_path: Path, benchmarks) -> N
     prompts.pop("brand_synonyms")
     with pytest.raises(EvaluationError, match="brand_synonyms"):
         evaluate_benchmarks(benchmarks, HashEncoder(), prompts, FAST_CFG, SEED)
-    with pytest.raises(EvaluationError, match="no results for"):
-        read_results(tmp_path / "empty")
+    with pytest.raises(EvaluationError, match="evaluation results not found"):
+        read_results(tmp_path / "empty", "test")
 
 
 # --------------------------------------------------------------------------- stage scripts
@@ -808,14 +934,15 @@ def _stage(name: str) -> ModuleType:
 
 
 def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean, tiny_model: Path) -> None:
-    params = SimpleNamespace(seed=SEED, benchmarks=BENCH_CFG, evaluate=FAST_CFG,
+    evaluate = FAST_CFG.model_copy(update={"bootstrap": BOOT_CFG})
+    params = SimpleNamespace(seed=SEED, benchmarks=BENCH_CFG, evaluate=evaluate,
                              model=SimpleNamespace(prompts=_prompts(), trust_remote_code=False))
     monkeypatch.chdir(tmp_path)
-    bench_stage, eval_stage, report_stage = _stage("benchmarks"), _stage("evaluate"), _stage("report")
-    for stage in (bench_stage, eval_stage, report_stage):
+    stages = {name: _stage(name) for name in ("benchmarks", "evaluate", "evaluate_lexical", "report")}
+    for stage in stages.values():
         monkeypatch.setattr(stage, "load_params", lambda: params)
     with pytest.raises(ContractError, match="run the clean stage first"):
-        bench_stage.main()
+        stages["benchmarks"].main()
 
     tables, synonyms = clean
     (tmp_path / "data" / "clean").mkdir(parents=True)
@@ -823,27 +950,33 @@ def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     for name, frame in tables.items():
         frame.to_parquet(tmp_path / "data" / "clean" / f"{name}.parquet", index=False)
     synonyms.to_parquet(tmp_path / "data" / "synonyms" / "synonyms.parquet", index=False)
-    bench_stage.main()
-    assert (tmp_path / "data" / "benchmarks" / "stats.json").exists()
+    stages["benchmarks"].main()
+    stats = json.loads((tmp_path / "data" / "benchmarks" / "stats.json").read_text())
+    assert set(stats) == {"dev", "test"}
 
     (tmp_path / "data" / "eval" / "base").mkdir(parents=True)
     (tmp_path / "data" / "eval" / "base" / "stale.json").write_text("{}")
-    eval_stage.main(["--model", str(tiny_model), "--out", "data/eval/base"])
+    stages["evaluate"].main(["--model", str(tiny_model), "--out", "data/eval/base"])
     # The same model in the fine-tuned role: a second CPU run, byte for byte the same files.
-    eval_stage.main(["--model", str(tiny_model), "--out", "data/eval/finetuned"])
-    base_files = {p.name: p.read_bytes() for p in (tmp_path / "data" / "eval" / "base").iterdir()}
-    assert base_files == {p.name: p.read_bytes() for p in (tmp_path / "data" / "eval" / "finetuned").iterdir()}
-    assert "stale.json" not in base_files
-    info = json.loads(base_files[RUN_FILE])
+    stages["evaluate"].main(["--model", str(tiny_model), "--out", "data/eval/finetuned"])
+    files = {p.relative_to(tmp_path / "data" / "eval" / "base"): p.read_bytes()
+             for p in (tmp_path / "data" / "eval" / "base").rglob("*") if p.is_file()}
+    assert files == {p.relative_to(tmp_path / "data" / "eval" / "finetuned"): p.read_bytes()
+                     for p in (tmp_path / "data" / "eval" / "finetuned").rglob("*") if p.is_file()}
+    assert Path("stale.json") not in files
+    info = json.loads(files[Path(RUN_FILE)])
     assert info["device"] == "cpu" and 0 < info["texts_encoded"] < info["texts_requested"]
+    stages["evaluate_lexical"].main()
 
-    report_stage.main()
+    stages["report"].main()
     summary = json.loads((tmp_path / "metrics" / "summary.json").read_text())
-    assert set(summary) == {*BENCHMARK_NAMES, "mean"}
-    assert summary["mean"][MAIN_SCORE]["delta"] == 0.0
-    assert (tmp_path / "metrics" / "comparison.csv").exists()
-    assert read_results(tmp_path / "metrics") == read_results(tmp_path / "data" / "eval" / "base")
+    assert set(summary) == {"dev", "test"}
+    for split in ("dev", "test"):
+        mean = summary[split]["mean"][MAIN_SCORE]
+        assert mean["delta"] == 0.0 and not mean["significant"]  # the same model twice
+        assert summary[split]["counts"]["significantly_better"] == summary[split]["counts"]["significantly_worse"] == 0
+    assert (tmp_path / "metrics" / "comparison.csv").exists() and (tmp_path / "metrics" / "report.md").exists()
 
     with pytest.raises(EvaluationError, match="model folder not found"):
-        eval_stage.main(["--model", "models/missing", "--out", "data/eval/finetuned"])
+        stages["evaluate"].main(["--model", "models/missing", "--out", "data/eval/finetuned"])
     assert (tmp_path / "data" / "eval" / "finetuned" / RUN_FILE).exists()  # a failed run keeps the last one

@@ -299,15 +299,19 @@ def test_missing_column_is_an_error(cfg: SynonymsConfig) -> None:
 
 def test_split_brands_is_stable_and_by_brand() -> None:
     brands = [f"Brand {i}" for i in range(2000)]
-    split = split_brands(brands, 0.2, "salt-a")
-    assert split == split_brands(list(reversed(brands)), 0.2, "salt-a")
-    assert {b: split[b] for b in brands[:10]} == split_brands(brands[:10], 0.2, "salt-a")
+    split = split_brands(brands, 0.15, 0.2, "salt-a")
+    assert split == split_brands(list(reversed(brands)), 0.15, 0.2, "salt-a")
+    assert {b: split[b] for b in brands[:10]} == split_brands(brands[:10], 0.15, 0.2, "salt-a")
     assert 0.15 < sum(v == "test" for v in split.values()) / len(brands) < 0.25
-    assert split != split_brands(brands, 0.2, "salt-b")
-    cased = split_brands(["Nike", "NIKE", " nike "], 0.5, "x")
+    assert 0.1 < sum(v == "dev" for v in split.values()) / len(brands) < 0.2
+    assert split != split_brands(brands, 0.15, 0.2, "salt-b")
+    # Adding dev keeps every test brand where it was.
+    no_dev = split_brands(brands, 0.0, 0.2, "salt-a")
+    assert {b for b, s in split.items() if s == "test"} == {b for b, s in no_dev.items() if s == "test"}
+    cased = split_brands(["Nike", "NIKE", " nike "], 0.2, 0.5, "x")
     assert len(set(cased.values())) == 1
     with pytest.raises(ValueError):
-        split_brands(brands, 1.0, "salt-a")
+        split_brands(brands, 0.0, 1.0, "salt-a")
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from wb_embedder.brand_mentions import BrandMatcher, eval_brand_spellings
 from wb_embedder.config import Params
 from wb_embedder.triplets.annotation import (
     QUEUE_COLUMNS,
@@ -88,9 +89,34 @@ def test_every_enabled_task_produces_rows(mined, tiny_params: Params) -> None:
         assert list(frame.columns[:3]) == ["anchor", "positive", "negative_1"]
 
 
-def test_no_test_split_text_in_any_output(mined, tiny_clean: dict[str, pd.DataFrame]) -> None:
+def test_no_dev_or_test_brand_in_any_training_text(mined, tiny_synonyms: pd.DataFrame) -> None:
+    """The brand leak fixed at the root: no anchor, positive or negative mentions a WBBrandSyns
+    dev / test brand by name or by any variant, and the withheld rows are counted."""
+    rows, _, _, stats = mined
+    matcher = BrandMatcher(eval_brand_spellings(tiny_synonyms, ["dev", "test"]))
+    assert matcher
+    for task, frame in rows.items():
+        for column in frame.columns:
+            if column == "label":
+                continue
+            leaked = [t for t in frame[column] if matcher.mentions(t)]
+            assert not leaked, f"{task}.{column}: {leaked[:2]}"
+    withheld = stats["withheld_eval_brand_mentions"]
+    assert withheld["products"] > 0 and withheld["brands"] > 0
+
+
+def test_brand_matcher_finds_names_and_variants_as_whole_words() -> None:
+    matcher = BrandMatcher({"Adidas": {"адидас", "addidas"}, "Tom Ford": {"том форд"}})
+    assert matcher.brands_in("Кроссовки АДИДАС 42") == {"Adidas"}
+    assert matcher.brands_in("духи том форд и adidas") == {"Adidas", "Tom Ford"}
+    assert not matcher.mentions("адидасовский стиль")  # part of a word is not a mention
+    assert not matcher.mentions("том")
+
+
+def test_no_eval_split_text_in_any_output(mined, tiny_clean: dict[str, pd.DataFrame]) -> None:
     rows, _, queue, _ = mined
-    test_texts = _texts_by_split(tiny_clean, "test") - _texts_by_split(tiny_clean, "train")
+    test_texts = (_texts_by_split(tiny_clean, "test") | _texts_by_split(tiny_clean, "dev")) - _texts_by_split(
+        tiny_clean, "train")
     assert test_texts
     for task, frame in rows.items():
         for column in frame.columns:

@@ -1,17 +1,17 @@
 """The clean stage: normalise, dedupe, filter and split the raw tables.
 
-Outputs one table per entity, each with a ``split`` column ("train" / "test"):
+Outputs one table per entity, each with a ``split`` column ("train" / "dev" / "test"):
 - products: one row per product card (the dump repeats card fields on every query row);
 - search_log: one row per (query, product) with the show / view / cart counters;
 - reviews, product_qa, support.
 
-The split is by product (a hash of nmid) and by support fact, and queries follow the products
-they were shown with, so that no evaluation product, query, review or fact reaches training.
+The split is by product (a hash of the product's family: near-copies and colour variants go
+together) and by support fact, and queries follow the products they were shown with, so that no
+evaluation (dev or test) product, query, review or fact reaches training.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import logging
@@ -26,10 +26,11 @@ import pandas as pd
 
 from wb_embedder.config import CleanConfig, DataConfig
 from wb_embedder.contract import ContractError, load_table
+from wb_embedder.near_duplicates import near_duplicate_groups
+from wb_embedder.splits import DEV, SPLITS, assign_splits
 
 logger = logging.getLogger(__name__)
 
-TRAIN, TEST = "train", "test"
 CARD_FIELDS = [
     "nmid",
     "title",
@@ -56,18 +57,24 @@ class TableStats:
     dropped: dict[str, int] = field(default_factory=dict)
     rows_out: int = 0
     by_split: dict[str, int] = field(default_factory=dict)
+    families: int | None = None
+    products_in_shared_families: int | None = None
 
     def drop(self, reason: str, count: int) -> None:
         if count:
             self.dropped[reason] = self.dropped.get(reason, 0) + int(count)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "rows_in": self.rows_in,
             "dropped": dict(sorted(self.dropped.items())),
             "rows_out": self.rows_out,
             "by_split": dict(sorted(self.by_split.items())),
         }
+        if self.families is not None:
+            out["families"] = self.families
+            out["products_in_shared_families"] = self.products_in_shared_families
+        return out
 
 
 class TextNormalizer:
@@ -95,17 +102,8 @@ class TextNormalizer:
         return series.map(mapping).astype(object)
 
 
-def stable_fraction(keys: pd.Series, salt: str) -> np.ndarray:
-    """A hash of each key mapped to [0, 1): stable across runs, machines and Python versions."""
-    out = np.empty(len(keys), dtype=np.float64)
-    for i, key in enumerate(keys.astype(str).to_numpy()):
-        digest = hashlib.sha256(f"{salt}\x1f{key}".encode()).digest()
-        out[i] = int.from_bytes(digest[:8], "big") / 2**64
-    return out
-
-
 def _split_of(keys: pd.Series, cfg: CleanConfig) -> np.ndarray:
-    return np.where(stable_fraction(keys, cfg.split_salt) < cfg.test_fraction, TEST, TRAIN)
+    return assign_splits(keys, cfg.dev_fraction, cfg.test_fraction, cfg.split_salt)
 
 
 def _normalise_characteristics(raw: dict[str, Any], norm: TextNormalizer) -> dict[str, list[str]]:
@@ -162,11 +160,38 @@ def _dedupe_products(products: pd.DataFrame, stats: TableStats) -> tuple[pd.Data
     return products[~merged].reset_index(drop=True), remap
 
 
-def _assign_product_split(products: pd.DataFrame, cfg: CleanConfig) -> pd.Series:
-    # Colour variants often share a title: they are split together (by their lowest nmid), or
-    # the test title would be a training text.
-    group = products.groupby(products["title"].str.lower(), sort=False)["nmid"].transform("min")
-    return pd.Series(_split_of(group, cfg), index=products.index)
+def product_families(products: pd.DataFrame, cfg: CleanConfig) -> pd.Series:
+    """Each product's family, as the lowest nmid in it: products sharing a title (colour
+    variants) and near-copies by title and description (one description template under another
+    title, another colour) are one family, or an evaluation product would be a training text in
+    all but a word."""
+    products = products.reset_index(drop=True)
+    by_title = products.groupby(products["title"].str.lower(), sort=False)["nmid"].transform("min").to_numpy()
+    texts = (products["title"] + " " + products["description"]).tolist()
+    by_text = near_duplicate_groups(texts, cfg.near_duplicates)
+    # Union of both relations: a title group joined to a near-copy cluster is one family.
+    parent = {int(n): int(n) for n in products["nmid"]}
+
+    def find(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    nmids = products["nmid"].astype("int64").to_numpy()
+    for i, nmid in enumerate(nmids):
+        for other in (int(by_title[i]), int(nmids[by_text[i]])):
+            a, b = find(int(nmid)), find(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return pd.Series([find(int(n)) for n in nmids], index=products.index, dtype="int64")
+
+
+def _assign_product_split(products: pd.DataFrame, cfg: CleanConfig, stats: TableStats) -> pd.Series:
+    family = product_families(products, cfg)
+    stats.families = int(family.nunique())
+    stats.products_in_shared_families = int(family.duplicated(keep=False).sum())
+    return pd.Series(_split_of(family, cfg), index=products.index)
 
 
 def _build_search_log(
@@ -186,12 +211,15 @@ def _build_search_log(
     product_split = dict(zip(products["nmid"], products["split"], strict=True))
     log["product_split"] = log["nmid"].map(product_split)
     # A query goes where most of its shows went, so few (query, product) pairs straddle the split;
-    # ties go by a hash of the query.
-    test_shows = log["shows"].where(log["product_split"] == TEST, 0).groupby(log["query"]).sum()
-    all_shows = log.groupby("query")["shows"].sum()
-    share = (test_shows / all_shows.where(all_shows > 0, 1)).fillna(0.0)
-    tie_break = pd.Series(_split_of(pd.Series(share.index), cfg), index=share.index)
-    query_split = pd.Series(np.where(share > 0.5, TEST, np.where(share < 0.5, TRAIN, tie_break)), index=share.index)
+    # a tie goes to the query's own hash split when it is among the tied, else to the first tied.
+    shows = log.pivot_table(index="query", columns="product_split", values="shows", aggfunc="sum", fill_value=0)
+    shows = shows.reindex(columns=list(SPLITS), fill_value=0)
+    best = shows.max(axis=1)
+    own = pd.Series(_split_of(pd.Series(shows.index), cfg), index=shows.index)
+    tied = shows.eq(best, axis=0)
+    first_tied = tied.idxmax(axis=1)
+    own_tied = np.array([bool(tied.at[q, s]) for q, s in own.items()], dtype=bool)
+    query_split = pd.Series(np.where(own_tied, own, first_tied), index=shows.index)
     log["split"] = log["query"].map(query_split)
     straddling = log["split"] != log["product_split"]
     stats.drop("query_product_split_mismatch", int(straddling.sum()))
@@ -199,13 +227,19 @@ def _build_search_log(
     return log, stats
 
 
-def _drop_test_texts_seen_in_train(frame: pd.DataFrame, column: str, stats: TableStats) -> pd.DataFrame:
+def _drop_eval_texts_seen_earlier(frame: pd.DataFrame, column: str, stats: TableStats) -> pd.DataFrame:
     """The same text can belong to two keys (a "Все отлично" review on a train and a test
-    product): the test copy would be an evaluation text seen in training, so it goes."""
-    train_texts = set(frame.loc[frame["split"] == TRAIN, column].str.lower())
-    leak = (frame["split"] == TEST) & frame[column].str.lower().isin(train_texts)
-    stats.drop(f"test_{column}_seen_in_train", int(leak.sum()))
-    return frame[~leak].reset_index(drop=True)
+    product): an evaluation copy would be a text seen in training, so it goes; a test copy of a
+    dev text goes too, so that dev and test never share an item."""
+    lowered = frame[column].str.lower()
+    keep = pd.Series(True, index=frame.index)
+    for later_index, later in enumerate(SPLITS[1:], start=1):
+        for earlier in SPLITS[:later_index]:
+            seen = set(lowered[frame["split"] == earlier])
+            leak = keep & (frame["split"] == later) & lowered.isin(seen)
+            stats.drop(f"{later}_{column}_seen_in_{earlier}", int(leak.sum()))
+            keep &= ~leak
+    return frame[keep].reset_index(drop=True)
 
 
 def _attach_to_products(
@@ -242,7 +276,7 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
     product_stats = TableStats()
     products = _build_products(raw["cards"], cfg, norm, product_stats)
     products, remap = _dedupe_products(products, product_stats)
-    products["split"] = _assign_product_split(products, cfg)
+    products["split"] = _assign_product_split(products, cfg, product_stats)
     search_log, log_stats = _build_search_log(raw["cards"], products, remap, cfg, norm)
 
     review_stats = TableStats(rows_in=len(raw["reviews"]))
@@ -253,7 +287,7 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
     before = len(reviews)
     reviews = reviews.drop_duplicates(subset=["nmid", "text"], keep="first")
     review_stats.drop("duplicate_review", before - len(reviews))
-    reviews = _drop_test_texts_seen_in_train(reviews, "text", review_stats)
+    reviews = _drop_eval_texts_seen_earlier(reviews, "text", review_stats)
 
     qa_stats = TableStats(rows_in=len(raw["product_qa"]))
     qa = raw["product_qa"].copy()
@@ -263,7 +297,7 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
     before = len(qa)
     qa = qa.drop_duplicates(subset=["nmid", "question"], keep="first")
     qa_stats.drop("duplicate_question", before - len(qa))
-    qa = _drop_test_texts_seen_in_train(qa, "question", qa_stats)
+    qa = _drop_eval_texts_seen_earlier(qa, "question", qa_stats)
 
     support_stats = TableStats(rows_in=len(raw["support"]))
     support = raw["support"].copy()
@@ -272,7 +306,7 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
     # Facts repeated under two ids are one fact: both ids follow the lowest one's split.
     fact_group = support.groupby(support["fact"].str.lower(), sort=False)["fact_id"].transform("min")
     support["split"] = _split_of(fact_group, cfg)
-    support = _drop_test_texts_seen_in_train(support, "question", support_stats)
+    support = _drop_eval_texts_seen_earlier(support, "question", support_stats)
 
     tables = {
         "products": _finish(products, product_stats),
@@ -281,7 +315,7 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
         "product_qa": _finish(qa, qa_stats),
         "support": _finish(support, support_stats),
     }
-    _require_every_split(tables, {table: str(getattr(data, table)) for table in raw})
+    _require_every_split(tables, {table: str(getattr(data, table)) for table in raw}, cfg)
     stats.update(
         {
             "products": product_stats.as_dict(),
@@ -299,12 +333,13 @@ _SOURCE_TABLE = {"products": "cards", "search_log": "cards", "reviews": "reviews
                  "support": "support"}
 
 
-def _require_every_split(tables: dict[str, pd.DataFrame], raw_paths: dict[str, str]) -> None:
-    """Every clean table feeds training (its train rows) and a benchmark (its test rows): a table
-    with no row in a split would only fail later, in benchmarks, without naming the raw file."""
+def _require_every_split(tables: dict[str, pd.DataFrame], raw_paths: dict[str, str], cfg: CleanConfig) -> None:
+    """Every clean table feeds training (its train rows) and benchmarks (its dev and test rows): a
+    table with no row in a split would only fail later, in benchmarks, without naming the raw file."""
+    wanted = [split for split in SPLITS if split != DEV or cfg.dev_fraction > 0]
     for name, frame in tables.items():
         counts = frame["split"].value_counts()
-        empty = [split for split in (TRAIN, TEST) if counts.get(split, 0) == 0]
+        empty = [split for split in wanted if counts.get(split, 0) == 0]
         if empty:
             source = _SOURCE_TABLE[name]
             raise ContractError(

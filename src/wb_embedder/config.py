@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 # Sections whose schema lives next to the logic that reads it; they are validated here all the same.
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
 from wb_embedder.io import read_yaml
+from wb_embedder.leakage.schema import LeakageConfig
+from wb_embedder.near_duplicates import NearDuplicateConfig
+from wb_embedder.splits import check_fractions
 from wb_embedder.synonyms.schema import SynonymsConfig
 from wb_embedder.training.schema import FinetuneConfig
 from wb_embedder.triplets.schema import TripletsConfig
@@ -100,17 +103,26 @@ class JsonLimits(_Section):
 
 
 class CleanConfig(_Section):
-    """Normalisation, filtering and the train / test split."""
+    """Normalisation, filtering and the train / dev / test split."""
 
     replace_yo: bool
     lowercase: bool
     strip_html: bool
     drop_deleted: bool
     drop_adult: bool
+    dev_fraction: float = Field(ge=0, lt=1)
     test_fraction: float = Field(gt=0, lt=1)
     split_salt: str
     json_limits: JsonLimits
+    # Near-copy products (title + description) are one family and fall on one side of the split.
+    near_duplicates: NearDuplicateConfig
     on_bad_rows: BadRowPolicies
+
+
+    @model_validator(mode="after")
+    def _fractions(self) -> CleanConfig:
+        check_fractions(self.dev_fraction, self.test_fraction)
+        return self
 
 
 class Params(_Section):
@@ -124,6 +136,7 @@ class Params(_Section):
     finetune: FinetuneConfig
     benchmarks: BenchmarksConfig
     evaluate: EvaluateConfig
+    leakage: LeakageConfig
 
     @model_validator(mode="after")
     def _prompts_are_not_empty(self) -> Params:

@@ -10,6 +10,7 @@ from wb_embedder.base_model import BaseModelError
 from wb_embedder.config import ParamsError
 from wb_embedder.contract import ContractError
 from wb_embedder.evaluation.errors import EvaluationError
+from wb_embedder.leakage.audit import LeakageError
 from wb_embedder.training.errors import FinetuneError
 from wb_embedder.triplets.annotation import AnnotationError
 from wb_embedder.triplets.generate import TripletsError
@@ -17,6 +18,7 @@ from wb_embedder.triplets.generate import TripletsError
 # Failures a user can fix from the message alone; anything else is a bug and keeps its traceback.
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     ParamsError, ContractError, BaseModelError, TripletsError, AnnotationError, EvaluationError, FinetuneError,
+    LeakageError,
 )
 
 

@@ -1,9 +1,11 @@
 """The 11 benchmarks: what they are, how they are built from the clean tables, how they are stored.
 
-Every query, corpus document and classification test example comes from the held-out ``test``
-split; classification training examples come from the ``train`` split only. Two exceptions,
-both vocabularies rather than examples: WBBrandSyns ranks among every brand name of the catalogue
-(its queries are the test split of the synonyms table, which is split by brand).
+Every benchmark is built twice, from the ``dev`` and from the ``test`` split: every query, corpus
+document and classification test example comes from that split; classification training
+examples come from the ``train`` split only. Dev is for choosing (params, sweeps, checkpoints),
+test for reporting once. One exception, a vocabulary rather than examples: WBBrandSyns ranks among
+every brand name of the catalogue (its queries are that split of the synonyms table, which is
+split by brand). On disk: ``<root>/<split>/<Benchmark>/...``.
 
 Retrieval benchmarks are stored as MTEB stores them: ``queries`` (query_id, text), ``corpus``
 (doc_id, text) and ``qrels`` (query_id, doc_id, score; graded, 0 = judged not relevant), plus
@@ -24,10 +26,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from wb_embedder.clean import CLEAN_TABLES, TEST, TRAIN
+from wb_embedder.clean import CLEAN_TABLES
 from wb_embedder.evaluation.errors import EvaluationError
 from wb_embedder.evaluation.schema import BenchmarksConfig
 from wb_embedder.io import atomic_dir, write_json
+from wb_embedder.splits import EVAL_SPLITS, TRAIN
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +279,9 @@ def build_support_facts(support: pd.DataFrame) -> Benchmark:
     return Benchmark(spec, retrieval={"": retrieval_set(spec.name, pairs, support["fact"])})
 
 
-def build_brand_synonyms(products_all: pd.DataFrame, synonyms: pd.DataFrame, cfg: BenchmarksConfig) -> Benchmark:
+def build_brand_synonyms(
+    products_all: pd.DataFrame, synonyms: pd.DataFrame, cfg: BenchmarksConfig, split: str
+) -> Benchmark:
     """Brand variant ("найк") -> its brand, ranked among every brand of the catalogue.
 
     A variant spelled exactly like its brand (case aside) tests nothing and is left out; a
@@ -284,10 +289,10 @@ def build_brand_synonyms(products_all: pd.DataFrame, synonyms: pd.DataFrame, cfg
     """
     spec = SPECS["WBBrandSyns"]
     ignored = set(cfg.ignored_brands)
-    test = synonyms[synonyms["split"] == TEST]
-    test = test[~test["brand"].isin(ignored) & (test["variant"].str.casefold() != test["brand"].str.casefold())]
+    held = synonyms[synonyms["split"] == split]
+    held = held[~held["brand"].isin(ignored) & (held["variant"].str.casefold() != held["brand"].str.casefold())]
     brands = {b for b in products_all["brandname"] if b and b not in ignored}
-    pairs = _pairs(test["variant"], test["brand"])
+    pairs = _pairs(held["variant"], held["brand"])
     return Benchmark(spec, retrieval={"": retrieval_set(spec.name, pairs, sorted(brands))})
 
 
@@ -360,13 +365,16 @@ def _split(frame: pd.DataFrame, split: str) -> pd.DataFrame:
 
 
 def build_benchmarks(
-    tables: Mapping[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: BenchmarksConfig
+    tables: Mapping[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: BenchmarksConfig, split: str
 ) -> dict[str, Benchmark]:
-    """All 11 benchmarks from the clean tables and the brand synonyms."""
+    """All 11 benchmarks of one evaluation split ("dev" or "test") from the clean tables and the
+    brand synonyms."""
+    if split not in EVAL_SPLITS:
+        raise EvaluationError(f"benchmarks are built for {EVAL_SPLITS}, not {split!r}")
     missing = [t for t in CLEAN_TABLES if t not in tables]
     if missing:
         raise EvaluationError(f"clean tables missing: {missing}")
-    test = {name: _split(tables[name], TEST) for name in CLEAN_TABLES}
+    test = {name: _split(tables[name], split) for name in CLEAN_TABLES}
     train = {name: _split(tables[name], TRAIN) for name in CLEAN_TABLES}
     reviews = (train["reviews"], test["reviews"])
     products = (train["products"], test["products"])
@@ -392,7 +400,7 @@ def build_benchmarks(
         _classification("WBGoodsCategoriesClassification", pair(products, "title"), pair(products, "parentname"), cfg),
         _classification("WBGenderClassification", pair(products, "title"), pair(products, "gender"), cfg),
         _classification("WBQASupportShort", pair(support_short, "question"), pair(support_short, "intent"), cfg),
-        build_brand_synonyms(tables["products"], synonyms, cfg),
+        build_brand_synonyms(tables["products"], synonyms, cfg, split),
     ]
     return {b.spec.name: b for b in benchmarks}
 
@@ -448,25 +456,31 @@ def _subset_dir(root: Path, name: str, view: str) -> Path:
     return root / name / view if view else root / name
 
 
-def write_benchmarks(benchmarks: Mapping[str, Benchmark], out_dir: Path | str) -> dict[str, Any]:
-    """Write every benchmark and stats.json into ``out_dir``, atomically; return the stats."""
-    stats = benchmark_stats(benchmarks)
-    with atomic_dir(out_dir) as tmp:
-        for name, bench in benchmarks.items():
-            for view, data in bench.retrieval.items():
-                target = _subset_dir(tmp, name, view)
-                target.mkdir(parents=True, exist_ok=True)
-                for part in RETRIEVAL_FILES:
-                    getattr(data, part).to_parquet(target / f"{part}.parquet", index=False)
-            if bench.classification is not None:
-                target = tmp / name
-                target.mkdir(parents=True, exist_ok=True)
-                for part in CLASSIFICATION_FILES:
-                    getattr(bench.classification, part).to_parquet(target / f"{part}.parquet", index=False)
-            for extra, frame in bench.extras.items():
-                frame.to_parquet(tmp / name / f"{extra}.parquet", index=False)
-        write_json(stats, tmp / STATS_FILE)
+def write_benchmarks(by_split: Mapping[str, Mapping[str, Benchmark]], out_dir: Path | str) -> dict[str, Any]:
+    """Write every split's benchmarks (``<out_dir>/<split>/<Benchmark>``) and stats.json into
+    ``out_dir``, atomically; return the stats."""
+    stats = {split: benchmark_stats(benchmarks) for split, benchmarks in by_split.items()}
+    with atomic_dir(out_dir) as root:
+        for split, benchmarks in by_split.items():
+            _write_split(benchmarks, root / split)
+        write_json(stats, root / STATS_FILE)
     return stats
+
+
+def _write_split(benchmarks: Mapping[str, Benchmark], tmp: Path) -> None:
+    for name, bench in benchmarks.items():
+        for view, data in bench.retrieval.items():
+            target = _subset_dir(tmp, name, view)
+            target.mkdir(parents=True, exist_ok=True)
+            for part in RETRIEVAL_FILES:
+                getattr(data, part).to_parquet(target / f"{part}.parquet", index=False)
+        if bench.classification is not None:
+            target = tmp / name
+            target.mkdir(parents=True, exist_ok=True)
+            for part in CLASSIFICATION_FILES:
+                getattr(bench.classification, part).to_parquet(target / f"{part}.parquet", index=False)
+        for extra, frame in bench.extras.items():
+            frame.to_parquet(tmp / name / f"{extra}.parquet", index=False)
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -475,8 +489,11 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def load_benchmark(root: Path | str, name: str) -> Benchmark:
-    root = Path(root)
+def load_benchmark(root: Path | str, name: str, split: str) -> Benchmark:
+    """One benchmark of one split, as :func:`write_benchmarks` stored it under ``root``."""
+    if split not in EVAL_SPLITS:
+        raise EvaluationError(f"benchmarks exist for {EVAL_SPLITS}, not {split!r}")
+    root = Path(root) / split
     if name not in SPECS:
         raise EvaluationError(f"unknown benchmark {name!r}; known: {list(SPECS)}")
     spec = SPECS[name]
@@ -497,5 +514,7 @@ def load_benchmark(root: Path | str, name: str) -> Benchmark:
     return Benchmark(spec, retrieval=views)
 
 
-def load_benchmarks(root: Path | str, names: Iterable[str] = BENCHMARK_NAMES) -> dict[str, Benchmark]:
-    return {name: load_benchmark(root, name) for name in names}
+def load_benchmarks(
+    root: Path | str, split: str, names: Iterable[str] = BENCHMARK_NAMES
+) -> dict[str, Benchmark]:
+    return {name: load_benchmark(root, name, split) for name in names}

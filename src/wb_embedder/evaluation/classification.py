@@ -66,6 +66,32 @@ def fit_predict(
     return model.predict(test_x)
 
 
+def predict_experiments(
+    train_x: Sequence[np.ndarray],
+    train_y: Sequence[np.ndarray],
+    test_x: Sequence[np.ndarray] | np.ndarray,
+    max_iter: int,
+    seed: int,
+) -> np.ndarray:
+    """Test predictions of every experiment, shape (experiments, test examples): the per-example
+    record that the metrics and their bootstrap intervals are computed from. ``test_x`` is one
+    matrix for all experiments, or one per experiment (features fitted on that sample)."""
+    if not train_x or len(train_x) != len(train_y):
+        raise EvaluationError("one training sample per experiment is needed")
+    tests = test_x if isinstance(test_x, list | tuple) else [test_x] * len(train_x)
+    return np.stack(
+        [fit_predict(x, y, t, max_iter, seed) for x, y, t in zip(train_x, train_y, tests, strict=True)]
+    ).astype(object)
+
+
+def metrics_from_predictions(test_y: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    """Mean accuracy and macro-F1 over experiments (rows of ``predictions``)."""
+    return {
+        "accuracy": float(np.mean([accuracy(test_y, pred) for pred in predictions])),
+        "f1": float(np.mean([macro_f1(test_y, pred) for pred in predictions])),
+    }
+
+
 def evaluate_classification(
     train_x: Sequence[np.ndarray],
     train_y: Sequence[np.ndarray],
@@ -75,11 +101,4 @@ def evaluate_classification(
     seed: int,
 ) -> dict[str, float]:
     """Mean accuracy and macro-F1 over experiments (one (train_x, train_y) per experiment)."""
-    if not train_x or len(train_x) != len(train_y):
-        raise EvaluationError("one training sample per experiment is needed")
-    accuracies, f1s = [], []
-    for x, y in zip(train_x, train_y, strict=True):
-        pred = fit_predict(x, y, test_x, max_iter, seed)
-        accuracies.append(accuracy(test_y, pred))
-        f1s.append(macro_f1(test_y, pred))
-    return {"accuracy": float(np.mean(accuracies)), "f1": float(np.mean(f1s))}
+    return metrics_from_predictions(test_y, predict_experiments(train_x, train_y, test_x, max_iter, seed))

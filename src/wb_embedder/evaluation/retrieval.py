@@ -10,7 +10,7 @@ are deduplicated by text, so ties are rare.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,38 +42,42 @@ def ndcg_from_ranking(ranked_grades: np.ndarray, judged_grades: np.ndarray, k: i
     return float(np.sum(top / np.log2(np.arange(2, len(top) + 2)))) / idcg
 
 
+# Scores of a block of queries (rows start..stop) against the whole corpus.
+ScoreBlock = Callable[[int, int], np.ndarray]
+
+
+def cosine_blocks(query_emb: np.ndarray, doc_emb: np.ndarray) -> ScoreBlock:
+    """Cosine similarity, one block of queries at a time (bounds the score matrix in memory)."""
+    queries, docs = normalize(query_emb), normalize(doc_emb)
+    return lambda start, stop: queries[start:stop] @ docs.T
+
+
 def rank(
-    query_emb: np.ndarray,
-    doc_emb: np.ndarray,
+    scores: ScoreBlock,
+    n_queries: int,
     excluded: Sequence[Sequence[int]],
     depth: int,
     chunk_size: int,
 ) -> list[np.ndarray]:
-    """Top ``depth`` corpus positions per query by cosine similarity, excluded positions left out."""
-    queries, docs = normalize(query_emb), normalize(doc_emb)
+    """Top ``depth`` corpus positions per query by score, excluded positions left out."""
     out: list[np.ndarray] = []
-    for start in range(0, len(queries), chunk_size):
-        scores = queries[start : start + chunk_size] @ docs.T
+    for start in range(0, n_queries, chunk_size):
+        block = np.array(scores(start, min(start + chunk_size, n_queries)), dtype=np.float64)
         for row, skip in enumerate(excluded[start : start + chunk_size]):
-            scores[row, list(skip)] = -np.inf
+            block[row, list(skip)] = -np.inf
         # Stable sort on the negated scores: equal scores keep corpus order.
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
+        order = np.argsort(-block, axis=1, kind="stable")[:, :depth]
         for row in range(len(order)):
-            finite = np.isfinite(scores[row, order[row]])
+            finite = np.isfinite(block[row, order[row]])
             out.append(order[row][finite])
     return out
 
 
-def evaluate_retrieval(
-    data: RetrievalSet,
-    query_emb: np.ndarray,
-    doc_emb: np.ndarray,
-    k_values: Sequence[int],
-    chunk_size: int,
-) -> dict[str, float]:
-    """Mean NDCG@k over queries for each k; embeddings are aligned with data.queries / data.corpus."""
-    if len(query_emb) != len(data.queries) or len(doc_emb) != len(data.corpus):
-        raise EvaluationError("embeddings are not aligned with the queries / corpus")
+def per_query_ndcg(
+    data: RetrievalSet, scores: ScoreBlock, k_values: Sequence[int], chunk_size: int
+) -> pd.DataFrame:
+    """NDCG@k of every query (rows aligned with data.queries): the per-item scores that the
+    benchmark's mean and its bootstrap interval are computed from."""
     if (data.qrels["score"] < 0).any():
         raise EvaluationError("qrels scores must be >= 0")
     q_pos = _positions(data.queries["query_id"], "queries")
@@ -87,15 +91,27 @@ def evaluate_retrieval(
     for qid, did in data.excluded[["query_id", "doc_id"]].itertuples(index=False):
         excluded[q_pos[int(qid)]].append(d_pos[int(did)])
 
-    depth = max(k_values)
-    rankings = rank(query_emb, doc_emb, excluded, depth, chunk_size)
-    metrics: dict[str, float] = {}
+    rankings = rank(scores, len(q_pos), excluded, max(k_values), chunk_size)
+    out = pd.DataFrame({"query_id": data.queries["query_id"].astype("int64").to_numpy()})
     for k in sorted(k_values):
-        per_query = [
+        out[f"ndcg@{k}"] = [
             ndcg_from_ranking(
                 np.array([judged.get(int(pos), 0.0) for pos in ranking]), np.array(list(judged.values())), k
             )
             for ranking, judged in zip(rankings, grades, strict=True)
         ]
-        metrics[f"ndcg@{k}"] = float(np.mean(per_query))
-    return metrics
+    return out
+
+
+def evaluate_retrieval(
+    data: RetrievalSet,
+    query_emb: np.ndarray,
+    doc_emb: np.ndarray,
+    k_values: Sequence[int],
+    chunk_size: int,
+) -> dict[str, float]:
+    """Mean NDCG@k over queries for each k; embeddings are aligned with data.queries / data.corpus."""
+    if len(query_emb) != len(data.queries) or len(doc_emb) != len(data.corpus):
+        raise EvaluationError("embeddings are not aligned with the queries / corpus")
+    per_query = per_query_ndcg(data, cosine_blocks(query_emb, doc_emb), k_values, chunk_size)
+    return {f"ndcg@{k}": float(per_query[f"ndcg@{k}"].mean()) for k in sorted(k_values)}

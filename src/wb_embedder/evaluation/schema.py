@@ -90,6 +90,28 @@ class ClassificationConfig(_Strict):
     max_iter: int = Field(ge=1)
 
 
+class BootstrapConfig(_Strict):
+    """Percentile bootstrap over the items of a benchmark (queries, test examples)."""
+
+    samples: int = Field(ge=10)
+    confidence: float = Field(gt=0, lt=1)
+
+
+class LexicalConfig(_Strict):
+    """The lexical baselines: BM25 (retrieval) and TF-IDF + logistic regression (classification)."""
+
+    bm25_k1: float = Field(gt=0)
+    bm25_b: float = Field(ge=0, le=1)
+    char_ngram_min: int = Field(ge=1)
+    char_ngram_max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ngrams(self) -> LexicalConfig:
+        if self.char_ngram_min > self.char_ngram_max:
+            raise ValueError("char_ngram_min must not exceed char_ngram_max")
+        return self
+
+
 class EvaluateConfig(_Strict):
     """Knobs of the evaluate stages (``evaluate_base`` and ``evaluate``)."""
 
@@ -102,6 +124,8 @@ class EvaluateConfig(_Strict):
     # Queries scored at once: bounds the (queries x corpus) score matrix held in memory.
     query_chunk_size: int = Field(ge=1)
     classification: ClassificationConfig
+    bootstrap: BootstrapConfig
+    lexical: LexicalConfig
 
     @model_validator(mode="after")
     def _k_values(self) -> EvaluateConfig:

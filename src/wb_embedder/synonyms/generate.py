@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import re
@@ -17,6 +16,7 @@ from .lm import CharNgramLM
 from .phrase import join_readings, tokenize
 from .schema import SynonymsConfig
 from .text import canonical, has_cyrillic, has_latin
+from wb_embedder.splits import SPLITS, assign_splits
 from .translit import transliterate
 from .typos import generate_typos
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 # more deliberate reading wins over the baseline and the accidents.
 STRATEGIES: tuple[str, ...] = ("pronounce", "translit", "layout", "typos", "naive")
 COLUMNS: tuple[str, ...] = ("brand", "variant", "strategy", "score", "rank")
-TRAIN, TEST = "train", "test"
 
 # How "&" and "+" are said between the words of a brand: "Dolce & Gabbana" is "дольче и
 # габбана" first, "дольче энд габбана" or "дольче габбана" next. Costs as in the rule table.
@@ -36,17 +35,11 @@ _PLUS_READINGS: tuple[tuple[str, float], ...] = ((" плюс ", 0.0), ("+", 0.3)
 WordReader = Callable[[Sequence[str]], dict[str, list[tuple[str, float]]]]
 
 
-def split_brands(brands: list[str], test_fraction: float, salt: str) -> dict[str, str]:
-    """Brand -> "train" / "test" by a stable hash of the brand (sha256, as the clean stage
-    splits its keys). Brands equal up to case share a split: downstream they are one key."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    out: dict[str, str] = {}
-    for brand in brands:
-        key = canonical(brand)
-        digest = hashlib.sha256(f"{salt}\x1f{key}".encode()).digest()
-        out[brand] = TEST if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else TRAIN
-    return out
+def split_brands(brands: list[str], dev_fraction: float, test_fraction: float, salt: str) -> dict[str, str]:
+    """Brand -> "train" / "dev" / "test" by the project's split hash (``wb_embedder.splits``).
+    Brands equal up to case share a split: downstream they are one key."""
+    keys = [canonical(brand) for brand in brands]
+    return dict(zip(brands, assign_splits(keys, dev_fraction, test_fraction, salt).tolist(), strict=True))
 
 
 def _word_logits(
@@ -267,8 +260,8 @@ def synonyms_from_clean(
     """The synonym table of the clean tables' brands, each row tagged with its brand's split."""
     brands = brand_list(tables["products"], ignored_brands)
     table, stats = generate_synonyms(brands, spelling_corpus(tables), cfg, seed)
-    split = split_brands(brands["brandname"].tolist(), cfg.test_fraction, cfg.split_salt)
+    split = split_brands(brands["brandname"].tolist(), cfg.dev_fraction, cfg.test_fraction, cfg.split_salt)
     table["split"] = pd.Series([split[b] for b in table["brand"]], dtype="str")
-    stats["brands_by_split"] = {s: sum(1 for v in split.values() if v == s) for s in (TRAIN, TEST)}
-    stats["rows_by_split"] = {s: int((table["split"] == s).sum()) for s in (TRAIN, TEST)}
+    stats["brands_by_split"] = {s: sum(1 for v in split.values() if v == s) for s in SPLITS}
+    stats["rows_by_split"] = {s: int((table["split"] == s).sum()) for s in SPLITS}
     return table, stats

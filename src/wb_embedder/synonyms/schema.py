@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from wb_embedder.splits import check_fractions
+
 
 class _Section(BaseModel):
     # strict: "3" is not an int, "yes" is not a bool; extra=forbid: unknown keys are errors.
@@ -111,9 +113,15 @@ class SynonymsConfig(_Section):
     translit: TranslitConfig
     layout: LayoutConfig
     typos: TyposConfig
-    # Split of the synonyms table by brand (split_brands).
+    # Split of the synonyms table by brand (split_brands): WBBrandSyns dev / test brands.
+    dev_fraction: float = Field(ge=0, lt=1)
     test_fraction: float = Field(gt=0, lt=1)
     split_salt: str
+
+    @model_validator(mode="after")
+    def _fractions(self) -> SynonymsConfig:
+        check_fractions(self.dev_fraction, self.test_fraction)
+        return self
 
 
 # The defaults proposed for params.yaml's ``synonyms:`` section; tests and the benchmark start
@@ -155,6 +163,7 @@ DEFAULTS: dict = {
         "weight_swap": 0.45,
         "first_letter_factor": 0.5,
     },
+    "dev_fraction": 0.15,
     "test_fraction": 0.2,
     "split_salt": "wb-embedder-synonyms-v1",
 }

@@ -213,7 +213,7 @@ def generate_triplets(
     strategies, say); by default each run encodes every distinct text once.
     """
     enabled = {task: group for group, tasks in cfg.groups.items() for task in tasks}
-    all_pairs = build_task_pairs(tables, synonyms, cfg.positives, seed)
+    all_pairs, withheld = build_task_pairs(tables, synonyms, cfg.positives, seed)
     for task in enabled:
         if task not in all_pairs:
             raise TripletsError(f"triplets.groups names unknown task {task!r}; known: {sorted(all_pairs)}")
@@ -227,7 +227,7 @@ def generate_triplets(
     outputs: dict[str, pd.DataFrame] = {}
     manifest: dict[str, Any] = {"strategy": cfg.negatives.strategy, "tasks": {}}
     queue: list[dict[str, Any]] = []
-    stats: dict[str, Any] = {"strategy": cfg.negatives.strategy, "tasks": {}}
+    stats: dict[str, Any] = {"strategy": cfg.negatives.strategy, "withheld_eval_brand_mentions": withheld, "tasks": {}}
     seen_verdicts: set[str] = set()
     for index, task in enumerate(tqdm(sorted(enabled), desc="gen_triplets", unit="task")):
         pairs = all_pairs[task]

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from wb_embedder.brand_mentions import BrandMatcher, eval_brand_spellings
+from wb_embedder.splits import EVAL_SPLITS, TRAIN
 from wb_embedder.triplets.schema import PositivesConfig
 
 logger = logging.getLogger(__name__)
 
-TRAIN = "train"
 
 
 @dataclass
@@ -213,16 +214,54 @@ def polarity(rating: pd.Series, cfg: PositivesConfig) -> pd.Series:
     )
 
 
+def withhold_eval_brands(
+    train: dict[str, pd.DataFrame], synonyms: pd.DataFrame, brands: list[str], matcher: BrandMatcher
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, list[str], dict[str, int]]:
+    """Training rows that mention a WBBrandSyns dev / test brand (by name or any variant) are
+    dropped, and counted: a model trained on "адидас" next to an Adidas card has seen the
+    answer to a test query. Returns the filtered tables, synonyms and brands, and the counts."""
+    dropped: dict[str, int] = {}
+    if not matcher:
+        return train, synonyms, brands, dropped
+
+    def keep(name: str, frame: pd.DataFrame, texts: pd.Series) -> pd.DataFrame:
+        mentions = texts.map(matcher.mentions).astype(bool)
+        dropped[name] = int(mentions.sum())
+        return frame[~mentions.to_numpy()].reset_index(drop=True)
+
+    out = dict(train)
+    products = train["products"]
+    out["products"] = keep("products", products, pd.Series([product_text(r) for _, r in products.iterrows()], dtype=object))
+    kept_nmids = set(out["products"]["nmid"])
+    # A query or question about a withheld product has no positive left: it goes with it.
+    for name, column in (("search_log", "query"), ("product_qa", "question")):
+        frame = train[name]
+        frame = frame[frame["nmid"].isin(kept_nmids)].reset_index(drop=True)
+        dropped[f"{name}_of_dropped_products"] = len(train[name]) - len(frame)
+        out[name] = keep(name, frame, frame[column].astype(str))
+    out["reviews"] = keep("reviews", train["reviews"], train["reviews"]["text"].astype(str))
+    support = train["support"]
+    out["support"] = keep("support", support, support["question"] + " " + support["fact"])
+    synonyms = keep("brand_variants", synonyms, synonyms["brand"] + " " + synonyms["variant"])
+    kept_brands = [b for b in brands if not matcher.mentions(b)]
+    dropped["brands"] = len(brands) - len(kept_brands)
+    logger.info("withheld training rows that mention dev/test brands: %s", dropped)
+    return out, synonyms, kept_brands, dropped
+
+
 def build_task_pairs(
     tables: dict[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: PositivesConfig, seed: int
-) -> dict[str, TaskPairs]:
-    """Every task's pairs, from the training split only."""
+) -> tuple[dict[str, TaskPairs], dict[str, int]]:
+    """Every task's pairs, from the training split only, with no evaluated brand in them; and
+    the counts of rows withheld for mentioning one."""
     train = {name: frame[frame["split"] == TRAIN].reset_index(drop=True) for name, frame in tables.items()}
+    matcher = BrandMatcher(eval_brand_spellings(synonyms, EVAL_SPLITS)) if "split" in synonyms else BrandMatcher({})
+    syn_train = synonyms[synonyms["split"] == TRAIN] if "split" in synonyms else synonyms
+    brands = sorted({b for b in train["products"]["brandname"] if b})
+    train, syn_train, brands, withheld = withhold_eval_brands(train, syn_train, brands, matcher)
     products, log = train["products"], train["search_log"]
     reviews, support = train["reviews"], train["support"]
     product_docs = products.assign(text=[product_text(r) for _, r in products.iterrows()])
-    syn_train = synonyms[synonyms["split"] == TRAIN] if "split" in synonyms else synonyms
-    brands = sorted({b for b in products["brandname"] if b})
     return {
         "search_query": search_query_pairs(products, log, cfg, seed),
         "product_qa": product_qa_pairs(products, train["product_qa"], cfg, seed),
@@ -237,4 +276,4 @@ def build_task_pairs(
         "goods_gender": classification_pairs("goods_gender", product_docs["title"], products["gender"], cfg, seed),
         "support_intent": classification_pairs("support_intent", support["question"], support["intent"], cfg, seed),
         "brand_synonyms": brand_synonym_pairs(syn_train, brands, cfg, seed),
-    }
+    }, withheld

@@ -1,0 +1,90 @@
+"""Near-duplicate texts by MinHash LSH over word shingles (``datasketch``).
+
+One home for "these two texts are near-copies": the clean stage groups near-copy products
+(a colour variant, the same description template under another title) before it splits them,
+and the leakage audit measures how many evaluation texts still have a near-copy in training.
+Both read the same settings (:class:`NearDuplicateConfig`), so the audit checks exactly the
+rule the split applied.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from datasketch import MinHash, MinHashLSH
+from pydantic import BaseModel, ConfigDict, Field
+
+_WORD = re.compile(r"\w+")
+
+
+class NearDuplicateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    # Jaccard similarity of the shingle sets above which two texts are near-copies.
+    threshold: float = Field(gt=0, lt=1)
+    num_perm: int = Field(ge=16)
+    shingle_words: int = Field(ge=1)
+    seed: int = 1
+
+
+def shingles(text: str, size: int) -> set[str]:
+    words = _WORD.findall(text.casefold().replace("ё", "е"))
+    if len(words) <= size:
+        return {" ".join(words)} if words else set()
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def signatures(texts: Sequence[str], cfg: NearDuplicateConfig) -> list[MinHash]:
+    out = []
+    for text in texts:
+        sig = MinHash(num_perm=cfg.num_perm, seed=cfg.seed)
+        sig.update_batch([s.encode() for s in sorted(shingles(text, cfg.shingle_words))])
+        out.append(sig)
+    return out
+
+
+def _index(sigs: Sequence[MinHash], cfg: NearDuplicateConfig) -> MinHashLSH:
+    lsh = MinHashLSH(threshold=cfg.threshold, num_perm=cfg.num_perm)
+    with lsh.insertion_session() as session:
+        for i, sig in enumerate(sigs):
+            session.insert(i, sig)
+    return lsh
+
+
+def _near(a: MinHash, b: MinHash, cfg: NearDuplicateConfig) -> bool:
+    # LSH returns candidates; the estimated Jaccard confirms them, so the threshold means what it says.
+    return a.jaccard(b) >= cfg.threshold
+
+
+def near_duplicate_groups(texts: Sequence[str], cfg: NearDuplicateConfig) -> list[int]:
+    """For each text, the smallest index of its near-duplicate cluster (transitive closure)."""
+    sigs = signatures(texts, cfg)
+    lsh = _index(sigs, cfg)
+    parent = list(range(len(texts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, sig in enumerate(sigs):
+        for j in lsh.query(sig):
+            if j != i and _near(sig, sigs[j], cfg):
+                a, b = find(i), find(int(j))
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    return [find(i) for i in range(len(texts))]
+
+
+def has_near_duplicate(queries: Sequence[str], reference: Sequence[str], cfg: NearDuplicateConfig) -> list[bool]:
+    """For each query text, whether some reference text is its near-copy."""
+    if not reference or not queries:
+        return [False] * len(queries)
+    ref_sigs = signatures(reference, cfg)
+    lsh = _index(ref_sigs, cfg)
+    out = []
+    for sig in signatures(queries, cfg):
+        out.append(any(_near(sig, ref_sigs[j], cfg) for j in lsh.query(sig)))
+    return out
