@@ -67,6 +67,8 @@ def read_annotation_table(path: Path | str) -> pd.DataFrame:
         raise AnnotationError(f"{path}: cannot read: {exc}") from None
     if not header:
         raise AnnotationError(f"{path}: empty file (a verdict file needs a header with triplet_id and verdict)")
+    if "\ufffd" in "".join(header):
+        raise AnnotationError(f"{path}: header: not UTF-8 (e.g. saved as CP1251); save the file as UTF-8")
     for i, row in enumerate(rows):
         if len(row) != len(header):
             raise AnnotationError(
@@ -77,8 +79,6 @@ def read_annotation_table(path: Path | str) -> pd.DataFrame:
                 raise AnnotationError(
                     f"{path}: row {i + 1}, column {name!r}: not UTF-8 (e.g. saved as CP1251); save the file as UTF-8"
                 )
-    if "\ufffd" in "".join(header):
-        raise AnnotationError(f"{path}: header: not UTF-8 (e.g. saved as CP1251); save the file as UTF-8")
     return pd.DataFrame([[restore_cell(v) for v in row] for row in rows], columns=header, dtype=object)
 
 
