@@ -133,3 +133,25 @@ def test_a_typo_anywhere_in_params_stops_dvc_repro(tmp_path: Path, repo_root: Pa
         assert named in proc.stdout + proc.stderr
     (repo / "params.yaml").write_text(clean_params, encoding="utf-8")
     dvc("repro", "check_params", cwd=repo)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "named"),
+    [
+        (lambda p: p["model"]["prompts"].update(serch_query={"query": "q: ", "document": "d: "}),
+         r"model\.prompts\.serch_query: unknown key"),
+        (lambda p: p["triplets"]["groups"]["retrieval"].append("serch_query"), r"triplets\.groups\.retrieval\.4: "),
+    ],
+)
+def test_misspelt_task_names_are_unknown_keys(tmp_path: Path, mutate, named: str) -> None:
+    with pytest.raises(ParamsError, match=named):
+        load_params(_write_params(tmp_path, mutate))
+
+
+def test_task_names_are_the_benchmarks_tasks() -> None:
+    from typing import get_args
+
+    from wb_embedder.evaluation.benchmarks import SPECS
+    from wb_embedder.triplets.schema import TaskName
+
+    assert set(get_args(TaskName)) == {spec.task for spec in SPECS.values()}

@@ -21,7 +21,7 @@ from wb_embedder.near_duplicates import NearDuplicateConfig
 from wb_embedder.splits import check_fractions
 from wb_embedder.synonyms.schema import SynonymsConfig
 from wb_embedder.training.schema import FinetuneConfig
-from wb_embedder.triplets.schema import TripletsConfig
+from wb_embedder.triplets.schema import TaskName, TripletsConfig
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
@@ -53,7 +53,7 @@ class ModelConfig(_Section):
     revision: str | None
     trust_remote_code: bool
     max_seq_length: int = Field(gt=0)
-    prompts: dict[str, PromptPair]
+    prompts: dict[TaskName, PromptPair]
 
 
 class DataConfig(_Section):
@@ -154,6 +154,8 @@ def _describe(error: ValidationError) -> str:
         key = ".".join(str(part) for part in item["loc"]) or "<root>"
         if item["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key")
+        elif item["loc"] and item["loc"][-1] == "[key]":  # a key outside a closed set (task names)
+            lines.append(f"{key.removesuffix('.[key]')}: unknown key ({item['msg']})")
         elif item["type"] == "missing":
             lines.append(f"{key}: missing key")
         else:
