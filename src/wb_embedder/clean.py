@@ -166,25 +166,11 @@ def product_families(products: pd.DataFrame, cfg: CleanConfig) -> pd.Series:
     title, another colour) are one family, or an evaluation product would be a training text in
     all but a word."""
     products = products.reset_index(drop=True)
-    by_title = products.groupby(products["title"].str.lower(), sort=False)["nmid"].transform("min").to_numpy()
+    title_anchor = products.index.to_series().groupby(products["title"].str.lower()).transform("first")
     texts = (products["title"] + " " + products["description"]).tolist()
-    by_text = near_duplicate_groups(texts, cfg.near_duplicates)
-    # Union of both relations: a title group joined to a near-copy cluster is one family.
-    parent = {int(n): int(n) for n in products["nmid"]}
-
-    def find(n: int) -> int:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    nmids = products["nmid"].astype("int64").to_numpy()
-    for i, nmid in enumerate(nmids):
-        for other in (int(by_title[i]), int(nmids[by_text[i]])):
-            a, b = find(int(nmid)), find(other)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    return pd.Series([find(int(n)) for n in nmids], index=products.index, dtype="int64")
+    groups = near_duplicate_groups(texts, cfg.near_duplicates, links=title_anchor.astype("int64").tolist())
+    nmids = products["nmid"].astype("int64")
+    return nmids.groupby(pd.Series(groups, index=products.index)).transform("min").astype("int64")
 
 
 def _assign_product_split(products: pd.DataFrame, cfg: CleanConfig, stats: TableStats) -> pd.Series:
