@@ -28,10 +28,10 @@ BENCHMARKS = [
     "WBReviewsPolarityClassification", "WBReviewsSummarizationClassification", "WBGoodsCategoriesClassification",
     "WBGenderClassification", "WBQASupportShort", "WBBrandSyns",
 ]
-STAGES = ["base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "finetune", "benchmarks", "leakage",
-          "evaluate_base", "evaluate", "evaluate_lexical", "report"]
-UPSTREAM_OF_FINETUNE = ["base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "benchmarks", "leakage",
-                        "evaluate_base", "evaluate_lexical"]
+STAGES = ["check_params", "base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "finetune", "benchmarks",
+          "leakage", "evaluate_base", "evaluate", "evaluate_lexical", "report"]
+UPSTREAM_OF_FINETUNE = ["check_params", "base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "benchmarks",
+                        "leakage", "evaluate_base", "evaluate_lexical"]
 
 
 def ran_stages(output: str) -> set[str]:
@@ -206,10 +206,11 @@ def test_branches_metrics_diff_and_run_cache(repo_a: Path, tmp_path: Path) -> No
     shutil.copytree(repo_a / ".dvc" / "cache", repo / ".dvc" / "cache")
     dvc("checkout", cwd=repo)
     git("checkout", "-q", "-b", "fewer-samples", cwd=repo)
-    # An evaluate-only knob: only the evaluate stages and the report rerun.
+    # An evaluate-only knob: only the evaluate stages and the report rerun (and check_params,
+    # which validates every edit of params.yaml).
     set_params(repo, {"evaluate": {"classification": {"samples_per_label": 4}}})
     ran = ran_stages(dvc("repro", cwd=repo).stdout)
-    assert ran == {"evaluate_base", "evaluate", "evaluate_lexical", "report"}, ran
+    assert ran == {"check_params", "evaluate_base", "evaluate", "evaluate_lexical", "report"}, ran
     commit_all(repo, "fewer samples per label")
 
     diff = json.loads(dvc("metrics", "diff", "main", "fewer-samples", "--json", cwd=repo).stdout)

@@ -27,7 +27,7 @@ import pandas as pd
 from wb_embedder.config import CleanConfig, DataConfig
 from wb_embedder.contract import ContractError, load_table
 from wb_embedder.near_duplicates import near_duplicate_groups
-from wb_embedder.splits import SPLITS, assign_splits
+from wb_embedder.splits import DEV, SPLITS, assign_splits
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
     for table in ["cards", "reviews", "product_qa", "support"]:
         path = Path(getattr(data, table))
         logger.info("validating %s", path)
-        frame, dropped = load_table(path, table, cfg.on_bad_rows)
+        frame, dropped = load_table(path, table, cfg.on_bad_rows, cfg.json_limits)
         raw[table] = frame
         stats["contract"][table] = {"file": str(path), "rows_in": len(frame) + sum(dropped.values()),
                                     "dropped": dropped, "rows_valid": len(frame)}
@@ -301,6 +301,7 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
         "product_qa": _finish(qa, qa_stats),
         "support": _finish(support, support_stats),
     }
+    _require_every_split(tables, {table: str(getattr(data, table)) for table in raw}, cfg)
     stats.update(
         {
             "products": product_stats.as_dict(),
@@ -311,6 +312,26 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
         }
     )
     return tables, stats
+
+
+# The raw table each clean table is built from, to name the file a too-small table came from.
+_SOURCE_TABLE = {"products": "cards", "search_log": "cards", "reviews": "reviews", "product_qa": "product_qa",
+                 "support": "support"}
+
+
+def _require_every_split(tables: dict[str, pd.DataFrame], raw_paths: dict[str, str], cfg: CleanConfig) -> None:
+    """Every clean table feeds training (its train rows) and benchmarks (its dev and test rows): a
+    table with no row in a split would only fail later, in benchmarks, without naming the raw file."""
+    wanted = [split for split in SPLITS if split != DEV or cfg.dev_fraction > 0]
+    for name, frame in tables.items():
+        counts = frame["split"].value_counts()
+        empty = [split for split in wanted if counts.get(split, 0) == 0]
+        if empty:
+            source = _SOURCE_TABLE[name]
+            raise ContractError(
+                f"{raw_paths[source]}: too few rows to build the benchmarks: after cleaning, {name} has "
+                f"{len(frame)} rows and none in the {' or '.join(empty)} split"
+            )
 
 
 CLEAN_TABLES: tuple[str, ...] = ("products", "search_log", "reviews", "product_qa", "support")
