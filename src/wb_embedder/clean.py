@@ -160,14 +160,26 @@ def _dedupe_products(products: pd.DataFrame, stats: TableStats) -> tuple[pd.Data
     return products[~merged].reset_index(drop=True), remap
 
 
+def product_text(products: pd.DataFrame) -> pd.Series:
+    """A product as a retrieval document (the benchmarks' ``all`` view, and the text the split
+    groups near-copies by): title, brand, subject, characteristics, description."""
+    columns = ["title", "brandname", "subjectname", "characteristics_text", "description"]
+    return pd.Series(
+        [". ".join(part for part in parts if part) for parts in products[columns].itertuples(index=False)],
+        index=products.index,
+        dtype=object,
+    )
+
+
 def product_families(products: pd.DataFrame, cfg: CleanConfig) -> pd.Series:
     """Each product's family, as the lowest nmid in it: products sharing a title (colour
-    variants) and near-copies by title and description (one description template under another
+    variants) and near-copies by their product text (one description template under another
     title, another colour) are one family, or an evaluation product would be a training text in
-    all but a word."""
+    all but a word. The text is the one the benchmarks rank and training reads, so the leakage
+    audit re-checks exactly this rule."""
     products = products.reset_index(drop=True)
     title_anchor = products.index.to_series().groupby(products["title"].str.lower()).transform("first")
-    texts = (products["title"] + " " + products["description"]).tolist()
+    texts = product_text(products).tolist()
     groups = near_duplicate_groups(texts, cfg.near_duplicates, links=title_anchor.astype("int64").tolist())
     nmids = products["nmid"].astype("int64")
     return nmids.groupby(pd.Series(groups, index=products.index)).transform("min").astype("int64")
