@@ -43,6 +43,7 @@ from wb_embedder.evaluation.embedding_cache import (
 from wb_embedder.evaluation.run import prepare_tasks
 from wb_embedder.evaluation.schema import EvaluateConfig
 from wb_embedder.io import read_yaml
+from wb_embedder.splits import EVAL_SPLITS
 
 logger = logging.getLogger("bench_evaluate")
 
@@ -76,7 +77,9 @@ def main() -> None:
     prompts = TypeAdapter(dict[str, PromptPair]).validate_python(raw["model"]["prompts"])
     model = load_model(args.model, cfg.device, bool(raw["model"].get("trust_remote_code", False)))
     plain = PlainEncoder(model, cfg.batch_size)
-    tasks = prepare_tasks(load_benchmarks(args.benchmarks), prompts, cfg, int(raw["seed"]))
+    # Both evaluation splits, as the evaluate stages score them.
+    tasks = [task for split in EVAL_SPLITS
+             for task in prepare_tasks(load_benchmarks(args.benchmarks, split), prompts, cfg, int(raw["seed"]))]
     groups = [(task.name, prompt, texts) for task in tasks for prompt, texts in task.requests()]
     requested = sum(len(texts) for _, _, texts in groups)
 

@@ -12,7 +12,9 @@ OUT = Path("data/demo")
 
 def main() -> None:
     params = load_params()
-    tables = generate_corpus(params.corpus, params.seed)
+    # The record of what each product question mentions rides along (product_qa_mentions.parquet):
+    # the clean stage reads only the four raw tables, tests measure WBQAGoods against it.
+    tables = generate_corpus(params.corpus, params.seed, record_mentions=True)
     with atomic_dir(OUT) as tmp:
         for table, frame in tables.items():
             frame.to_parquet(tmp / f"{table}.parquet", index=False)

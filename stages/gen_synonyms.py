@@ -6,7 +6,8 @@ from wb_embedder.clean import read_clean_tables
 from wb_embedder.config import load_params
 from wb_embedder.io import atomic_path, write_json
 from wb_embedder.stage import run_stage
-from wb_embedder.synonyms.generate import synonyms_from_clean
+from wb_embedder.synonyms.generate import fit_lm, spelling_corpus, synonyms_from_clean
+from wb_embedder.synonyms.quality import evaluate_lists
 
 CLEAN = Path("data/clean")
 OUT = Path("data/synonyms/synonyms.parquet")
@@ -15,10 +16,14 @@ STATS = Path("data/stats/synonyms.json")
 
 def main() -> None:
     params = load_params()
+    cfg = params.synonyms
+    tables = read_clean_tables(CLEAN)
+    # One spelling model for the table and for the recall figures, so they describe one run.
+    lm = fit_lm(spelling_corpus(tables), cfg)
     # Placeholder brands ("Нет бренда") are one list, owned by the benchmarks section.
-    table, stats = synonyms_from_clean(
-        read_clean_tables(CLEAN), params.synonyms, params.seed, params.benchmarks.ignored_brands
-    )
+    table, stats = synonyms_from_clean(tables, cfg, params.seed, params.benchmarks.ignored_brands, lm)
+    # Recall of each reading strategy on the real brand pairs (dev and held-out test lists).
+    stats["quality"] = evaluate_lists(lm, cfg)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(OUT) as tmp:
         table.to_parquet(tmp, index=False)

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from wb_embedder.clean import read_clean_tables
 from wb_embedder.config import load_params
-from wb_embedder.io import atomic_dir, atomic_path, write_json
+from wb_embedder.io import atomic_dir, write_json
 from wb_embedder.stage import run_stage
-from wb_embedder.triplets.annotation import read_verdicts
+from wb_embedder.triplets.annotation import read_verdicts, write_queue
 from wb_embedder.triplets.generate import generate_triplets
 
 CLEAN = Path("data/clean")
@@ -32,8 +32,7 @@ def main() -> None:
         for task, frame in rows.items():
             frame.to_parquet(tmp / f"{task}.parquet", index=False)
         write_json(manifest, tmp / "manifest.json")
-    with atomic_path(QUEUE) as tmp:
-        queue.to_csv(tmp, index=False)
+    write_queue(queue, QUEUE)
     write_json(stats, STATS)
 
 

@@ -23,7 +23,7 @@ def offline_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # The tiny corpus: big enough that every task and benchmark has rows, small enough for seconds.
-TINY_CORPUS = {"n_products": 240, "n_support_facts": 24, "questions_per_fact": 6}
+TINY_CORPUS = {"n_products": 240, "n_support_facts": 48, "questions_per_fact": 6}
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Small enough that the whole pipeline runs in a couple of minutes on 2 cores, big enough that
 # every task and benchmark has rows.
 TINY_OVERRIDES: dict[str, Any] = {
-    "corpus": {"n_products": 240, "n_support_facts": 24, "questions_per_fact": 6},
+    "corpus": {"n_products": 240, "n_support_facts": 48, "questions_per_fact": 6},
     "triplets": {"positives": {"max_anchors_per_task": 60}},
     "finetune": {"max_steps": 6, "batch_size": 16},
     "evaluate": {"classification": {"n_experiments": 2}},

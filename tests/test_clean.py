@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from rawdata import card, raw_tables
 
 from wb_embedder.clean import TextNormalizer, clean_tables, product_families
 from wb_embedder.config import CleanConfig, DataConfig, load_params
+from wb_embedder.contract import ContractError
 from wb_embedder.splits import DEV, SPLITS, TEST, TRAIN, assign_splits
 
 
@@ -129,10 +131,8 @@ def test_no_leakage_on_adversarial_rows(tmp_path: Path, clean_cfg: CleanConfig) 
     assert stats["search_log"]["dropped"]["query_product_split_mismatch"] > 0
 
 
-def test_stage_failure_names_file_row_column_and_writes_nothing(tmp_path: Path, repo_root: Path) -> None:
-    tables = raw_tables(n_products=20)
-    tables["cards"] = tables["cards"].astype({"cart_cl_cnt": object})
-    tables["cards"].loc[4, "cart_cl_cnt"] = 99
+def _run_clean_stage(tmp_path: Path, repo_root: Path, tables: dict[str, pd.DataFrame]) -> subprocess.CompletedProcess:
+    """The clean stage script on ``tables`` written as CSV under raw/, in a project at ``tmp_path``."""
     raw = tmp_path / "raw"
     raw.mkdir()
     for name, frame in tables.items():
@@ -140,13 +140,40 @@ def test_stage_failure_names_file_row_column_and_writes_nothing(tmp_path: Path, 
     params = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
     params["data"] = {name: f"raw/{name}.csv" for name in tables}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    result = subprocess.run([sys.executable, str(repo_root / "stages" / "clean.py")], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, str(repo_root / "stages" / "clean.py")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_stage_failure_names_file_row_column_and_writes_nothing(tmp_path: Path, repo_root: Path) -> None:
+    tables = raw_tables(n_products=20)
+    tables["cards"] = tables["cards"].astype({"cart_cl_cnt": object})
+    tables["cards"].loc[4, "cart_cl_cnt"] = 99
+    result = _run_clean_stage(tmp_path, repo_root, tables)
     assert result.returncode == 1
     assert "raw/cards.csv: row 5, column 'cart_cl_cnt': cart_cl_cnt (99) > view_cl_cnt" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data" / "clean").exists()
     assert not (tmp_path / "data" / "stats").exists()
+
+
+def test_header_only_table_stops_the_stage_naming_the_file(tmp_path: Path, repo_root: Path) -> None:
+    tables = raw_tables(n_products=20)
+    tables["product_qa"] = tables["product_qa"].iloc[:0]
+    result = _run_clean_stage(tmp_path, repo_root, tables)
+    assert result.returncode == 1
+    assert "raw/product_qa.csv: no data rows (header only)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data" / "clean").exists()
+
+
+def test_a_table_too_small_for_the_benchmarks_names_its_file(tmp_path: Path, clean_cfg: CleanConfig) -> None:
+    tables = raw_tables(n_products=40)
+    # One valid review: it lands in one split, so either training or the review benchmarks get none.
+    tables["reviews"] = tables["reviews"].iloc[:1]
+    data = _write_raw(tmp_path, tables)
+    with pytest.raises(ContractError, match=rf"{re.escape(data.reviews)}: too few rows to build the benchmarks: "
+                                            r"after cleaning, reviews has 1 rows and none in the \w+ or \w+ split"):
+        clean_tables(data, clean_cfg)
 
 
 def test_splits_hash_test_first_so_dev_is_carved_from_train() -> None:

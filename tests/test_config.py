@@ -93,7 +93,65 @@ def test_every_stage_declares_only_existing_params(repo_root: Path) -> None:
     params = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
     for name, stage in dvc["stages"].items():
         for dotted in stage.get("params", []):
+            if isinstance(dotted, dict):  # `- params.yaml:`: the whole file (check_params)
+                assert dotted == {"params.yaml": None}, f"stage {name}: {dotted}"
+                continue
             node = params
             for part in str(dotted).split("."):
                 assert isinstance(node, dict) and part in node, f"stage {name}: param {dotted} not in params.yaml"
                 node = node[part]
+
+
+def test_a_typo_anywhere_in_params_stops_dvc_repro(tmp_path: Path, repo_root: Path) -> None:
+    """No stage declares `fooo` or `model.max_seq_len`, so only a stage that depends on the whole
+    file sees them: check_params, which nothing depends on (an edit reruns nothing else)."""
+    from pipeline_repo import dvc, make_repo
+
+    stages = yaml.safe_load((repo_root / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    check = stages["check_params"]
+    assert {"params.yaml": None} in check["params"]  # the whole file, not some keys
+    produced = set(check["outs"])
+    for name, stage in stages.items():
+        assert not produced & set(stage.get("deps", [])), f"{name} depends on check_params"
+
+    repo = make_repo(tmp_path / "repo")
+    dvc("repro", "check_params", cwd=repo)
+    clean_params = (repo / "params.yaml").read_text(encoding="utf-8")
+    for typo, named in [
+        ("fooo: 1\n", "fooo: unknown key"),
+        (None, "model.max_seq_len: unknown key"),
+    ]:
+        if typo is None:
+            text = clean_params.replace("\nmodel:\n", "\nmodel:\n  max_seq_len: 128\n", 1)
+            assert text != clean_params
+        else:
+            text = clean_params + typo
+        (repo / "params.yaml").write_text(text, encoding="utf-8")
+        assert "check_params" in dvc("status", cwd=repo).stdout
+        proc = dvc("repro", "check_params", cwd=repo, check=False)
+        assert proc.returncode != 0
+        assert named in proc.stdout + proc.stderr
+    (repo / "params.yaml").write_text(clean_params, encoding="utf-8")
+    dvc("repro", "check_params", cwd=repo)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "named"),
+    [
+        (lambda p: p["model"]["prompts"].update(serch_query={"query": "q: ", "document": "d: "}),
+         r"model\.prompts\.serch_query: unknown key"),
+        (lambda p: p["triplets"]["groups"]["retrieval"].append("serch_query"), r"triplets\.groups\.retrieval\.4: "),
+    ],
+)
+def test_misspelt_task_names_are_unknown_keys(tmp_path: Path, mutate, named: str) -> None:
+    with pytest.raises(ParamsError, match=named):
+        load_params(_write_params(tmp_path, mutate))
+
+
+def test_task_names_are_the_benchmarks_tasks() -> None:
+    from typing import get_args
+
+    from wb_embedder.evaluation.benchmarks import SPECS
+    from wb_embedder.triplets.schema import TaskName
+
+    assert set(get_args(TaskName)) == {spec.task for spec in SPECS.values()}

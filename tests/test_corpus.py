@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+from collections.abc import Callable
 import os
 import re
 import subprocess
@@ -13,9 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wb_embedder.config import CorpusConfig
+from wb_embedder.config import CorpusConfig, Params, load_params
 from wb_embedder.corpus import generate_corpus
-from wb_embedder.corpus.brands import BRANDS, is_latin
+from wb_embedder.corpus.brands import BRANDS, NO_BRAND, is_latin
+from wb_embedder.corpus.catalog import CODE_PREFIXES, LINES
+from wb_embedder.corpus.qa import MENTION_FIELDS
+from wb_embedder.cues import MIN_SUPPORT, find_cues, format_cues, is_punctuation, text_tokens
 from wb_embedder.corpus.morph import agree
 from wb_embedder.corpus.noise import wrong_layout
 from wb_embedder.corpus.vocab import SUBJECT_BY_NAME, SUBJECTS
@@ -287,7 +291,7 @@ def test_review_polarity_follows_rating(full: dict[str, pd.DataFrame]) -> None:
     assert negative[reviews["rating"] <= 2].mean() > 2 * negative[reviews["rating"] >= 4].mean()
     small = reviews[reviews["reason"] == "маломерит"]
     assert len(small) > 20
-    assert small["text"].str.contains(r"мал|тесн|впритык|размер больше|притык", case=False, regex=True).mean() > 0.9
+    assert small["text"].str.contains(r"мал|тесн|впритык|размер больше|притык|не налез", case=False, regex=True).mean() > 0.9
 
 
 def test_answers_are_grounded_in_characteristics(full: dict[str, pd.DataFrame], products: pd.DataFrame) -> None:
@@ -321,3 +325,141 @@ def test_support_questions(full: dict[str, pd.DataFrame]) -> None:
 def test_too_many_support_facts_is_an_error() -> None:
     with pytest.raises(ValueError, match="n_support_facts"):
         generate_corpus(TINY.model_copy(update={"n_support_facts": 10_000}), seed=1)
+
+
+# --- give-aways (issue 12) ---------------------------------------------------------------------
+
+def test_text_tokens_see_punctuation_runs() -> None:
+    assert text_tokens("Отлично!!))) Рекомендую") == {"отлично", "!!)))", ")))", "!!", "рекомендую"}
+    assert is_punctuation("(((") and not is_punctuation("брак")
+
+
+def test_find_cues_flags_a_planted_smiley_corpus() -> None:
+    rnd = np.random.default_rng(0)
+    words = [f"слово{i}" for i in range(40)]
+    labels = [int(x) for x in rnd.integers(1, 6, size=600)]
+    texts = [" ".join(rnd.choice(words, size=6)) for _ in labels]
+    assert find_cues(texts, labels) == []  # words drawn independently of the label
+    planted = [t + ")))" if label >= 4 and rnd.random() < 0.15 else t for t, label in zip(texts, labels, strict=True)]
+    polarity = [label >= 4 for label in labels]
+    cues = find_cues(planted, polarity)
+    assert [(c.token, c.label) for c in cues] == [(")))", True)]
+    assert cues[0].precision == 1.0 and cues[0].coverage >= 0.05
+
+
+def test_find_cues_flags_smileys_planted_in_the_real_reviews(full: dict[str, pd.DataFrame]) -> None:
+    reviews = full["reviews"]
+    rnd = np.random.default_rng(1)
+    texts = [t.rstrip(".!") + ")))" if r >= 4 and rnd.random() < 0.15 else t
+             for t, r in zip(reviews["text"], reviews["rating"], strict=True)]
+    kept = reviews["rating"] != 3
+    cues = find_cues([t for t, k in zip(texts, kept, strict=True) if k], reviews.loc[kept, "rating"] >= 4)
+    assert ")))" in {c.token for c in cues}, format_cues(cues)
+
+
+def test_find_cues_thresholds() -> None:
+    texts = ["редкое слово"] * 6 + ["обычный текст"] * 190
+    labels = ["a"] * 6 + ["a", "b"] * 95  # the rare words: 6 of label a's 101 texts
+    assert find_cues(texts, labels, min_support=MIN_SUPPORT) == []
+    assert [c.token for c in find_cues(texts, labels, min_support=5)] == ["редкое", "слово"]
+    with pytest.raises(ValueError, match="texts but"):
+        find_cues(["a"], [])
+
+
+@pytest.fixture(scope="module")
+def default_params() -> Params:
+    return load_params()
+
+
+@pytest.fixture(scope="module")
+def default_corpus(default_params: Params) -> dict[str, pd.DataFrame]:
+    """The corpus of the default run (params.yaml), with the product-question mention record."""
+    return generate_corpus(default_params.corpus, default_params.seed, record_mentions=True)
+
+
+# Model words the generator draws for goods of any category; brand-specific lines (iPhone,
+# Redmi) name the product type the way a noun does and are not judged.
+GENERIC_MODEL_WORDS = {w.lower() for w in CODE_PREFIXES + LINES}
+
+
+def _brand_judge(brands: pd.Series, labels: list[str]) -> Callable[[str], bool]:
+    """Punctuation, generic model words, and the words of brands whose own range spans labels
+    (no label holds 90% of the brand's cards): a brand that sells one category only (Apple)
+    says the category as the product noun does, but a brand that sells several must not mark
+    one of them in the titles."""
+    by_brand: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for brand, label in zip(brands, labels, strict=True):
+        by_brand[brand][label] += 1
+    judged = set(GENERIC_MODEL_WORDS)
+    for brand, counts in by_brand.items():
+        if brand != NO_BRAND and counts.most_common(1)[0][1] / sum(counts.values()) < 0.9:
+            judged |= text_tokens(brand)
+    return lambda token: is_punctuation(token) or token in judged
+
+
+def _classification_sets(
+    corpus: dict[str, pd.DataFrame], params: Params
+) -> dict[str, tuple[list[str], list, Callable[[str], bool] | None]]:
+    """(texts, labels, judge) of every classification benchmark, built from the raw tables the
+    way the benchmarks stage builds them (train and test together)."""
+    rules = params.benchmarks
+    reviews, support = corpus["reviews"], corpus["support"]
+    polar = reviews[(reviews["rating"] >= rules.review_polarity.positive_min_rating)
+                    | (reviews["rating"] <= rules.review_polarity.negative_max_rating)]
+    short = support[support["question"].str.split().str.len() <= rules.support_short_max_words]
+    cards = corpus["cards"].drop_duplicates("nmid")
+    cards = cards[~cards["isdeleted"] & ~cards["isadult"]]
+    gender = [", ".join(json.loads(c).get("Пол", [])) for c in cards["aggregated_charc_values"]]
+    gendered = [g != "" for g in gender]
+    return {
+        "WBReviewsClassification": (list(reviews["text"]), list(reviews["rating"]), None),
+        "WBReviewsPolarityClassification": (
+            list(polar["text"]), list(polar["rating"] >= rules.review_polarity.positive_min_rating), None),
+        "WBReviewsSummarizationClassification": (list(reviews["text"]), list(reviews["reason"]), None),
+        "WBQASupportShort": (list(short["question"]), list(short["intent"]), None),
+        "WBGoodsCategoriesClassification": (
+            list(cards["title"]), list(cards["parentname"]), _brand_judge(cards["brandname"], list(cards["parentname"]))),
+        "WBGenderClassification": (
+            list(cards["title"][gendered]), [g for g in gender if g],
+            _brand_judge(cards["brandname"][gendered], [g for g in gender if g])),
+    }
+
+
+BENCHMARKS = ("WBReviewsClassification", "WBReviewsPolarityClassification", "WBReviewsSummarizationClassification",
+              "WBQASupportShort", "WBGoodsCategoriesClassification", "WBGenderClassification")
+
+
+@pytest.mark.parametrize("benchmark", BENCHMARKS)
+@pytest.mark.parametrize("corpus", ["default_corpus", "full"])
+def test_no_token_gives_a_label_away(benchmark: str, corpus: str, default_params: Params,
+                                    request: pytest.FixtureRequest) -> None:
+    # Every token and punctuation run of review and support texts; for titles only punctuation,
+    # generic model words and brands (the product noun and "женские" are what the label is).
+    texts, labels, judge = _classification_sets(request.getfixturevalue(corpus), default_params)[benchmark]
+    assert len(texts) >= 150
+    cues = find_cues(texts, labels, judge=judge)
+    assert not cues, f"{benchmark}: {len(cues)} give-away token(s):\n{format_cues(cues)}"
+
+
+def test_product_questions_name_their_product(default_corpus: dict[str, pd.DataFrame]) -> None:
+    qa, record = default_corpus["product_qa"], default_corpus["product_qa_mentions"]
+    assert list(record.columns) == ["qa_id", "nmid", "field", "value"]
+    assert set(record["field"]) <= set(MENTION_FIELDS)
+    assert {"type", "brand", "model", "size", "colour"} <= set(record["field"])
+    assert set(record["qa_id"]) <= set(qa["qa_id"])
+    assert qa["qa_id"].isin(record["qa_id"]).mean() >= 0.8
+    # the record is what the question says (a typo may have hit the value)
+    said = dict(zip(qa["qa_id"], qa["question"].str.lower().str.replace("ё", "е"), strict=True))
+    stems = [v.lower().replace("ё", "е")[: max(3, len(v) - 2)] for v in record["value"]]
+    found = np.mean([stem in said[i] for i, stem in zip(record["qa_id"], stems, strict=True)])
+    assert found >= 0.95
+    # and it is of the question's own product
+    nmid_of = dict(zip(qa["qa_id"], qa["nmid"], strict=True))
+    assert (record["nmid"] == record["qa_id"].map(nmid_of)).all()
+
+
+def test_mention_record_leaves_the_raw_tables_alone(tiny: dict[str, pd.DataFrame]) -> None:
+    with_record = generate_corpus(TINY, seed=7, record_mentions=True)
+    assert set(with_record) == {*tiny, "product_qa_mentions"}
+    for name, frame in tiny.items():
+        pd.testing.assert_frame_equal(frame, with_record[name], check_exact=True)

@@ -562,6 +562,13 @@ def test_killed_run_resumes_from_its_last_checkpoint(
     assert summary["resumed_from_step"] == step and summary["steps"] == reference_run[1]["steps"]
     # Exactly the uninterrupted run: same data order, RNG and optimizer state after the resume.
     assert same_weights(tmp_path / "model", reference_run[0] / "model")
+    # The whole folder, byte for byte (its DVC hash must not tell a resumed run from another, or
+    # evaluate reruns): the summary and card record only what both runs agree on.
+    resumed, uninterrupted = tmp_path / "model", reference_run[0] / "model"
+    files = sorted(p.relative_to(resumed) for p in resumed.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(uninterrupted) for p in uninterrupted.rglob("*") if p.is_file())
+    for name in files:
+        assert (resumed / name).read_bytes() == (uninterrupted / name).read_bytes(), name
     loss_curve = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv", sep="\t")
     assert list(loss_curve["step"]) == list(range(1, 16))  # replayed once, not duplicated
 

@@ -40,8 +40,9 @@ def _brand_benchmark(variants: list[str]) -> Benchmark:
 
 
 def _products(splits: list[str], titles: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({"nmid": range(1, len(titles) + 1), "title": titles, "description": [""] * len(titles),
-                         "split": splits})
+    blank = [""] * len(titles)
+    return pd.DataFrame({"nmid": range(1, len(titles) + 1), "title": titles, "brandname": blank,
+                         "subjectname": blank, "characteristics_text": blank, "description": blank, "split": splits})
 
 
 SYNONYMS = pd.DataFrame({"brand": ["Adidas", "Adidas", "Puma"], "variant": ["адидас", "addidas", "пума"],

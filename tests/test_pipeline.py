@@ -28,9 +28,10 @@ BENCHMARKS = [
     "WBReviewsPolarityClassification", "WBReviewsSummarizationClassification", "WBGoodsCategoriesClassification",
     "WBGenderClassification", "WBQASupportShort", "WBBrandSyns",
 ]
-STAGES = ["base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "finetune", "benchmarks",
-          "evaluate_base", "evaluate", "report"]
-UPSTREAM_OF_FINETUNE = ["base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "benchmarks", "evaluate_base"]
+STAGES = ["check_params", "base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "finetune", "benchmarks",
+          "leakage", "evaluate_base", "evaluate", "evaluate_lexical", "report"]
+UPSTREAM_OF_FINETUNE = ["check_params", "base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "benchmarks",
+                        "leakage", "evaluate_base", "evaluate_lexical"]
 
 
 def ran_stages(output: str) -> set[str]:
@@ -81,16 +82,26 @@ def clone(source: Path, dst: Path) -> Path:
 def test_repro_writes_every_output(repo_a: Path) -> None:
     for path in ["models/base/config.json", "models/finetuned/config.json", "models/finetuned/README.md",
                  "data/clean/products.parquet", "data/synonyms/synonyms.parquet", "data/triplets/manifest.json",
-                 "data/annotation_queue.csv", "data/benchmarks", "metrics/summary.json", "metrics/comparison.csv"]:
+                 "data/annotation_queue.csv", "data/benchmarks/dev", "data/benchmarks/test", "data/eval/lexical",
+                 "metrics/summary.json", "metrics/comparison.csv", "metrics/report.md"]:
         assert (repo_a / path).exists(), path
-    for name in ["clean", "synonyms", "triplets"]:
+    for name in ["clean", "synonyms", "triplets", "leakage"]:
         stats = json.loads((repo_a / "data/stats" / f"{name}.json").read_text(encoding="utf-8"))
         assert stats, name
+    leakage = json.loads((repo_a / "data/stats/leakage.json").read_text(encoding="utf-8"))
+    assert leakage["passed"] and leakage["brands"]["test"]["share"] == 0.0
     for bench in BENCHMARKS:
         metrics = json.loads((repo_a / "metrics" / f"{bench}.json").read_text(encoding="utf-8"))
-        assert metrics and all(isinstance(v, float) for v in metrics.values()), bench
+        assert set(metrics) == {"dev", "test"}, bench
+        for split in ("dev", "test"):
+            assert set(metrics[split]) == {"lexical", "base", "finetuned", "delta"}, bench
+            assert all(isinstance(v, float) for v in metrics[split]["finetuned"].values()), bench
+            assert isinstance(metrics[split]["delta"]["significant"], bool), bench
     summary = json.loads((repo_a / "metrics/summary.json").read_text(encoding="utf-8"))
-    assert set(BENCHMARKS) <= set(summary)
+    for split in ("dev", "test"):
+        assert set(BENCHMARKS) <= set(summary[split])
+        mean = summary[split]["mean"]["main_score"]
+        assert mean["finetuned_ci_low"] <= mean["finetuned"] <= mean["finetuned_ci_high"]
     # Generated data stays out of git: DVC tracks it.
     tracked = git("ls-files", cwd=repo_a).stdout.split()
     generated = ("models/", "data/clean", "data/triplets", "data/demo")
@@ -195,13 +206,16 @@ def test_branches_metrics_diff_and_run_cache(repo_a: Path, tmp_path: Path) -> No
     shutil.copytree(repo_a / ".dvc" / "cache", repo / ".dvc" / "cache")
     dvc("checkout", cwd=repo)
     git("checkout", "-q", "-b", "fewer-samples", cwd=repo)
-    # An evaluate-only knob: only the evaluate stages and the report rerun.
+    # An evaluate-only knob: only the evaluate stages and the report rerun (and check_params,
+    # which validates every edit of params.yaml).
     set_params(repo, {"evaluate": {"classification": {"samples_per_label": 4}}})
     ran = ran_stages(dvc("repro", cwd=repo).stdout)
-    assert ran == {"evaluate_base", "evaluate", "report"}, ran
+    assert ran == {"check_params", "evaluate_base", "evaluate", "evaluate_lexical", "report"}, ran
     commit_all(repo, "fewer samples per label")
 
     diff = json.loads(dvc("metrics", "diff", "main", "fewer-samples", "--json", cwd=repo).stdout)
+    # Intervals and the significance flag are metrics too: a diff shows them.
+    assert "test.WBReviewsClassification.accuracy.delta_ci_low" in diff["metrics/summary.json"], diff
     changed = {Path(path).stem for path, metrics in diff.items()
                if any(v.get("diff") not in (None, 0) for v in metrics.values())}
     assert "WBReviewsClassification" in changed, diff

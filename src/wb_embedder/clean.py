@@ -27,7 +27,7 @@ import pandas as pd
 from wb_embedder.config import CleanConfig, DataConfig
 from wb_embedder.contract import ContractError, load_table
 from wb_embedder.near_duplicates import near_duplicate_groups
-from wb_embedder.splits import SPLITS, assign_splits
+from wb_embedder.splits import DEV, SPLITS, assign_splits
 
 logger = logging.getLogger(__name__)
 
@@ -160,31 +160,29 @@ def _dedupe_products(products: pd.DataFrame, stats: TableStats) -> tuple[pd.Data
     return products[~merged].reset_index(drop=True), remap
 
 
+def product_text(products: pd.DataFrame) -> pd.Series:
+    """A product as a retrieval document (the benchmarks' ``all`` view, and the text the split
+    groups near-copies by): title, brand, subject, characteristics, description."""
+    columns = ["title", "brandname", "subjectname", "characteristics_text", "description"]
+    return pd.Series(
+        [". ".join(part for part in parts if part) for parts in products[columns].itertuples(index=False)],
+        index=products.index,
+        dtype=object,
+    )
+
+
 def product_families(products: pd.DataFrame, cfg: CleanConfig) -> pd.Series:
     """Each product's family, as the lowest nmid in it: products sharing a title (colour
-    variants) and near-copies by title and description (one description template under another
+    variants) and near-copies by their product text (one description template under another
     title, another colour) are one family, or an evaluation product would be a training text in
-    all but a word."""
+    all but a word. The text is the one the benchmarks rank and training reads, so the leakage
+    audit re-checks exactly this rule."""
     products = products.reset_index(drop=True)
-    by_title = products.groupby(products["title"].str.lower(), sort=False)["nmid"].transform("min").to_numpy()
-    texts = (products["title"] + " " + products["description"]).tolist()
-    by_text = near_duplicate_groups(texts, cfg.near_duplicates)
-    # Union of both relations: a title group joined to a near-copy cluster is one family.
-    parent = {int(n): int(n) for n in products["nmid"]}
-
-    def find(n: int) -> int:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    nmids = products["nmid"].astype("int64").to_numpy()
-    for i, nmid in enumerate(nmids):
-        for other in (int(by_title[i]), int(nmids[by_text[i]])):
-            a, b = find(int(nmid)), find(other)
-            if a != b:
-                parent[max(a, b)] = min(a, b)
-    return pd.Series([find(int(n)) for n in nmids], index=products.index, dtype="int64")
+    title_anchor = products.index.to_series().groupby(products["title"].str.lower()).transform("first")
+    texts = product_text(products).tolist()
+    groups = near_duplicate_groups(texts, cfg.near_duplicates, links=title_anchor.astype("int64").tolist())
+    nmids = products["nmid"].astype("int64")
+    return nmids.groupby(pd.Series(groups, index=products.index)).transform("min").astype("int64")
 
 
 def _assign_product_split(products: pd.DataFrame, cfg: CleanConfig, stats: TableStats) -> pd.Series:
@@ -268,7 +266,7 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
     for table in ["cards", "reviews", "product_qa", "support"]:
         path = Path(getattr(data, table))
         logger.info("validating %s", path)
-        frame, dropped = load_table(path, table, cfg.on_bad_rows)
+        frame, dropped = load_table(path, table, cfg.on_bad_rows, cfg.json_limits)
         raw[table] = frame
         stats["contract"][table] = {"file": str(path), "rows_in": len(frame) + sum(dropped.values()),
                                     "dropped": dropped, "rows_valid": len(frame)}
@@ -315,6 +313,7 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
         "product_qa": _finish(qa, qa_stats),
         "support": _finish(support, support_stats),
     }
+    _require_every_split(tables, {table: str(getattr(data, table)) for table in raw}, cfg)
     stats.update(
         {
             "products": product_stats.as_dict(),
@@ -325,6 +324,26 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
         }
     )
     return tables, stats
+
+
+# The raw table each clean table is built from, to name the file a too-small table came from.
+_SOURCE_TABLE = {"products": "cards", "search_log": "cards", "reviews": "reviews", "product_qa": "product_qa",
+                 "support": "support"}
+
+
+def _require_every_split(tables: dict[str, pd.DataFrame], raw_paths: dict[str, str], cfg: CleanConfig) -> None:
+    """Every clean table feeds training (its train rows) and benchmarks (its dev and test rows): a
+    table with no row in a split would only fail later, in benchmarks, without naming the raw file."""
+    wanted = [split for split in SPLITS if split != DEV or cfg.dev_fraction > 0]
+    for name, frame in tables.items():
+        counts = frame["split"].value_counts()
+        empty = [split for split in wanted if counts.get(split, 0) == 0]
+        if empty:
+            source = _SOURCE_TABLE[name]
+            raise ContractError(
+                f"{raw_paths[source]}: too few rows to build the benchmarks: after cleaning, {name} has "
+                f"{len(frame)} rows and none in the {' or '.join(empty)} split"
+            )
 
 
 CLEAN_TABLES: tuple[str, ...] = ("products", "search_log", "reviews", "product_qa", "support")

@@ -21,7 +21,7 @@ from wb_embedder.near_duplicates import NearDuplicateConfig
 from wb_embedder.splits import check_fractions
 from wb_embedder.synonyms.schema import SynonymsConfig
 from wb_embedder.training.schema import FinetuneConfig
-from wb_embedder.triplets.schema import TripletsConfig
+from wb_embedder.triplets.schema import TaskName, TripletsConfig
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
@@ -53,7 +53,7 @@ class ModelConfig(_Section):
     revision: str | None
     trust_remote_code: bool
     max_seq_length: int = Field(gt=0)
-    prompts: dict[str, PromptPair]
+    prompts: dict[TaskName, PromptPair]
 
 
 class DataConfig(_Section):
@@ -82,12 +82,24 @@ BadRowPolicy = Literal["error", "drop"]
 class BadRowPolicies(_Section):
     """What to do with a row that breaks a row-level rule of the raw-data contract."""
 
+    wrong_shape: BadRowPolicy
     wrong_type: BadRowPolicy
     empty_text: BadRowPolicy
     bad_encoding: BadRowPolicy
     duplicate_key: BadRowPolicy
     counter_contradiction: BadRowPolicy
     out_of_range: BadRowPolicy
+
+
+class JsonLimits(_Section):
+    """Bounds on one JSON cell of the raw tables (characteristics, colours).
+
+    A cell past them is a ``wrong_type`` row: a hostile or broken cell must cost a row, not the
+    parser's stack (a few thousand nested brackets raise RecursionError) or the run's memory.
+    """
+
+    max_depth: int = Field(gt=0)
+    max_chars: int = Field(gt=0)
 
 
 class CleanConfig(_Section):
@@ -101,6 +113,7 @@ class CleanConfig(_Section):
     dev_fraction: float = Field(ge=0, lt=1)
     test_fraction: float = Field(gt=0, lt=1)
     split_salt: str
+    json_limits: JsonLimits
     # Near-copy products (title + description) are one family and fall on one side of the split.
     near_duplicates: NearDuplicateConfig
     on_bad_rows: BadRowPolicies
@@ -141,6 +154,8 @@ def _describe(error: ValidationError) -> str:
         key = ".".join(str(part) for part in item["loc"]) or "<root>"
         if item["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key")
+        elif item["loc"] and item["loc"][-1] == "[key]":  # a key outside a closed set (task names)
+            lines.append(f"{key.removesuffix('.[key]')}: unknown key ({item['msg']})")
         elif item["type"] == "missing":
             lines.append(f"{key}: missing key")
         else:
@@ -169,6 +184,17 @@ def load_params(path: Path | str = DEFAULT_PARAMS_PATH, overrides: dict[str, Any
         return Params.model_validate(raw)
     except ValidationError as exc:
         raise ParamsError(f"{path}: invalid params:\n  {_describe(exc)}") from None
+
+
+def check_params(path: Path | str = DEFAULT_PARAMS_PATH) -> dict[str, Any]:
+    """Validate the whole file and return it as validated (the check_params stage's record).
+
+    Each stage validates the whole file too, but DVC reruns a stage only when a key it declares
+    changes: a typo in a key no stage declares (``fooo: 1``, ``model.max_seq_len``) would never
+    reach any of them. The check_params stage depends on the whole file, so every edit of it
+    is checked on the next ``dvc repro``.
+    """
+    return load_params(path).model_dump(mode="json")
 
 
 def load_section(name: str, path: Path | str = DEFAULT_PARAMS_PATH) -> Any:

@@ -8,6 +8,7 @@ dropped rows are counted per rule in the stats the caller writes, never lost sil
 from __future__ import annotations
 
 import ast
+import csv
 import json
 import re
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ftfy
 import numpy as np
 import pandas as pd
 
-from wb_embedder.config import BadRowPolicies
+from wb_embedder.config import BadRowPolicies, JsonLimits
+from wb_embedder.io import read_delimited
 
 # Column kinds: "text" must be a non-empty string, "str" any string (may be empty),
 # "int"/"bool" as named, "json_object"/"json_list" a JSON (or Python-literal, as in the
@@ -67,11 +70,25 @@ COUNTER_ORDER: dict[str, list[tuple[str, str]]] = {
 
 _TRUE = {"true", "1", "t", "yes"}
 _FALSE = {"false", "0", "f", "no"}
-# U+FFFD (undecodable bytes read with replacement), C0 controls other than tab / newlines, and
-# UTF-8 text that was decoded as Latin-1 or CP1251 (mojibake such as "Ð\x9a" or "РљСЂ").
-_BAD_ENCODING = re.compile(
-    "\ufffd|[\x00-\x08\x0b\x0c\x0e-\x1f]|[\u00d0\u00d1][\u0080-\u00bf]|[РС][\u0402-\u040f\u0452-\u045f\u201a-\u203a\u00a1-\u00bf]"
-)
+# U+FFFD (undecodable bytes read with replacement), C0 controls other than tab / newlines, and C1
+# controls (U+0080..U+009F: no text holds them; UTF-8 read as Latin-1 leaves them behind).
+_UNDECODABLE = re.compile("\ufffd|[\x00-\x08\x0b\x0c\x0e-\x1f\x80-\x9f]")
+# Mojibake is told from Russian by what it re-encodes to, never by a character pair: "«С»" and
+# "С…" are ordinary Russian, while the same pairs inside "РљРЅРёРіР°" are "Книга" read as CP1251.
+# A word of mojibake re-encodes (CP1251 / Latin-1 / CP1252 back to bytes) into valid UTF-8
+# made of Russian letters. Only candidates are tried (cheap, most texts are not): a UTF-8 lead
+# byte of Cyrillic as those codecs read it, followed by a non-ASCII character other than a basic
+# Russian letter (continuation bytes read as punctuation, Ђ..џ, Ё / ё, or Latin-1 symbols).
+_MOJIBAKE_CODECS = ("cp1251", "cp1252", "latin-1")
+_CANDIDATE_PAIR = re.compile("[РСÐÑ][^\x00-\x7fА-Яа-я]")
+_RUSSIAN_LETTER = re.compile("[А-Яа-яЁёІіЇїЄєҐґЎў]")
+# Letters a re-encoded word may hold besides Russian ones: anything else (old Cyrillic such as
+# "ѻ", which "С»" would give) makes the reading implausible.
+_FOREIGN_LETTER = re.compile(r"[^\W\dA-Za-zА-Яа-яЁёІіЇїЄєҐґЎў_]")
+# One letter is no evidence ("С…" re-encodes to "х"); a mis-decoded word gives two or more.
+_MIN_REENCODED_LETTERS = 2
+_INT_TEXT = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _MAX_REPORTED = 5
 
 
@@ -87,27 +104,49 @@ class Violation:
     detail: str
 
 
-def read_raw_table(path: Path | str) -> pd.DataFrame:
-    """Read CSV or Parquet with every value as-is (CSV: strings), so validation sees the raw input."""
+def read_raw_table(path: Path | str) -> tuple[pd.DataFrame, list[Violation]]:
+    """Read CSV, TSV or Parquet with every value as-is (CSV: strings), so validation sees the raw input.
+
+    Also returns a ``wrong_shape`` violation per CSV / TSV row with more or fewer fields than the
+    header; such a row is padded with empty fields (or cut) so that the frame stays rectangular.
+    """
     path = Path(path)
     if not path.exists():
         raise ContractError(f"{path}: file not found")
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            return pd.read_parquet(path)
+            return pd.read_parquet(path), []
         if suffix in {".csv", ".tsv"}:
-            return pd.read_csv(
-                path,
-                sep="\t" if suffix == ".tsv" else ",",
-                dtype=str,
-                keep_default_na=False,
-                encoding="utf-8",
-                encoding_errors="replace",
-            )
-    except (OSError, ValueError) as exc:  # pyarrow / the CSV parser raise subclasses of these
+            header, rows = read_delimited(path, sep="\t" if suffix == ".tsv" else ",")
+            return _rectangular(path, header, rows)
+    except (OSError, ValueError, csv.Error) as exc:  # pyarrow raises subclasses of the first two
         raise ContractError(f"{path}: cannot read: {exc}") from None
     raise ContractError(f"{path}: unsupported file type {suffix!r} (expected .csv, .tsv or .parquet)")
+
+
+def _rectangular(path: Path, header: list[str] | None, rows: list[list[str]]) -> tuple[pd.DataFrame, list[Violation]]:
+    if not header:
+        raise ContractError(f"{path}: empty file (no header row)")
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        raise ContractError(f"{path}: duplicated columns {duplicated}")
+    width = len(header)
+    shape: list[Violation] = []
+    for i, row in enumerate(rows):
+        if len(row) == width:
+            continue
+        if len(row) < width:
+            missing = header[len(row) :]
+            detail = f"{len(row)} fields, the header has {width}: no value for {', '.join(map(repr, missing))}"
+            shape.append(Violation("wrong_shape", i, missing[0], detail))
+            rows[i] = row + [""] * (width - len(row))
+        else:
+            detail = f"{len(row)} fields, the header has {width}: {len(row) - width} extra after {header[-1]!r}"
+            shape.append(Violation("wrong_shape", i, header[-1], detail))
+            rows[i] = row[:width]
+    frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header, dtype=object)
+    return frame, shape
 
 
 def _check_columns(frame: pd.DataFrame, table: str, path: Path) -> None:
@@ -123,47 +162,110 @@ def _check_columns(frame: pd.DataFrame, table: str, path: Path) -> None:
         raise ContractError(f"{path}: {'; '.join(problems)} (the {table} contract is {expected})")
 
 
-def _parse_json(kind: str) -> Callable[[Any], Any]:
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), counted only up to ``limit + 1``."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list | tuple | set):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, depth) for child in node)
+    return deepest
+
+
+def _parse_json(kind: str, limits: JsonLimits | None) -> Callable[[Any], Any]:
     wanted = dict if kind == "json_object" else list
 
     def parse(value: Any) -> Any:
-        if isinstance(value, wanted):
-            return value
         if isinstance(value, np.ndarray) and wanted is list:
-            return value.tolist()
-        if not isinstance(value, str):
+            value = value.tolist()
+        if isinstance(value, wanted):
+            parsed = value
+        elif not isinstance(value, str):
             raise ValueError(f"expected a serialised {wanted.__name__}")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            # The Wildberries dump writes Python literals ("{'Пол': ['Женский']}"); literal_eval
-            # evaluates literals only, never code.
-            try:
-                parsed = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                raise ValueError(f"not JSON: {value[:60]!r}") from None
+        else:
+            if limits is not None and len(value) > limits.max_chars:
+                raise ValueError(f"{len(value)} characters, more than clean.json_limits.max_chars ({limits.max_chars})")
+            parsed = _loads(value)
         if not isinstance(parsed, wanted):
             raise ValueError(f"expected a {wanted.__name__}, got {type(parsed).__name__}")
+        if limits is not None and _depth(parsed, limits.max_depth) > limits.max_depth:
+            raise ValueError(f"nested deeper than clean.json_limits.max_depth ({limits.max_depth})")
         return parsed
 
     return parse
 
 
-def _coerce_column(series: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray, list[str]]:
+def _loads(value: str) -> Any:
+    # Deep nesting exhausts either parser's stack (RecursionError, or MemoryError / SyntaxError
+    # from the Python parser): a bad cell, not a crash.
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        pass
+    except RecursionError:
+        raise ValueError("nested too deeply to parse") from None
+    # The Wildberries dump writes Python literals ("{'Пол': ['Женский']}"); literal_eval
+    # evaluates literals only, never code.
+    try:
+        return ast.literal_eval(value)
+    except (RecursionError, MemoryError):
+        raise ValueError("nested too deeply to parse") from None
+    except (ValueError, SyntaxError, TypeError):
+        raise ValueError(f"not JSON: {value[:60]!r}") from None
+
+
+def _parse_int(value: Any) -> int:
+    """An exact integer from a raw value (never through float64), or ValueError naming it as written."""
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if isinstance(value, int | np.integer):
+        number = int(value)
+    elif isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        number = int(value.strip().split(".")[0])
+    else:
+        raise ValueError(f"expected an integer, got {value!r}")
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise ValueError(f"{value!r} does not fit a 64-bit integer ({_INT64_MIN}..{_INT64_MAX})")
+    return number
+
+
+def _parse_each(
+    values: np.ndarray, parse: Callable[[Any], Any], out: Any, bad: np.ndarray, details: list[str]
+) -> None:
+    """``out[i] = parse(values[i])``; a ValueError marks row i bad, its message the detail."""
+    for i, value in enumerate(values):
+        try:
+            out[i] = parse(value)
+        except ValueError as exc:
+            bad[i] = True
+            details[i] = str(exc)
+
+
+def _coerce_column(
+    series: pd.Series, kind: str, limits: JsonLimits | None = None
+) -> tuple[pd.Series, np.ndarray, list[str]]:
     """Return the typed column, a mask of values of the wrong type, and a detail per bad row."""
     n = len(series)
     bad = np.zeros(n, dtype=bool)
     details = [""] * n
     values = series.to_numpy(dtype=object)
     if kind == "int":
-        if pd.api.types.is_integer_dtype(series.dtype) and not series.isna().any():
+        fits = pd.api.types.is_signed_integer_dtype(series.dtype) or (
+            pd.api.types.is_unsigned_integer_dtype(series.dtype) and (series.empty or series.max() <= _INT64_MAX)
+        )
+        if fits and not series.isna().any():
             return series.astype("int64"), bad, details
-        numeric = pd.to_numeric(series, errors="coerce")
-        as_float = numeric.to_numpy(dtype="float64", na_value=np.nan)
-        bad = ~np.isfinite(as_float) | (as_float != np.round(as_float))
-        for i in np.flatnonzero(bad):
-            details[i] = f"expected an integer, got {values[i]!r}"
-        return pd.Series(np.where(bad, 0, as_float).astype("int64"), index=series.index), bad, details
+        out_int = np.zeros(n, dtype=np.int64)
+        _parse_each(values, _parse_int, out_int, bad, details)
+        return pd.Series(out_int, index=series.index), bad, details
     if kind == "bool":
         if pd.api.types.is_bool_dtype(series.dtype):
             return series.astype(bool), bad, details
@@ -177,14 +279,8 @@ def _coerce_column(series: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray,
                 details[i] = f"expected a boolean, got {value!r}"
         return pd.Series(out, index=series.index), bad, details
     if kind in {"json_object", "json_list"}:
-        parse = _parse_json(kind)
         parsed: list[Any] = [None] * n
-        for i, value in enumerate(values):
-            try:
-                parsed[i] = parse(value)
-            except ValueError as exc:
-                bad[i] = True
-                details[i] = str(exc)
+        _parse_each(values, _parse_json(kind, limits), parsed, bad, details)
         return pd.Series(parsed, index=series.index, dtype=object), bad, details
     # str / text: missing values are an empty text (a separate rule), anything else a wrong type
     out_str = np.empty(n, dtype=object)
@@ -200,29 +296,72 @@ def _coerce_column(series: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray,
     return pd.Series(out_str, index=series.index, dtype=object), bad, details
 
 
-def find_violations(frame: pd.DataFrame, table: str) -> tuple[pd.DataFrame, list[Violation]]:
-    """Type the frame by the contract and list every row-level violation (first rule per row)."""
+def _reencoded(word: str) -> str | None:
+    """What a mis-decoded word reads as once re-encoded, or None if it is no such word."""
+    for codec in _MOJIBAKE_CODECS:
+        try:
+            fixed = word.encode(codec).decode("utf-8")
+        except UnicodeError:
+            continue
+        if (
+            fixed != word
+            and len(_RUSSIAN_LETTER.findall(fixed)) >= _MIN_REENCODED_LETTERS
+            and not _FOREIGN_LETTER.search(fixed)
+        ):
+            return fixed
+    return None
+
+
+def encoding_problem(text: str) -> str | None:
+    """Why ``text`` was not decoded right (undecodable bytes, controls, mojibake), or None."""
+    if _UNDECODABLE.search(text):
+        return f"undecodable bytes or control characters in {text[:40]!r}"
+    if not _CANDIDATE_PAIR.search(text):
+        return None
+    # ftfy fixes a text only when a re-encoding reads better by its badness heuristics; the
+    # word-wise round trip also catches mojibake they score as plausible ("РљРЅРёРіР° РЎ: 3 РІ 1").
+    fixed = ftfy.fix_encoding(text)
+    if fixed == text:
+        words = [(_CANDIDATE_PAIR.search(word) and _reencoded(word)) or word for word in text.split(" ")]
+        fixed = " ".join(words)
+    if fixed != text:
+        return f"UTF-8 mis-decoded as CP1251 or Latin-1: {text[:40]!r} reads {fixed[:40]!r} re-encoded"
+    return None
+
+
+def find_violations(
+    frame: pd.DataFrame, table: str, shape: list[Violation] | None = None, limits: JsonLimits | None = None
+) -> tuple[pd.DataFrame, list[Violation]]:
+    """Type the frame by the contract and list every row-level violation (first rule per row).
+
+    ``shape`` are the rows :func:`read_raw_table` found with too few or too many fields: their
+    padded values are not checked further. ``limits`` bound the JSON cells.
+    """
     spec = TABLES[table]
+    shape = list(shape or [])
+    misshapen = {v.row for v in shape}
     typed = {}
     violations: list[Violation] = []
     for column, kind in spec.items():
-        typed_col, bad, details = _coerce_column(frame[column].reset_index(drop=True), kind)
+        typed_col, bad, details = _coerce_column(frame[column].reset_index(drop=True), kind, limits)
         typed[column] = typed_col
         violations += [Violation("wrong_type", int(i), column, details[i]) for i in np.flatnonzero(bad)]
     typed_frame = pd.DataFrame(typed)
     # Values of the wrong type were replaced by placeholders: checking those rows further would
     # only report consequences (a "contradiction" with a placeholder 0), not new problems.
-    mistyped = {v.row for v in violations}
-    type_violations, violations = violations, []
+    mistyped = {v.row for v in violations} | misshapen
+    type_violations = [v for v in violations if v.row not in misshapen]
+    violations = []
 
     for column, kind in spec.items():
         if kind not in {"text", "str"}:
             continue
         texts = typed_frame[column]
-        encoding_bad = texts.str.contains(_BAD_ENCODING, regex=True)
-        for i in np.flatnonzero(encoding_bad.to_numpy()):
-            sample = texts.iat[i][:40]
-            violations.append(Violation("bad_encoding", int(i), column, f"undecodable or mis-decoded text {sample!r}"))
+        # Texts repeat (card fields on every query row): judge each distinct text once.
+        problems = {text: encoding_problem(text) for text in pd.unique(texts)}
+        for i, text in enumerate(texts):
+            if problems[text] is not None:
+                violations.append(Violation("bad_encoding", i, column, problems[text]))
         if kind == "text":
             empty = texts.str.strip().eq("")
             for i in np.flatnonzero(empty.to_numpy()):
@@ -250,19 +389,25 @@ def find_violations(frame: pd.DataFrame, table: str) -> tuple[pd.DataFrame, list
             violations.append(
                 Violation("duplicate_key", int(i), "+".join(keys), f"same key as row {first_seen[i] + 1}")
             )
-    return typed_frame, type_violations + [v for v in violations if v.row not in mistyped]
+    return typed_frame, shape + type_violations + [v for v in violations if v.row not in mistyped]
 
 
 def load_table(
-    path: Path | str, table: str, policies: BadRowPolicies
+    path: Path | str, table: str, policies: BadRowPolicies, json_limits: JsonLimits | None = None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Read and validate one raw table; return the typed rows kept and the count dropped per rule."""
+    """Read and validate one raw table; return the typed rows kept and the count dropped per rule.
+
+    A table without data rows, or with none left once bad rows are dropped, stops the run: every
+    table feeds training and benchmarks, which cannot be built from nothing.
+    """
     path = Path(path)
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}")
-    frame = read_raw_table(path)
+    frame, shape = read_raw_table(path)
     _check_columns(frame, table, path)
-    typed, violations = find_violations(frame[list(TABLES[table])], table)
+    if frame.empty:
+        raise ContractError(f"{path}: no data rows (header only): the {table} table cannot be empty")
+    typed, violations = find_violations(frame[list(TABLES[table])], table, shape, json_limits)
 
     by_rule: dict[str, list[Violation]] = {}
     for violation in violations:
@@ -289,4 +434,7 @@ def load_table(
         dropped_rows |= rows
     keep = np.ones(len(typed), dtype=bool)
     keep[list(dropped_rows)] = False
+    if not keep.any():
+        counts = ", ".join(f"{rule}: {count}" for rule, count in dropped.items())
+        raise ContractError(f"{path}: all {len(typed)} rows were dropped as bad rows ({counts}): none left")
     return typed[keep].reset_index(drop=True), dropped

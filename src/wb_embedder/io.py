@@ -7,6 +7,7 @@ Every output is written to a temporary sibling and renamed into place only once 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -56,6 +57,29 @@ def atomic_dir(path: Path | str) -> Iterator[Path]:
             tmp.rename(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# csv's default field limit (128 KiB) would refuse a long product description that pandas reads.
+csv.field_size_limit(2**31 - 1)
+
+
+def read_delimited(path: Path | str, sep: str = ",") -> tuple[list[str] | None, list[list[str]]]:
+    """The header (None for an empty file) and the data rows of a CSV / TSV file, as written.
+
+    Rows keep the number of fields they have, so the caller can name a short or long row
+    (pandas pads a short row with missing values and refuses a long one without its row).
+    Undecodable bytes become U+FFFD, so the caller can name the row that holds them; a UTF-8
+    byte order mark is dropped and blank lines are skipped, as pandas does. Raises
+    ``csv.Error`` (with the reader's line number in the message) and ``OSError``.
+    """
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        try:
+            header = next(reader, None)
+            rows = [row for row in reader if row]
+        except csv.Error as exc:
+            raise csv.Error(f"line {reader.line_num}: {exc}") from None
+    return header, rows
 
 
 def write_parquet(frame: pd.DataFrame, path: Path | str) -> None:

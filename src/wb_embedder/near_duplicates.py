@@ -57,8 +57,12 @@ def _near(a: MinHash, b: MinHash, cfg: NearDuplicateConfig) -> bool:
     return a.jaccard(b) >= cfg.threshold
 
 
-def near_duplicate_groups(texts: Sequence[str], cfg: NearDuplicateConfig) -> list[int]:
-    """For each text, the smallest index of its near-duplicate cluster (transitive closure)."""
+def near_duplicate_groups(
+    texts: Sequence[str], cfg: NearDuplicateConfig, links: Sequence[int] | None = None
+) -> list[int]:
+    """For each text, the smallest index of its near-duplicate cluster (transitive closure).
+    ``links[i]``, when given, is an index that text i must share a cluster with whatever the
+    texts say (a known relation, such as a shared title)."""
     sigs = signatures(texts, cfg)
     lsh = _index(sigs, cfg)
     parent = list(range(len(texts)))
@@ -69,12 +73,17 @@ def near_duplicate_groups(texts: Sequence[str], cfg: NearDuplicateConfig) -> lis
             i = parent[i]
         return i
 
+    def join(i: int, j: int) -> None:
+        a, b = find(i), find(j)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+
     for i, sig in enumerate(sigs):
         for j in lsh.query(sig):
             if j != i and _near(sig, sigs[j], cfg):
-                a, b = find(i), find(int(j))
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
+                join(i, int(j))
+    for i, j in enumerate(links or ()):
+        join(i, int(j))
     return [find(i) for i in range(len(texts))]
 
 

@@ -114,7 +114,25 @@ def _composition(rnd: random.Random, mats: tuple[str, ...]) -> list[str]:
     return [f"{main} {share}%", f"{second} {100 - share}%"]
 
 
+# Model codes and product lines are not a category's own: "Pro" is a phone, a trimmer and a
+# running shoe, "HX-2200" a kettle or a drill. Drawn from shared pools so that no code prefix or
+# line word marks one top category (an appliance code used to start with its brand's letters).
+CODE_PREFIXES = ("RK", "HT", "VT", "PL", "SX", "MX", "KT", "HX", "DS", "TR")
+LINES = ("Pro", "Max", "Lite", "Plus", "Neo", "GT", "Air", "Ultra", "Sport", "Classic", "Note")
+# goods sold in sets say so in brackets, as book titles say "(подарочное издание)"
+PACKED_KINDS = ("food", "beauty", "petfood", "home", "office", "garden", "toy")
+PACKS = ("2 шт", "3 шт", "набор", "упаковка 5 шт", "комплект")
+CODED_KINDS = {"tools": 0.8, "health": 0.7, "auto": 0.6, "garden": 0.5, "toy": 0.5, "home": 0.3}
+LINED_KINDS = {"shoes": 0.3, "sport": 0.35, "clothes": 0.12, "beauty": 0.2, "acc": 0.15, "office": 0.3}
+
+
 def _model(rnd: random.Random, subject: Subject, brand: str) -> str:
+    if subject.kind in CODED_KINDS:
+        return f"{pick(rnd, CODE_PREFIXES)}-{rnd.randint(100, 9999)}" if chance(rnd, CODED_KINDS[subject.kind]) else ""
+    if subject.kind in LINED_KINDS:
+        if not chance(rnd, LINED_KINDS[subject.kind]):
+            return ""
+        return pick(rnd, LINES) + pick(rnd, ["", "", f" {rnd.randint(2, 99)}", f" {pick(rnd, LINES)}"])
     if subject.kind not in ("tech", "appliance") or subject.name in ("Чехлы", "Защитные стекла"):
         return ""
     if subject.name == "Смартфоны":
@@ -128,10 +146,9 @@ def _model(rnd: random.Random, subject: Subject, brand: str) -> str:
         return pick(rnd, {"Наушники": ["AirPods 3", "AirPods Pro 2", "AirPods Max"], "Умные часы": ["Watch SE", "Watch Series 9"],
                           "Планшеты": ["iPad 10.9", "iPad Air", "iPad mini"], "Ноутбуки": ["MacBook Air 13", "MacBook Pro 14"]}
                     .get(subject.name, ["20W USB-C"]))
-    series = pick(rnd, ["X", "S", "A", "Pro ", "Neo ", "Air ", "Max ", "Lite ", "GT ", "Note ", "Z", "K", "M"])
     if subject.kind == "appliance" or not is_latin(brand):
-        letters = "".join(ch for ch in brand.upper() if "A" <= ch <= "Z")[:2] or pick(rnd, ["RK", "HT", "VT", "PL"])
-        return f"{letters}-{rnd.randint(100, 9999)}"
+        return f"{pick(rnd, CODE_PREFIXES)}-{rnd.randint(100, 9999)}"
+    series = pick(rnd, ["X", "S", "A", "Z", "K", "M"] + [f"{line} " for line in LINES])
     return f"{series}{rnd.randint(2, 99)}{pick(rnd, ['', '', ' Pro', ' Plus', ' Lite', 'i'])}"
 
 
@@ -171,6 +188,7 @@ class _TitlePlan:
     with_colour: bool
     with_brand: bool
     with_spec: bool
+    quotes: tuple[str, str] | tuple[()] = ()
 
 
 def _title(p: Product, plan: _TitlePlan, rnd: random.Random) -> str:
@@ -184,7 +202,7 @@ def _title(p: Product, plan: _TitlePlan, rnd: random.Random) -> str:
     brand = p.brand if p.brand != NO_BRAND else ""
     if s.kind in ("tech", "appliance"):
         parts = [_cap(head)]
-        if brand:
+        if brand and plan.with_brand:
             parts.append(brand)
         if p.model:
             parts.append(p.model)
@@ -209,10 +227,15 @@ def _title(p: Product, plan: _TitlePlan, rnd: random.Random) -> str:
         parts = [w for w in parts if w]
         parts[0] = _cap(parts[0])
     if plan.with_brand and brand:
-        parts.append(brand)
+        # Russian trade marks are often put in quotes by sellers ("Мёд «Сёмушка»")
+        parts.append(f"{plan.quotes[0]}{brand}{plan.quotes[1]}" if plan.quotes and not is_latin(brand) else brand)
+    if p.model:
+        parts.append(p.model)
     title = " ".join(w for w in parts if w)
-    if s.kind in ("food", "beauty", "petfood", "auto") and plan.with_spec and p.extras:
-        title += ", " + next(iter(p.extras.values()))
+    if s.kind in ("food", "beauty", "petfood", "auto", "clothes", "sport") and plan.with_spec and p.extras:
+        title += pick(rnd, [", ", ", ", " | ", " / "]) + next(iter(p.extras.values()))
+    if s.kind in PACKED_KINDS and chance(rnd, 0.12):
+        title += f" ({pick(rnd, PACKS)})"
     return title
 
 
@@ -223,7 +246,7 @@ def _book_title(p: Product, rnd: random.Random) -> str:
         return name
     surname = author.split(",")[0].split()[-1]
     initial = author.split()[0][0]
-    return pick(rnd, [name, f"{name}. {author}", f"{surname} {initial}. {name}", f"Книга «{name}» {author}",
+    return pick(rnd, [name, f"{name}. {author}", f"{surname} {initial}. {name}", f"Книга «{name}» {author}", f'Книга "{name}" {author}',
                       f"{name} | {surname}", f"{name} (подарочное издание)"])
 
 
@@ -409,8 +432,11 @@ def _family(rnd: random.Random, s: Subject, family_id: int, size: int) -> list[P
         say_gender=chance(rnd, 0.55),
         gender_lemma_first=chance(rnd, 0.7),
         with_colour=chance(rnd, 0.3),
-        with_brand=chance(rnd, 0.12),
+        # one rate for every kind: a rate that differed by kind (tech always, clothes rarely)
+        # made a brand mark a category more surely than what the brand sells does
+        with_brand=chance(rnd, 0.5),
         with_spec=chance(rnd, 0.6),
+        quotes=weighted(rnd, [(), ("«", "»"), ('"', '"')], [0.6, 0.25, 0.15]),
     )
     desc_plan = _DescPlan(
         length=weighted(rnd, ["short", "medium", "long"], [0.15, 0.45, 0.4]),

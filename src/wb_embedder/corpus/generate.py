@@ -12,7 +12,7 @@ import pandas as pd
 from wb_embedder.config import CorpusConfig
 
 from .catalog import Product, build_catalog
-from .qa import build_qa
+from .qa import build_qa, split_mentions
 from .queries import build_search_log
 from .rand import streams
 from .reviews import build_reviews
@@ -28,6 +28,8 @@ REVIEW_COLUMNS = ("review_id", "nmid", "text", "rating", "reason")
 QA_COLUMNS = ("qa_id", "nmid", "question", "answer")
 SUPPORT_COLUMNS = ("fact_id", "intent", "fact", "question")
 TABLES = ("cards", "reviews", "product_qa", "support")
+# Not a raw table: which product fields each product question names (qa.split_mentions).
+MENTIONS_TABLE = "product_qa_mentions"
 
 
 def _cards(products: list[Product], log: pd.DataFrame) -> pd.DataFrame:
@@ -58,23 +60,29 @@ def _cards(products: list[Product], log: pd.DataFrame) -> pd.DataFrame:
     return frame[list(CARD_COLUMNS)]
 
 
-def generate_corpus(cfg: CorpusConfig, seed: int) -> dict[str, pd.DataFrame]:
+def generate_corpus(cfg: CorpusConfig, seed: int, *, record_mentions: bool = False) -> dict[str, pd.DataFrame]:
     """Returns {"cards": ..., "reviews": ..., "product_qa": ..., "support": ...}.
 
     Deterministic: the same ``cfg`` and ``seed`` give identical frames on any machine, because
     every draw comes from generators spawned from ``seed`` and nothing iterates over sets or
-    depends on ``hash()``.
+    depends on ``hash()``. ``record_mentions`` adds ``"product_qa_mentions"``: the generator's
+    record of what of its product each product question names (qa_id, nmid, field, value); the
+    four raw tables are the same either way.
     """
     started = time.perf_counter()
     rng = streams(seed, ("catalog", "queries", "reviews", "qa", "support"))
     products = build_catalog(cfg.n_products, rng["catalog"][0])
     log = build_search_log(products, cfg.queries_per_product, *rng["queries"])
+    # each part draws from its own stream, so the order of these calls does not matter
+    qa, mentions = split_mentions(build_qa(products, cfg.qa_per_product, *rng["qa"]))
     tables = {
         "cards": _cards(products, log),
         "reviews": build_reviews(products, cfg.reviews_per_product, *rng["reviews"]),
-        "product_qa": build_qa(products, cfg.qa_per_product, *rng["qa"]),
+        "product_qa": qa,
         "support": build_support(cfg.n_support_facts, cfg.questions_per_fact, *rng["support"]),
     }
+    if record_mentions:
+        tables[MENTIONS_TABLE] = mentions
     logger.info(
         "corpus generated in %.1f s: %s", time.perf_counter() - started,
         ", ".join(f"{name}={len(frame)}" for name, frame in tables.items()),

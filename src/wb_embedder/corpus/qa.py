@@ -4,10 +4,17 @@ Each question is about one aspect (material, size, colour, season, origin, a spe
 originality...). The answer states what the characteristics say, so "из чего сделано?" is
 answered with the actual composition and "какой размер брать при росте 170?" with sizes the
 card really has. Yes/no questions are answered yes or no depending on the card.
+
+Most questions also name what a shopper names of the product they look at: its type, brand,
+model, a size or colour it comes in ("хочу взять кроссовки Nike 42 размера. маломерят?"), so
+the product can be found from the question. Every such mention is recorded as (field, value)
+(see :data:`MENTION_FIELDS`); the record travels beside the table, not in it, because the raw
+contract's product_qa has exactly four columns.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from collections.abc import Callable
@@ -17,7 +24,7 @@ import pandas as pd
 
 from .brands import NO_BRAND
 from .catalog import Product
-from .morph import agree
+from .morph import agree, phrase
 from .noise import drop_yo, typo_in_text
 from .rand import chance, pick, poisson, weighted
 
@@ -30,6 +37,15 @@ CLOSINGS = ("", "", " Приятных покупок!", " Будем рады �
             " Если остались вопросы — пишите.")
 
 QA = tuple[str, str]
+MENTIONS = "mentions"  # working column of build_qa's frame; split off by split_mentions
+# which aspect each question builder asks about, so the product is not named by that same aspect twice
+_ASKED = {"_size_qa": "size", "_colour_qa": "colour"}
+Mention = tuple[str, str]
+# What of the product a question can name: the product type (its noun), the brand, the model,
+# a size it comes in, a colour it comes in, a characteristic value (material, season).
+MENTION_FIELDS = ("type", "brand", "model", "size", "colour", "attribute")
+# Share of questions that get the product named when the asked aspect did not already name it.
+NAME_PRODUCT_P = 0.88
 
 
 def _materials(p: Product) -> list[str]:
@@ -253,6 +269,79 @@ def _style_question(q: str, rnd: random.Random) -> str:
     return q
 
 
+def _own_values(p: Product, q: str) -> list[Mention]:
+    """Values of ``p`` the aspect's own question already names ("есть 42 размер?" of a card
+    that has 42, "это натуральная кожа?" of a leather one)."""
+    low = q.lower().replace("ё", "е")
+    found: list[Mention] = []
+    for size in p.sizes:
+        if any(w == size for w in low.replace("?", " ").replace(",", " ").split()):
+            found.append(("size", size))
+    # stems of at least 4 letters: "бел" of "белый" would find "бельё", "ча" of "чай" "часы"
+    for colour in p.colours:
+        stem = colour.replace("ё", "е")[:-2]
+        if len(stem) >= 4 and f" {stem}" in f" {low}":
+            found.append(("colour", colour))
+    for mat in _materials(p):
+        value = mat.rsplit(" ", 1)[0] if mat.endswith("%") else mat
+        if len(value) >= 6 and value.replace("ё", "е")[:-2] in low:
+            found.append(("attribute", value))
+    noun = p.subject.noun.replace("ё", "е")
+    if len(noun) >= 5 and f" {noun[:-1]}" in f" {low}":
+        found.append(("type", p.subject.noun))
+    return found
+
+
+def _object(p: Product, case: str, rnd: random.Random, asked: str) -> tuple[str, list[Mention]]:
+    """The product as a shopper names it, in ``case``: always its type, often more of it."""
+    s = p.subject
+    slot = "plur" if s.gram == "plur" else s.gram
+    mentions: list[Mention] = [("type", s.noun)]
+    words = []
+    if p.colours and asked != "colour" and chance(rnd, 0.3):
+        words.append(agree(p.colours[0], slot, case))
+        mentions.append(("colour", p.colours[0]))
+    words.append(phrase(s.pre, s.noun, s.post, s.gram, case))
+    if p.brand != NO_BRAND and chance(rnd, 0.55):
+        words.append(p.brand)
+        mentions.append(("brand", p.brand))
+    if p.model and chance(rnd, 0.7):
+        words.append(p.model)
+        mentions.append(("model", p.model))
+    if p.sizes and asked != "size" and s.sizes in ("clothes", "shoes") and chance(rnd, 0.3):
+        size = pick(rnd, p.sizes)
+        words.append(f"{size} размера")
+        mentions.append(("size", size))
+    return " ".join(words), mentions
+
+
+def _lower_first(q: str) -> str:
+    return q[:1].lower() + q[1:]
+
+
+def _name_product(p: Product, q: str, asked: str, rnd: random.Random) -> tuple[str, list[Mention]]:
+    """``q`` with the product named the way shoppers do, and what was named."""
+    own = _own_values(p, q)
+    if not chance(rnd, NAME_PRODUCT_P if not own else 0.3):
+        return q, own
+    form = rnd.randrange(4)
+    if form == 0:
+        # the instrumental, not "хочу взять" + accusative: pymorphy takes some goods for
+        # animate nouns ("взять шуруповёрта")
+        obj, mentions = _object(p, "ablt", rnd, asked)
+        q = f"Интересуюсь {obj}. {q}"
+    elif form == 1:
+        obj, mentions = _object(p, "datv", rnd, asked)
+        q = f"Присматриваюсь к {obj}. {q}"
+    elif form == 2:
+        obj, mentions = _object(p, "datv", rnd, asked)
+        q = f"Подскажите по {obj}: {_lower_first(q)}"
+    else:
+        obj, mentions = _object(p, "nomn", rnd, asked)
+        q = f"{obj[:1].upper()}{obj[1:]}: {_lower_first(q)}"
+    return q, own + [m for m in mentions if m not in own]
+
+
 def build_qa(products: list[Product], qa_per_product: float, rnd: random.Random,
              np_rng: np.random.Generator) -> pd.DataFrame:
     """Questions with seller answers for a Poisson number of them per product."""
@@ -261,6 +350,7 @@ def build_qa(products: list[Product], qa_per_product: float, rnd: random.Random,
     nmids: list[int] = []
     questions: list[str] = []
     answers: list[str] = []
+    mentions: list[str] = []
     next_id = 5_000_000 + rnd.randrange(1_000_000)
     for p in products:
         count = poisson(rnd, qa_per_product)
@@ -278,10 +368,12 @@ def build_qa(products: list[Product], qa_per_product: float, rnd: random.Random,
             if greeting.endswith(", "):
                 a = a[:1].lower() + a[1:]
             answer = greeting + a + pick(rnd, CLOSINGS)
+            q, named = _name_product(p, q, _ASKED.get(make.__name__, ""), rnd)
             next_id += rnd.randint(1, 25)
             ids.append(next_id)
             nmids.append(p.nmid)
             questions.append(_style_question(q, rnd))
+            mentions.append(json.dumps(named, ensure_ascii=False))
             answers.append(answer if chance(rnd, 0.5) else drop_yo(answer))
     logger.info("product QA: %d pairs", len(ids))
     return pd.DataFrame({
@@ -289,4 +381,20 @@ def build_qa(products: list[Product], qa_per_product: float, rnd: random.Random,
         "nmid": np.array(nmids, dtype=np.int64),
         "question": pd.array(questions, dtype="str"),
         "answer": pd.array(answers, dtype="str"),
+        MENTIONS: pd.array(mentions, dtype="str"),
     })
+
+
+def split_mentions(qa: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the product_qa table of the raw contract, the mention record: one row per (qa_id,
+    field, value) named in the question; questions naming nothing have no row)."""
+    rows = [(qa_id, nmid, field, value)
+            for qa_id, nmid, named in zip(qa["qa_id"], qa["nmid"], qa[MENTIONS], strict=True)
+            for field, value in json.loads(named)]
+    record = pd.DataFrame({
+        "qa_id": np.array([r[0] for r in rows], dtype=np.int64),
+        "nmid": np.array([r[1] for r in rows], dtype=np.int64),
+        "field": pd.array([r[2] for r in rows], dtype="str"),
+        "value": pd.array([r[3] for r in rows], dtype="str"),
+    })
+    return qa.drop(columns=[MENTIONS]), record

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from wb_embedder.clean import CLEAN_TABLES
+from wb_embedder.clean import CLEAN_TABLES, product_text
 from wb_embedder.evaluation.errors import EvaluationError
 from wb_embedder.evaluation.schema import BenchmarksConfig
 from wb_embedder.io import atomic_dir, write_json
@@ -105,22 +105,6 @@ class Benchmark:
 
 
 # --------------------------------------------------------------------------- product texts
-
-
-def product_text(products: pd.DataFrame) -> pd.Series:
-    """A product as a retrieval document (the ``all`` view): title, brand, subject,
-    characteristics, description.
-
-    The same layout as the training pairs, so that a fine-tuned model sees documents shaped like
-    the ones it learnt from; kept as a copy here so that a change to training never silently
-    changes the benchmark.
-    """
-    columns = ["title", "brandname", "subjectname", "characteristics_text", "description"]
-    return pd.Series(
-        [". ".join(part for part in parts if part) for parts in products[columns].itertuples(index=False)],
-        index=products.index,
-        dtype=object,
-    )
 
 
 # --------------------------------------------------------------------------- retrieval builders

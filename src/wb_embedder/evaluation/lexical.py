@@ -16,7 +16,7 @@ from functools import lru_cache
 import bm25s
 import numpy as np
 import Stemmer
-from scipy.sparse import hstack
+from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from wb_embedder.evaluation.schema import LexicalConfig
@@ -55,14 +55,12 @@ class BM25Scorer:
         return out
 
 
-def tfidf_features(
-    train_texts: Sequence[str], test_texts: Sequence[str], cfg: LexicalConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Word (stemmed) and character (2-5 grams within words) TF-IDF, fitted on the
-    training sample only, for both sides."""
+def tfidf_features(fit_texts: Sequence[str], texts: Sequence[str], cfg: LexicalConfig) -> csr_matrix:
+    """Word (stemmed) and character (n-grams within words) TF-IDF of ``texts``, the vocabulary
+    and weights fitted on ``fit_texts`` only."""
     word = TfidfVectorizer(analyzer=stem_tokens, sublinear_tf=True)
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(cfg.char_ngram_min, cfg.char_ngram_max),
                            sublinear_tf=True, lowercase=True)
-    train = hstack([word.fit_transform(train_texts), char.fit_transform(train_texts)]).tocsr()
-    test = hstack([word.transform(test_texts), char.transform(test_texts)]).tocsr()
-    return train, test
+    word.fit(fit_texts)
+    char.fit(fit_texts)
+    return hstack([word.transform(texts), char.transform(texts)]).tocsr()

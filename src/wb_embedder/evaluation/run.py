@@ -122,8 +122,13 @@ class LexicalSystem:
     def classification_features(
         self, prompt: str, samples: list[list[str]], test: list[str]
     ) -> tuple[list[Any], list[Any]]:
-        pairs = [tfidf_features(sample, test, self.cfg) for sample in samples]
-        return [train for train, _ in pairs], [test_x for _, test_x in pairs]
+        # One vocabulary for all experiments, fitted on the texts the classifiers train on (the
+        # union of the samples, no labels involved), as an encoder's features are fixed too.
+        vocabulary = sorted({text for sample in samples for text in sample})
+        features = tfidf_features(vocabulary, [*vocabulary, *test], self.cfg)
+        row = {text: i for i, text in enumerate(vocabulary)}
+        test_x = features[len(vocabulary):]
+        return [features[[row[t] for t in sample]] for sample in samples], [test_x] * len(samples)
 
 
 class Task(Protocol):

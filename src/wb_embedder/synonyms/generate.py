@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from . import naive, pronounce
+from . import g2p, naive, pronounce
 from .layout import swap_layout, to_jcuken, to_qwerty
 from .lm import CharNgramLM
 from .phrase import join_readings, tokenize
@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 # Order of the strategies in the table, and who keeps a variant that two of them produce: the
 # more deliberate reading wins over the baseline and the accidents.
-STRATEGIES: tuple[str, ...] = ("pronounce", "translit", "layout", "typos", "naive")
+STRATEGIES: tuple[str, ...] = ("g2p", "pronounce", "translit", "layout", "typos", "naive")
+# The strategies that read a Latin brand aloud; the enabled ones share one ranking (cfg.mix).
+READERS: tuple[str, ...] = ("g2p", "pronounce")
 COLUMNS: tuple[str, ...] = ("brand", "variant", "strategy", "score", "rank")
 
 # How "&" and "+" are said between the words of a brand: "Dolce & Gabbana" is "дольче и
@@ -98,6 +100,10 @@ def _pronounce_reader(cfg: SynonymsConfig) -> WordReader:
     return lambda words: pronounce.read_words(words, cfg.pronounce)
 
 
+def _g2p_reader(cfg: SynonymsConfig, stats: g2p.G2PStats) -> WordReader:
+    return lambda words: g2p.read_words(words, cfg.g2p, stats)
+
+
 def _naive_reader(cfg: SynonymsConfig) -> WordReader:
     return lambda words: naive.read_words(words, cfg.naive.max_candidates_per_word)
 
@@ -111,6 +117,57 @@ def pronounce_variants(
 ) -> dict[str, list[tuple[str, float]]]:
     """Ranked pronunciation readings of Latin brands (for the table and for evaluation)."""
     return read_brands(brands, _pronounce_reader(cfg), lm, cfg, limit or cfg.pronounce.max_candidates_per_word)
+
+
+def g2p_variants(
+    brands: Sequence[str],
+    lm: CharNgramLM,
+    cfg: SynonymsConfig,
+    limit: int | None = None,
+    stats: g2p.G2PStats | None = None,
+) -> dict[str, list[tuple[str, float]]]:
+    """Ranked eSpeak readings of Latin brands; a brand with a word eSpeak cannot read is left
+    out (and its words counted in ``stats``)."""
+    stats = stats if stats is not None else g2p.G2PStats()
+    read = read_brands(brands, _g2p_reader(cfg, stats), lm, cfg, limit or cfg.g2p.max_candidates_per_word)
+    stats.unread_brands.extend(b for b in brands if not read.get(b))
+    return {b: options for b, options in read.items() if options}
+
+
+def reading_variants(
+    brands: Sequence[str],
+    lm: CharNgramLM,
+    cfg: SynonymsConfig,
+    readers: Sequence[str],
+    limit: int,
+    stats: g2p.G2PStats | None = None,
+) -> dict[str, list[tuple[str, float, str]]]:
+    """The mix: the enabled readers' ranked readings merged into one ranking of (variant,
+    score, reader) per brand, top ``limit``. A variant's score is the ``cfg.mix``-weighted mean
+    of its readers' scores (0 where a reader did not produce it): what two readers agree on
+    comes first. Its reader is the one that scored it highest (the first in ``READERS`` on a tie)."""
+    by_reader: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    for name in READERS:
+        if name in readers:
+            # Each reader's full candidate list, not its top `limit`: agreement lower down counts.
+            by_reader[name] = (
+                g2p_variants(brands, lm, cfg, stats=stats) if name == "g2p" else pronounce_variants(brands, lm, cfg)
+            )
+    total_weight = sum(getattr(cfg.mix, name) for name in by_reader)
+    out: dict[str, list[tuple[str, float, str]]] = {}
+    for brand in brands:
+        mixed: dict[str, float] = {}
+        owner: dict[str, tuple[float, str]] = {}
+        for name, found in by_reader.items():
+            weight = getattr(cfg.mix, name) / total_weight
+            for variant, score in found.get(brand, []):
+                mixed[variant] = mixed.get(variant, 0.0) + weight * score
+                if variant not in owner or score > owner[variant][0]:
+                    owner[variant] = (score, name)
+        if mixed:
+            ranked = sorted(mixed.items(), key=lambda x: (-x[1], x[0]))[:limit]
+            out[brand] = [(v, score, owner[v][1]) for v, score in ranked]
+    return out
 
 
 def naive_variants(
@@ -134,15 +191,19 @@ def _layout_variants(brand: str) -> list[str]:
 
 
 def _candidates(
-    brands: list[str], lm: CharNgramLM, cfg: SynonymsConfig, seed: int
+    brands: list[str], lm: CharNgramLM, cfg: SynonymsConfig, seed: int, g2p_stats: g2p.G2PStats
 ) -> dict[str, dict[str, list[tuple[str, float]]]]:
     """strategy -> brand -> [(variant, score)] before filtering."""
     on = cfg.strategies
     latin = [b for b in brands if has_latin(b)]
     cyrillic = [b for b in brands if has_cyrillic(b)]
     found: dict[str, dict[str, list[tuple[str, float]]]] = {s: {} for s in STRATEGIES}
-    if on.pronounce:
-        found["pronounce"] = pronounce_variants(latin, lm, cfg)
+    readers = [name for name in READERS if getattr(on, name)]
+    # The readers share the brand's top k: the mix decides which of their readings are kept.
+    mixed = reading_variants(latin, lm, cfg, readers, cfg.top_k_per_strategy, g2p_stats) if readers else {}
+    for brand, options in mixed.items():
+        for variant, score, name in options:
+            found[name].setdefault(brand, []).append((variant, score))
     if on.naive:
         found["naive"] = naive_variants(latin, lm, cfg)
     if on.translit:
@@ -152,9 +213,9 @@ def _candidates(
         for brand in brands:
             variants = [(v, 1.0) for v in _layout_variants(brand)]
             # Someone who means "найк" and has QWERTY on types "yfqr".
-            for source in ("pronounce", "translit"):
-                for variant, score in found[source].get(brand, [])[:n_top]:
-                    variants.append((swap_layout(variant), score * cfg.layout.variant_discount))
+            best = [(v, s) for v, s, _ in mixed.get(brand, [])[:n_top]] + found["translit"].get(brand, [])[:n_top]
+            for variant, score in best:
+                variants.append((swap_layout(variant), score * cfg.layout.variant_discount))
             found["layout"][brand] = variants
     if on.typos:
         found["typos"] = {b: [(v, s) for v, s, _kind in generate_typos(b, cfg.typos, seed)] for b in brands}
@@ -162,12 +223,13 @@ def _candidates(
 
 
 def generate_synonyms(
-    brands: pd.DataFrame, corpus_texts: list[str], cfg: SynonymsConfig, seed: int
+    brands: pd.DataFrame, corpus_texts: list[str], cfg: SynonymsConfig, seed: int, lm: CharNgramLM | None = None
 ) -> tuple[pd.DataFrame, dict]:
     """Variants of every brand by every enabled strategy, top ``top_k_per_strategy`` each.
 
     brands: columns brandname (str), n_cards (int64), categories (str).
-    corpus_texts: Russian text that teaches the character n-gram model Russian spelling.
+    corpus_texts: Russian text that teaches the character n-gram model Russian spelling
+    (ignored when ``lm``, a model already fitted on it, is given).
     Returns the table (brand, variant, strategy, score, rank) sorted by brand, strategy order and
     rank, and JSON-serialisable stats. Variants are lowercase, never the brand itself (case
     aside), and unique per brand: a variant two strategies produce is kept by the first in
@@ -177,8 +239,9 @@ def generate_synonyms(
     if missing:
         raise ValueError(f"brands table lacks columns {sorted(missing)}")
     names = sorted({str(b) for b in brands["brandname"].dropna() if str(b).strip()})
-    lm = fit_lm(corpus_texts, cfg)
-    found = _candidates(names, lm, cfg, seed)
+    lm = lm if lm is not None else fit_lm(corpus_texts, cfg)
+    g2p_stats = g2p.G2PStats()
+    found = _candidates(names, lm, cfg, seed, g2p_stats)
 
     rows: dict[str, list] = {c: [] for c in COLUMNS}
     stats_by_strategy = {s: {"generated": 0, "kept": 0} for s in STRATEGIES}
@@ -219,6 +282,16 @@ def generate_synonyms(
         "lm": {"order": lm.order, "train_chars": lm.n_train_chars, "used_builtin_words": lm.used_builtin},
         "strategies": {s: stats_by_strategy[s] for s in STRATEGIES if getattr(cfg.strategies, s)},
     }
+    if cfg.strategies.g2p:
+        # Brands eSpeak cannot read are skipped, never an error: no Latin or Cyrillic letter at
+        # all (emoji, CJK, digits only), or a Latin word it could not phonemize.
+        no_letters = [b for b in names if not has_latin(b) and not has_cyrillic(b)]
+        stats["g2p"] = {
+            **g2p_stats.as_dict(),
+            "skipped_brands": len(no_letters) + len(g2p_stats.unread_brands),
+            "skipped_no_letters": len(no_letters),
+            "skipped_unreadable_words": len(g2p_stats.unread_brands),
+        }
     log.info("synonyms: %d brands, %d rows; %s", len(names), len(table), stats["strategies"])
     return table, stats
 
@@ -255,11 +328,15 @@ def spelling_corpus(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def synonyms_from_clean(
-    tables: dict[str, pd.DataFrame], cfg: SynonymsConfig, seed: int, ignored_brands: Sequence[str] = ()
+    tables: dict[str, pd.DataFrame],
+    cfg: SynonymsConfig,
+    seed: int,
+    ignored_brands: Sequence[str] = (),
+    lm: CharNgramLM | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """The synonym table of the clean tables' brands, each row tagged with its brand's split."""
     brands = brand_list(tables["products"], ignored_brands)
-    table, stats = generate_synonyms(brands, spelling_corpus(tables), cfg, seed)
+    table, stats = generate_synonyms(brands, spelling_corpus(tables), cfg, seed, lm)
     split = split_brands(brands["brandname"].tolist(), cfg.dev_fraction, cfg.test_fraction, cfg.split_salt)
     table["split"] = pd.Series([split[b] for b in table["brand"]], dtype="str")
     stats["brands_by_split"] = {s: sum(1 for v in split.values() if v == s) for s in SPLITS}

@@ -350,7 +350,7 @@ def normalise_latin(word: str) -> str:
     return "".join(out)
 
 
-def _fix_orthography(text: str) -> str:
+def fix_orthography(text: str) -> str:
     if _NEEDS_FIX.isdisjoint(text) and _TRIPLE_RE.search(text) is None:
         return text  # the common case, checked cheaply
     previous = None
@@ -381,8 +381,10 @@ def segment(word: str) -> list[tuple[str, tuple[tuple[str, float, str | None], .
     return out
 
 
-def _expand_e(prev: str, reading: str, cfg: PronounceConfig) -> list[tuple[str, float]]:
-    """Resolve the /e/ symbol against the letter written before it."""
+def resolve_e(prev: str, reading: str, e_after_consonant_cost: float) -> list[tuple[str, float]]:
+    """Resolve the /e/ symbol "Э" against the letter written before it (``prev`` before the
+    reading): "э" at the start of a word and after a vowel, "е" (or, at a cost, "э") after a
+    consonant. Shared by pronounce and g2p."""
     variants: list[tuple[str, float]] = [("", 0.0)]
     for ch in reading:
         if ch != "Э":
@@ -392,11 +394,11 @@ def _expand_e(prev: str, reading: str, cfg: PronounceConfig) -> list[tuple[str, 
         for t, c in variants:
             before = t[-1] if t else prev
             # Russian writes э after a vowel (ариэль) but е after й (плеер, хайер).
-            if not before or before in _CYR_VOWELS:
+            if not before or before in _CYR_VOWELS or before == " ":
                 nxt.append((t + "э", c))
             else:
                 nxt.append((t + "е", c))
-                nxt.append((t + "э", c + cfg.e_after_consonant_cost))
+                nxt.append((t + "э", c + e_after_consonant_cost))
         variants = nxt
     return variants
 
@@ -418,7 +420,7 @@ def read_word(word: str, cfg: PronounceConfig) -> list[tuple[str, float]]:
         for cost, text in beam:
             prev = text[-1] if text else ""
             for reading, opt_cost, has_e in prepared:
-                pieces = _expand_e(prev, reading, cfg) if has_e else ((reading, 0.0),)
+                pieces = resolve_e(prev, reading, cfg.e_after_consonant_cost) if has_e else ((reading, 0.0),)
                 for piece, extra in pieces:
                     new_text, new_cost = text + piece, cost + opt_cost + extra
                     if new_cost < grown.get(new_text, math.inf):
@@ -427,7 +429,7 @@ def read_word(word: str, cfg: PronounceConfig) -> list[tuple[str, float]]:
         beam = heapq.nsmallest(cfg.beam_width, ranked) if len(grown) > cfg.beam_width else sorted(ranked)
     best: dict[str, float] = {}
     for cost, text in beam:
-        fixed = _fix_orthography(text)
+        fixed = fix_orthography(text)
         if fixed and cost < best.get(fixed, float("inf")):
             best[fixed] = cost
     ranked = sorted(best.items(), key=lambda x: (x[1], x[0]))

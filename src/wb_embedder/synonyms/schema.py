@@ -13,8 +13,10 @@ class _Section(BaseModel):
 
 
 class StrategiesConfig(_Section):
-    """Which generators run. ``naive`` is the old per-letter table, kept as a baseline."""
+    """Which generators run. ``naive`` is the old per-letter table, kept as a baseline; ``g2p``
+    and ``pronounce`` both read Latin brands aloud and are mixed into one ranking (``mix``)."""
 
+    g2p: bool
     pronounce: bool
     translit: bool
     layout: bool
@@ -65,6 +67,56 @@ class PronounceConfig(_Section):
     max_words: int = Field(gt=0)
 
 
+class G2PConfig(_Section):
+    """Brands read by eSpeak NG in their own language, IPA mapped to Russian spelling."""
+
+    # eSpeak voice -> prior cost of reading a brand in that language (added to every reading).
+    languages: dict[str, float] = Field(min_length=1)
+    # Prior cost taken off a language when the word shows its spelling cues (pronounce's cues).
+    language_cue_bonus: float = Field(ge=0)
+    # Partial readings kept per IPA symbol while one word's IPA is spelled.
+    beam_width: int = Field(gt=0)
+    # Cheapest readings per (word, language) that get the spelling conventions (doubles, soft l,
+    # final voicing), each yielding a few forms; the rest would fall below the cap anyway.
+    finished_per_language: int = Field(gt=0)
+    # Readings of one word (all languages together) handed to the language model.
+    max_candidates_per_word: int = Field(gt=0)
+    # Extra cost of "э" rather than "е" after a consonant.
+    e_after_consonant_cost: float = Field(ge=0)
+    # Cost of writing a full vowel by its letter rather than by its sound (хот beside хат).
+    spelled_vowel_cost: float = Field(ge=0)
+    # Cost of leaving a consonant the spelling doubles single (маршал beside маршалл).
+    undoubled_cost: float = Field(ge=0)
+    # Cost of the "l" the language's convention does not use (soft in English, hard elsewhere).
+    soft_l_cost: float = Field(ge=0)
+    # A word without vowels and at most this long is also said letter by letter (HP, LG).
+    spell_out_max_letters: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _priors_are_costs(self) -> G2PConfig:
+        if any(cost < 0 for cost in self.languages.values()):
+            raise ValueError("g2p.languages priors are costs and must be >= 0")
+        return self
+
+
+class MixConfig(_Section):
+    """How the g2p and pronounce readings of a brand share its top ``top_k_per_strategy``: a
+    reading's mixed score is the weighted mean of its scores (0 from a reader that did not
+    produce it), so readings both agree on come first."""
+
+    g2p: float = Field(gt=0, le=1)
+    pronounce: float = Field(gt=0, le=1)
+
+
+class EvaluationConfig(_Section):
+    """Recall of the reading strategies on real brand spellings, computed by the stage into
+    data/stats/synonyms.json. ``dev`` may be looked at while tuning; ``test`` never."""
+
+    dev_pairs: str
+    test_pairs: str
+    ks: list[int] = Field(min_length=1)
+
+
 class NaiveConfig(_Section):
     # The per-letter Cartesian product of one word is cut here, before scoring.
     max_candidates_per_word: int = Field(gt=0)
@@ -108,11 +160,14 @@ class SynonymsConfig(_Section):
     top_k_per_strategy: int = Field(gt=0)
     lm: LanguageModelConfig
     scoring: ScoringConfig
+    g2p: G2PConfig
+    mix: MixConfig
     pronounce: PronounceConfig
     naive: NaiveConfig
     translit: TranslitConfig
     layout: LayoutConfig
     typos: TyposConfig
+    evaluation: EvaluationConfig
     # Split of the synonyms table by brand (split_brands): WBBrandSyns dev / test brands.
     dev_fraction: float = Field(ge=0, lt=1)
     test_fraction: float = Field(gt=0, lt=1)
@@ -127,7 +182,7 @@ class SynonymsConfig(_Section):
 # The defaults proposed for params.yaml's ``synonyms:`` section; tests and the benchmark start
 # from them (params.yaml stays the single source of truth for the pipeline itself).
 DEFAULTS: dict = {
-    "strategies": {"pronounce": True, "translit": True, "layout": True, "typos": True, "naive": True},
+    "strategies": {"g2p": True, "pronounce": True, "translit": True, "layout": True, "typos": True, "naive": True},
     "top_k_per_strategy": 5,
     "lm": {
         "order": 4,
@@ -137,6 +192,19 @@ DEFAULTS: dict = {
         "max_corpus_chars": 20000000,
     },
     "scoring": {"prior_weight": 1.0, "lm_weight": 0.5},
+    "g2p": {
+        "languages": {"en-us": 0.0, "fr-fr": 0.3, "de": 0.3, "it": 0.1, "es": 0.6},
+        "language_cue_bonus": 0.5,
+        "beam_width": 8,
+        "finished_per_language": 6,
+        "max_candidates_per_word": 16,
+        "e_after_consonant_cost": 0.6,
+        "spelled_vowel_cost": 0.3,
+        "undoubled_cost": 0.3,
+        "soft_l_cost": 0.3,
+        "spell_out_max_letters": 4,
+    },
+    "mix": {"g2p": 0.7, "pronounce": 1.0},
     "pronounce": {
         "beam_width": 32,
         "max_candidates_per_word": 16,
@@ -162,6 +230,11 @@ DEFAULTS: dict = {
         "weight_double": 0.5,
         "weight_swap": 0.45,
         "first_letter_factor": 0.5,
+    },
+    "evaluation": {
+        "dev_pairs": "tests/data/brand_pairs_dev.csv",
+        "test_pairs": "tests/data/brand_pairs_test.csv",
+        "ks": [1, 5],
     },
     "dev_fraction": 0.15,
     "test_fraction": 0.2,

@@ -25,6 +25,18 @@ def _is_timing(key: str) -> bool:
     return "runtime" in key or "per_second" in key or key == "resumed_from_step"
 
 
+# The trainer's closing log entry reports the loss of one session: after a resume, only of the
+# steps since the checkpoint. The model folder keeps what a resumed and an uninterrupted run agree
+# on: the per-step log, which the checkpoint carries over.
+_SESSION_ONLY = frozenset({"train_loss"})
+
+
+def _mean_logged_loss(log_history: list[dict[str, Any]]) -> float:
+    """The run's training loss: the mean of every logged loss, the same after a resume."""
+    losses = [entry["loss"] for entry in log_history if "loss" in entry]
+    return sum(losses) / len(losses) if losses else float("nan")
+
+
 @dataclass(frozen=True)
 class FinetunePaths:
     base: Path  # the base sentence-transformers folder
@@ -227,8 +239,7 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         trainer.state = TrainerState.load_from_json(str(finished / checkpoints.TRAINER_STATE))
         trainer.state.is_world_process_zero = trainer.is_world_process_zero()
         live.on_train_begin(trainer.args, trainer.state, trainer.control)
-        losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
-        train_loss, runtime = (sum(losses) / len(losses) if losses else float("nan")), 0.0
+        runtime = 0.0
     else:
         try:
             result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -236,13 +247,13 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
             if _is_oom(exc):
                 raise FinetuneError(oom_message(cfg, model_cfg)) from None
             raise
-        train_loss, runtime = float(result.training_loss), float(result.metrics.get("train_runtime", 0.0))
+        runtime = float(result.metrics.get("train_runtime", 0.0))
 
     state = trainer.state
     summary = {
         "steps": state.global_step,
         "epochs": float(state.epoch or 0.0),
-        "train_loss": train_loss,
+        "train_loss": _mean_logged_loss(state.log_history),
         "runtime_s": runtime,
         "samples_per_second": live.session_throughput(state.global_step),
         "resumed_from_step": int(resume.name.rsplit("-", 1)[-1]) if resume else 0,
@@ -273,7 +284,10 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         with atomic_dir(paths.out) as tmp:
             model.save(str(tmp), create_model_card=False)
             (tmp / "README.md").write_text(card, encoding="utf-8")
-            history = [{k: v for k, v in entry.items() if not _is_timing(k)} for entry in state.log_history]
+            history = [
+                {k: v for k, v in entry.items() if not _is_timing(k) and k not in _SESSION_ONLY}
+                for entry in state.log_history
+            ]
             write_json({**deterministic, "tasks": stats, "log_history": history}, tmp / SUMMARY)
         live.finish(summary)
         checkpoints.finish(paths.checkpoints, cfg.checkpoint.keep_after_success)

@@ -11,6 +11,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+# Every task the pipeline knows (a triplet builder each in tasks.py, a benchmark each in
+# evaluation/benchmarks.py). Task names are keys in params (model.prompts.<task>, the lists in
+# triplets.groups): as a closed set, a misspelt one is an unknown key like any other.
+TaskName = Literal[
+    "search_query", "product_qa", "similar_goods", "support_facts", "review_rating", "review_polarity",
+    "review_reason", "goods_category", "goods_gender", "support_intent", "brand_synonyms",
+]
+
+
 class PositivesConfig(_Section):
     max_anchors_per_task: int = Field(gt=0)
     max_positives_per_anchor: int = Field(gt=0)
@@ -61,7 +70,7 @@ class AnnotationConfig(_Section):
 
 
 class TripletsConfig(_Section):
-    groups: dict[Literal["retrieval", "classification", "pairwise"], list[str]]
+    groups: dict[Literal["retrieval", "classification", "pairwise"], list[TaskName]]
     positives: PositivesConfig
     negatives: NegativesConfig
     annotation: AnnotationConfig
