@@ -10,6 +10,5 @@ if [[ "${1:-}" == "--show" ]]; then
   exec dvc exp show --md --drop '.*' --keep "$keep"
 fi
 run() { dvc exp run --temp "$@"; }
-run -n old-default-top4-lr2e-4-48 -S finetune.lora.top_layers=4 -S finetune.learning_rate=0.0002 -S finetune.max_steps=48
 run -n reason-apart -S 'triplets.groups.classification=[review_reason,goods_category,goods_gender,support_intent]'
-run -n full-lr2e-5-48 -S finetune.mode=full -S finetune.learning_rate=0.00002 -S finetune.max_steps=48
+run -n old-default-top4-lr2e-4-48 -S finetune.lora.top_layers=4 -S finetune.learning_rate=0.0002 -S finetune.max_steps=48
