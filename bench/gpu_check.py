@@ -156,12 +156,14 @@ def collect(cwd: Path, seconds: float, peak_mb: float, gpu: bool, flags: list[st
 def markdown(results: dict[str, dict[str, Any]], gpu: bool) -> str:
     memory = "peak_gpu_memory_mb" if gpu else "peak_rss_mb"
     lines = [
-        f"| run | wall s | samples/s | steps | {memory} | benchmarks |",
+        f"| run | wall s | samples/s | steps | {memory} | benchmarks scored (test) |",
         "|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
+        speed = r["samples_per_second"]
         lines.append(
-            f"| {name} | {r['wall_seconds']} | {r['samples_per_second']} | {r['steps']} | {r[memory]} | {len(r['metrics'])} |"
+            f"| {name} | {r['wall_seconds']} | {round(speed, 2) if speed is not None else '-'} | {r['steps']} "
+            f"| {r[memory]} | {len(r['metrics'].get('test', {}))} |"
         )
     return "\n".join(lines) + "\n"
 
