@@ -5,10 +5,10 @@
 #   bash bench/sweep_dev.sh --show     # the table the README shows
 set -euo pipefail
 cd "$(dirname "$0")/.."
-keep='Experiment|finetune\.learning_rate|finetune\.lora\.top_layers|finetune\.max_steps|finetune\.mode|triplets\.groups\.classification|dev\.mean\.main_score\.(finetuned|delta)(_ci_low|_ci_high)?$|dev\.counts\.(improved|significantly_better|significantly_worse)$'
+keep='Experiment|triplets\.groups\.classification|dev\.mean\.main_score\.(finetuned|delta)(_ci_low|_ci_high)?$|dev\.counts\.(improved|significantly_better|significantly_worse)$|dev\.WBReviews(Summarization|Polarity)?Classification\.(f1|accuracy)\.delta$'
 if [[ "${1:-}" == "--show" ]]; then
-  exec dvc exp show --md --drop '.*' --keep "$keep"
+  # --rev: the commit the experiments were run from (default: HEAD)
+  exec dvc exp show --md --rev "${2:-HEAD}" --drop '.*' --keep "$keep"
 fi
 run() { dvc exp run --temp "$@"; }
 run -n reason-apart -S 'triplets.groups.classification=[review_reason,goods_category,goods_gender,support_intent]'
-run -n old-default-top4-lr2e-4-48 -S finetune.lora.top_layers=4 -S finetune.learning_rate=0.0002 -S finetune.max_steps=48
