@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -129,8 +130,11 @@ def exp_run(cwd: Path, flags: list[str], gpu: bool) -> tuple[float, float]:
         command += ["-S", flag]
     logger.info("running: dvc exp run with %d overrides", len(flags))
     start = time.perf_counter()
+    # Stage commands say `python`: it must be this interpreter, with its packages, even when the
+    # virtualenv was not activated (as the pipeline tests arrange it too).
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     with PeakSampler(gpu) as sampler:
-        code = subprocess.run(command, cwd=cwd, check=False).returncode
+        code = subprocess.run(command, cwd=cwd, env=env, check=False).returncode
     if code:
         raise CheckError(f"dvc exp run failed (exit status {code}); its log is above")
     return time.perf_counter() - start, sampler.peak_mb
