@@ -540,15 +540,17 @@ def test_killed_run_resumes_from_its_last_checkpoint(
     config = write_cli_config(tmp_path / "cfg.yaml", tiny_cfg())
     command = cli_command(config, tmp_path, tiny_model, triplets)
     first = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from wb_embedder.training.checkpoints import complete_checkpoints, resume_point
+
     # Generous: the deadline only stops a hung run; a loaded 2-core machine takes minutes to step 5.
+    # Killed once a checkpoint is complete (its state readable), as a user's kill would find it.
     deadline = time.monotonic() + 600
-    while not (tmp_path / "ckpt" / "checkpoint-5" / "trainer_state.json").exists():
+    while not complete_checkpoints(tmp_path / "ckpt"):
         assert first.poll() is None, "the run ended before its first checkpoint"
         assert time.monotonic() < deadline
         time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    from wb_embedder.training.checkpoints import resume_point
 
     killed_at = resume_point(tmp_path / "ckpt")
     assert killed_at is not None and not (tmp_path / "model").exists()
@@ -808,3 +810,15 @@ def test_default_lora_on_the_real_e5(offline_model_dir: Path, triplets: Path, tm
     assert counts["trainable"] == 2 * 4 * 8 * 768
     summary = train(tmp_path, offline_model_dir, triplets, cfg.model_copy(update={"batch_size": 8, "max_steps": 2}))
     assert summary["steps"] == 2 and (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_a_checkpoint_whose_state_was_cut_short_is_not_resumable(tmp_path: Path) -> None:
+    """kill -9 during a save can leave trainer_state.json empty or truncated: that checkpoint is
+    skipped, and the one before it is where the run resumes."""
+    from wb_embedder.training.checkpoints import complete_checkpoints, resume_point
+
+    for step, state in ((5, '{"global_step": 5}'), (10, ""), (15, '{"global_st')):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state, encoding="utf-8")
+    assert complete_checkpoints(tmp_path) == [tmp_path / "checkpoint-5"]
+    assert resume_point(tmp_path) == tmp_path / "checkpoint-5"

@@ -34,11 +34,21 @@ def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _state_is_complete(path: Path) -> bool:
+    # The trainer writes its state last; a save killed while writing it leaves the file empty or
+    # cut short, and resuming from it would crash on the JSON.
+    try:
+        json.loads((path / TRAINER_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def complete_checkpoints(folder: Path) -> list[Path]:
     found = []
     for path in folder.glob(f"{CHECKPOINT_PREFIX}*"):
         suffix = path.name[len(CHECKPOINT_PREFIX) :]
-        if path.is_dir() and suffix.isdigit() and (path / TRAINER_STATE).is_file():
+        if path.is_dir() and suffix.isdigit() and _state_is_complete(path):
             found.append(path)
     return sorted(found, key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]))
 
