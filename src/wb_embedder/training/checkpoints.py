@@ -1,9 +1,10 @@
 """Resumable checkpoints, valid only for the exact params and data that wrote them.
 
-The checkpoint folder (a DVC ``persist: true`` output) holds ``fingerprint.json`` next to the
-trainer's ``checkpoint-<step>/`` folders. The fingerprint hashes everything that changes what
-training computes: the finetune section (less checkpoint/logging knobs), the model section
-(base, revision, max length, prompts), the seed, the triplet files and the base model's files.
+The checkpoint folder (kept between runs, but no DVC output: dvc.yaml's finetune stage says why)
+holds ``fingerprint.json`` next to the trainer's ``checkpoint-<step>/`` folders. The fingerprint
+hashes everything that changes what training computes: the finetune section (less
+checkpoint/logging knobs), the model section (base, revision, max length, prompts), the seed,
+the triplet files and the base model's files.
 A run whose fingerprint differs wipes the folder and starts fresh; one that matches resumes from
 the last complete checkpoint.
 """

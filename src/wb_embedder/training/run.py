@@ -42,7 +42,7 @@ class FinetunePaths:
     base: Path  # the base sentence-transformers folder
     triplets: Path  # gen_triplets output: manifest.json + <task>.parquet
     out: Path  # the exported model folder
-    checkpoints: Path  # persisted between runs (DVC persist: true)
+    checkpoints: Path  # kept between runs on this machine; no DVC output (dvc.yaml, stage finetune)
     live: Path  # DVCLive folder: curves and metrics.json
 
 
