@@ -115,6 +115,7 @@ def _fingerprint_parts(
         "seed": seed,
         "triplets": tree_digest(paths.triplets),
         "base_model": tree_digest(paths.base),
+        "code": checkpoints.code_identity(),
     }
 
 
