@@ -22,8 +22,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from wb_embedder.synonyms import default_synonyms_config, generate_synonyms  # noqa: E402
+from wb_embedder.synonyms.generate import generate_synonyms  # noqa: E402
 from wb_embedder.synonyms.lm import BUILTIN_WORDS  # noqa: E402
+from wb_embedder.synonyms.schema import default_synonyms_config  # noqa: E402
 
 # Pieces that make brand names look like the ones in a marketplace catalogue: invented words
 # from syllables, English words, and Russian ones.

@@ -5,7 +5,7 @@ steps, with samples/s, peak GPU memory and the metrics of each written to bench/
     python bench/gpu_check.py --profile profiles/giga.yaml --allow-unpinned   # GPU stack only
     python bench/gpu_check.py --dry-run --set finetune.max_steps=4 ...        # the same on a CPU
 
-On a GPU machine (after `git clone` and the set-up in README, "On a GPU machine"):
+On a GPU machine (after `git clone` and the set-up in docs/gpu.md):
 1. ``dvc pull --run-cache`` (a failure is only logged: the stages then rebuild what is missing);
 2. the default pipeline with ``finetune.device=auto``, ``finetune.precision=bf16``,
    ``evaluate.device=null`` (sentence-transformers picks the GPU): ``dvc exp run -S ...``;

@@ -3,7 +3,7 @@
     python bench/harness.py                  # everything (about 45 minutes on 2 cores)
     python bench/harness.py --only pipeline  # a subset: pipeline, finetune, evaluate, mining, synonyms
 
-Writes bench/results/report.json and bench/results/report.md (the README shows the latter).
+Writes bench/results/report.json and bench/results/report.md (docs/performance.md shows the latter).
 
 - pipeline: the default `dvc repro` from scratch in a fresh copy of the repository (empty DVC
   cache), stage by stage, with wall time and peak RSS of each stage; then a no-op `dvc repro`

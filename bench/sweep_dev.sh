@@ -3,7 +3,7 @@
 # metrics/summary.json); test is read once, for the configuration chosen here.
 #   bash bench/sweep_dev.sh                  # queue every candidate below and run them one at a time
 #   bash bench/sweep_dev.sh lr-1e-3 full-48  # only these
-#   bash bench/sweep_dev.sh --show [rev]     # the table the README shows (rev: the commit they ran from)
+#   bash bench/sweep_dev.sh --show [rev]     # the table docs/experiments.md shows (rev: the commit they ran from)
 # Candidates are queued (`dvc exp run --queue`): each snapshots the workspace when queued, so
 # editing the workspace while the queue runs does not leak into later candidates.
 set -euo pipefail
@@ -13,7 +13,7 @@ if [[ "${1:-}" == "--show" ]]; then
   exec dvc exp show --md --rev "${2:-HEAD}" --drop '.*' --keep "$keep"
 fi
 declare -A candidates=(
-  # the reason tag trained apart from the sentiment tasks (rejected: README, "How the default was chosen")
+  # the reason tag trained apart from the sentiment tasks (rejected: docs/experiments.md)
   [reason-apart]="-S triplets.groups.classification=[review_reason,goods_category,goods_gender,support_intent]"
   # the LoRA depth, learning rate and length the earlier (test-scored) sweep compared
   [top4-96]="-S finetune.lora.top_layers=4 -S finetune.max_steps=96"

@@ -1,4 +1,5 @@
-"""DVC stage corpus: write the seeded demo marketplace corpus to data/raw/ in the raw-data contract."""
+"""DVC stage corpus: write the seeded demo marketplace corpus to data/demo/ in the raw-data contract
+(the tables params.yaml's data section points at by default)."""
 
 from pathlib import Path
 

@@ -3,7 +3,7 @@
 A pairs file has columns latin, cyrillic (the Russian spellings shoppers use, alternatives
 joined by "|"), category. A brand counts as found at k when any accepted spelling is among the
 strategy's first k readings. The stage writes the figures into data/stats/synonyms.json;
-``python -m wb_embedder.synonyms.quality`` prints them as the README's markdown table.
+``python -m wb_embedder.synonyms.quality`` prints them as docs/synonyms.md's markdown tables.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def evaluate_lists(lm: CharNgramLM, cfg: SynonymsConfig) -> dict[str, dict]:
 
 
 def markdown(quality: dict, split: str = "test") -> str:
-    """The README table of one list's figures."""
+    """The docs/synonyms.md table of one list's figures."""
     figures = quality[split]
     ks = sorted(int(key.split("@")[1]) for key in figures["naive"])
     mix = " + ".join(f"`{name}` x{weight:g}" for name, weight in quality["default_mix"].items())

@@ -1,9 +1,10 @@
 """Resumable checkpoints, valid only for the exact params and data that wrote them.
 
-The checkpoint folder (a DVC ``persist: true`` output) holds ``fingerprint.json`` next to the
-trainer's ``checkpoint-<step>/`` folders. The fingerprint hashes everything that changes what
-training computes: the finetune section (less checkpoint/logging knobs), the model section
-(base, revision, max length, prompts), the seed, the triplet files and the base model's files.
+The checkpoint folder (kept between runs, but no DVC output: dvc.yaml's finetune stage says why)
+holds ``fingerprint.json`` next to the trainer's ``checkpoint-<step>/`` folders. The fingerprint
+hashes everything that changes what training computes: the finetune section (less
+checkpoint/logging knobs), the model section (base, revision, max length, prompts), the seed,
+the triplet files, the base model's files and the code (:func:`code_identity`).
 A run whose fingerprint differs wipes the folder and starts fresh; one that matches resumes from
 the last complete checkpoint.
 """
@@ -27,6 +28,32 @@ COMPLETED = "completed.json"
 CHECKPOINT_PREFIX = "checkpoint-"
 # The trainer writes this file last: a checkpoint folder without it was cut off mid-save.
 TRAINER_STATE = "trainer_state.json"
+
+
+# The libraries whose versions decide what a training step computes.
+TRAINING_LIBRARIES = ("torch", "transformers", "sentence-transformers", "peft", "accelerate", "datasets")
+
+
+def code_identity(package_root: Path | None = None) -> dict[str, str]:
+    """The code that trains: a digest of the package's Python sources (``wb_embedder`` unless
+    ``package_root`` names another) and the training libraries' versions.
+
+    DVC reruns finetune when its code changes, but the checkpoint folder outlives the change:
+    without this part of the fingerprint, a killed run would resume (and with
+    ``keep_after_success`` a finished one would export) what the old code trained. The whole
+    package is hashed, not only what training imports: an unrelated edit costs a resume, never
+    a wrong model."""
+    from importlib.metadata import version
+
+    if package_root is None:
+        import wb_embedder
+
+        package_root = Path(wb_embedder.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package_root.rglob("*.py")):  # sources only: compiled files come and go
+        digest.update(path.relative_to(package_root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return {"source": digest.hexdigest(), **{name: version(name) for name in TRAINING_LIBRARIES}}
 
 
 def fingerprint(parts: dict[str, Any]) -> str:

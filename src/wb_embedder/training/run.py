@@ -42,7 +42,7 @@ class FinetunePaths:
     base: Path  # the base sentence-transformers folder
     triplets: Path  # gen_triplets output: manifest.json + <task>.parquet
     out: Path  # the exported model folder
-    checkpoints: Path  # persisted between runs (DVC persist: true)
+    checkpoints: Path  # kept between runs on this machine; no DVC output (dvc.yaml, stage finetune)
     live: Path  # DVCLive folder: curves and metrics.json
 
 
@@ -115,6 +115,7 @@ def _fingerprint_parts(
         "seed": seed,
         "triplets": tree_digest(paths.triplets),
         "base_model": tree_digest(paths.base),
+        "code": checkpoints.code_identity(),
     }
 
 

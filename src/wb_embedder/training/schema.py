@@ -58,7 +58,7 @@ class CheckpointSection(_Section):
     # Checkpoints kept on disk while training (the oldest are deleted).
     keep: int = Field(ge=1)
     # After a successful run: keep the last checkpoint (a rerun with the same fingerprint then
-    # exports at once) or delete them all (the persisted folder stays small).
+    # exports at once) or delete them all (the folder kept between runs stays small).
     keep_after_success: bool
 
 
