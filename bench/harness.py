@@ -2,6 +2,7 @@
 
     python bench/harness.py                  # everything (about 45 minutes on 2 cores)
     python bench/harness.py --only pipeline  # a subset: pipeline, finetune, evaluate, mining, synonyms
+    python bench/harness.py --render         # only rewrite the Markdown from bench/results/report.json
 
 Writes bench/results/report.json and bench/results/report.md (docs/performance.md shows the latter).
 
@@ -119,16 +120,18 @@ def _component(script: str, extra: list[str]) -> dict[str, Any]:
     return json.loads(out.read_text(encoding="utf-8"))
 
 
+def _pipeline_markdown(p: dict[str, Any]) -> list[str]:
+    lines = ["| stage | seconds | peak RSS MiB |", "|---|---|---|"]
+    lines += [f"| {s['stage']} | {s['seconds']} | {s['peak_rss_mib']} |" for s in p["stages"]]
+    return lines + [f"| **total** | **{p['total_s']}** | |", "",
+                    f"No-op `dvc repro`: {p['noop_s_median']} s (median of 3). After an evaluate-only param change: "
+                    f"{p['evaluate_param_change']['seconds']} s, reran {', '.join(p['evaluate_param_change']['reran'])}."]
+
+
 def _markdown(report: dict[str, Any]) -> str:
     lines = [f"# Benchmark report ({report['machine']})", ""]
     if "pipeline" in report:
-        p = report["pipeline"]
-        lines += ["## Default `dvc repro` from scratch", "", "| stage | seconds | peak RSS MiB |", "|---|---|---|"]
-        lines += [f"| {s['stage']} | {s['seconds']} | {s['peak_rss_mib']} |" for s in p["stages"]]
-        lines += [f"| **total** | **{p['total_s']}** | |", "",
-                  f"No-op `dvc repro`: {p['noop_s_median']} s (median of 3). After an evaluate-only param change: "
-                  f"{p['evaluate_param_change']['seconds']} s, reran {', '.join(p['evaluate_param_change']['reran'])}.",
-                  ""]
+        lines += ["## Default `dvc repro` from scratch", "", *_pipeline_markdown(report["pipeline"]), ""]
     for part in ("finetune", "evaluate", "mining", "synonyms"):
         if part in report:
             lines += [f"## {part}", "", "```json", json.dumps(report[part], indent=2, ensure_ascii=False), "```", ""]
@@ -138,12 +141,15 @@ def _markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: rewrite the Markdown files from the report.json already written")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     RESULTS.mkdir(parents=True, exist_ok=True)
     report_path = RESULTS / "report.json"
     report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8")) if report_path.exists() else {}
-    report["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
+    if not args.render:
+        report["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
     runners = {
         "pipeline": bench_pipeline,
         "finetune": lambda: _component("bench_finetune.py", []),
@@ -151,11 +157,14 @@ def main() -> None:
         "mining": lambda: _component("bench_mining.py", []),
         "synonyms": lambda: _component("bench_synonyms.py", []),
     }
-    for part in args.only:
+    for part in [] if args.render else args.only:
         logger.info("benchmark: %s", part)
         report[part] = runners[part]()
         report_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (RESULTS / "report.md").write_text(_markdown(report), encoding="utf-8")
+    if "pipeline" in report:
+        # docs/performance.md shows this file verbatim (python -m wb_embedder.docs)
+        (RESULTS / "pipeline.md").write_text("\n".join(_pipeline_markdown(report["pipeline"])) + "\n", encoding="utf-8")
     print(_markdown(report))
 
 

@@ -1,10 +1,11 @@
-"""Keep the README's measured figures in the files the scripts wrote, never typed in.
+"""Keep the measured figures of the README and docs/ in the files the scripts wrote, never typed in.
 
-    python -m wb_embedder.docs            # copy metrics/report.md into README.md's results block
+    python -m wb_embedder.docs   # copy metrics/report.md into README.md's results block and
+                                 # bench/results/pipeline.md into docs/performance.md's pipeline block
 
-The README marks each generated block with ``<!-- BEGIN name -->`` / ``<!-- END name -->``; a
-test fails when a block differs from its source file, so a figure in the README is always the
-one the report stage (or a benchmark script) measured.
+A page marks each generated block with ``<!-- BEGIN name -->`` / ``<!-- END name -->``; a test
+fails when a block differs from its source file, so a figure on a page is always the one the
+report stage (or a benchmark script) measured.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ import argparse
 import re
 from pathlib import Path
 
-BLOCKS: dict[str, Path] = {"results": Path("metrics/report.md")}
+# block name -> (the page that shows it, the file a script wrote), both relative to the repository root
+BLOCKS: dict[str, tuple[Path, Path]] = {
+    "results": (Path("README.md"), Path("metrics/report.md")),
+    "pipeline": (Path("docs/performance.md"), Path("bench/results/pipeline.md")),
+}
 
 
 def _pattern(name: str) -> re.Pattern[str]:
@@ -24,29 +29,33 @@ def block(text: str, name: str) -> str:
     """The content of block ``name`` in ``text``."""
     match = _pattern(name).search(text)
     if match is None:
-        raise ValueError(f"README has no block {name!r} (<!-- BEGIN {name} --> ... <!-- END {name} -->)")
+        raise ValueError(f"page has no block {name!r} (<!-- BEGIN {name} --> ... <!-- END {name} -->)")
     return match.group(2)
 
 
-def sync(readme: Path, root: Path) -> list[str]:
+def expected(root: Path, source: Path) -> str:
+    return (root / source).read_text(encoding="utf-8").rstrip("\n") + "\n"
+
+
+def sync(root: Path, blocks: dict[str, tuple[Path, Path]] = BLOCKS) -> list[str]:
     """Replace every block by its source file; return the names of the blocks that changed."""
-    text = readme.read_text(encoding="utf-8")
     changed = []
-    for name, source in BLOCKS.items():
-        content = (root / source).read_text(encoding="utf-8").rstrip("\n") + "\n"
+    for name, (page, source) in blocks.items():
+        text = (root / page).read_text(encoding="utf-8")
+        content = expected(root, source)
         if block(text, name) != content:
             text = _pattern(name).sub(lambda m: m.group(1) + content + m.group(3), text)
+            (root / page).write_text(text, encoding="utf-8")
             changed.append(name)
-    readme.write_text(text, encoding="utf-8")
     return changed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--root", type=Path, default=Path("."), help="the repository root")
     args = parser.parse_args()
-    changed = sync(args.readme, args.readme.resolve().parent)
-    print(f"updated: {', '.join(changed)}" if changed else "README is up to date")
+    changed = sync(args.root)
+    print(f"updated: {', '.join(changed)}" if changed else "every generated block is up to date")
 
 
 if __name__ == "__main__":
