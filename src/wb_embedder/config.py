@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 # Sections whose schema lives next to the logic that reads it; they are validated here all the same.
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
 from wb_embedder.io import read_yaml
 from wb_embedder.leakage.schema import LeakageConfig
 from wb_embedder.near_duplicates import NearDuplicateConfig
+from wb_embedder.schema import StrictSection as _Section
 from wb_embedder.splits import check_fractions
 from wb_embedder.synonyms.schema import SynonymsConfig
 from wb_embedder.training.schema import FinetuneConfig
@@ -28,11 +29,6 @@ DEFAULT_PARAMS_PATH = Path("params.yaml")
 
 class ParamsError(ValueError):
     """params.yaml is missing, unreadable or does not match the schema."""
-
-
-class _Section(BaseModel):
-    # strict: "3" is not an int, "yes" is not a bool; extra=forbid: unknown keys are errors.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class PromptPair(_Section):

@@ -13,14 +13,14 @@ import re
 from collections.abc import Sequence
 
 from datasketch import MinHash, MinHashLSH
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from wb_embedder.schema import StrictSection
 
 _WORD = re.compile(r"\w+")
 
 
-class NearDuplicateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
+class NearDuplicateConfig(StrictSection):
     # Jaccard similarity of the shingle sets above which two texts are near-copies.
     threshold: float = Field(gt=0, lt=1)
     num_perm: int = Field(ge=16)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from wb_embedder.schema import StrictSection as _Section
 from wb_embedder.splits import check_fractions
-
-
-class _Section(BaseModel):
-    # strict: "3" is not an int, "yes" is not a bool; extra=forbid: unknown keys are errors.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class StrategiesConfig(_Section):
