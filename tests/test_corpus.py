@@ -242,6 +242,20 @@ def test_cyrillic_brand_queries(full: dict[str, pd.DataFrame]) -> None:
     assert cards["query"].str.contains(r"\b(?:найк|адидас|сяоми|самсунг)\b", regex=True).any()
 
 
+def test_corpus_slips_type_on_the_shared_keyboard() -> None:
+    """The corpus plants wrong-layout text and typos on the keyboard gen_synonyms types brands on
+    (wb_embedder.keyboard), keeping its own narrower choice: lowercase letter keys, same-row slips."""
+    from wb_embedder.corpus.noise import _NEIGHBOURS
+    from wb_embedder.keyboard import neighbours, to_jcuken, to_qwerty
+
+    assert wrong_layout("кроссовки найк") == to_qwerty("кроссовки найк") == "rhjccjdrb yfqr"
+    assert wrong_layout("rhjccjdrb yfqr") == to_jcuken("rhjccjdrb yfqr") == "кроссовки найк"
+    assert wrong_layout("ёлка, Жук.") == "`krf, Жer."  # capitals and Russian punctuation as typed
+    assert _NEIGHBOURS["к"] == "уе" and _NEIGHBOURS["ю"] == "б" and "ё" not in _NEIGHBOURS
+    staggered = neighbours("jcuken", across_rows=True)  # the synonyms' slips include the corpus's
+    assert all(set(near) <= set(staggered[letter]) for letter, near in _NEIGHBOURS.items())
+
+
 def test_wrong_layout_queries(full: dict[str, pd.DataFrame]) -> None:
     nouns = {s.noun[:5] for s in SUBJECTS if len(s.noun) >= 5}
     queries = full["cards"]["query"].drop_duplicates()

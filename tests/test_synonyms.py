@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from wb_embedder.keyboard import covered_alphabet, swap_layout, to_jcuken, to_qwerty
 from wb_embedder.synonyms import STRATEGIES, SynonymsConfig, default_synonyms_config, generate_synonyms, split_brands
 from wb_embedder.synonyms import g2p
 from wb_embedder.synonyms.generate import fit_lm, g2p_variants, naive_variants, pronounce_variants, reading_variants
-from wb_embedder.synonyms.layout import covered_alphabet, swap_layout, to_jcuken, to_qwerty
 from wb_embedder.synonyms.lm import BUILTIN_WORDS, CharNgramLM
 from wb_embedder.synonyms.pronounce import LEXICON
 from wb_embedder.synonyms.quality import EVALUATED, accepted, evaluate, load_pairs, markdown, recall
