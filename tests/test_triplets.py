@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from wb_embedder.brand_mentions import BrandMatcher, eval_brand_spellings
+from wb_embedder.clean import product_text
 from wb_embedder.config import Params
+from wb_embedder.labels import review_polarity
 from wb_embedder.triplets.annotation import (
     QUEUE_COLUMNS,
     AnnotationError,
@@ -20,7 +22,7 @@ from wb_embedder.triplets.annotation import (
     write_queue,
 )
 from wb_embedder.triplets.generate import EmbeddingCache, TripletsError, generate_triplets
-from wb_embedder.triplets.tasks import polarity, product_text
+from wb_embedder.triplets.tasks import search_query_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -55,6 +57,7 @@ def mined(
         tiny_clean,
         tiny_synonyms,
         cfg,
+        tiny_params.benchmarks,
         tiny_params.model.prompts,
         base_model,
         Verdicts({}),
@@ -66,7 +69,7 @@ def mined(
 def _texts_by_split(tables: dict[str, pd.DataFrame], split: str) -> set[str]:
     out: set[str] = set()
     products = tables["products"][tables["products"]["split"] == split]
-    out |= set(products["title"]) | {product_text(r) for _, r in products.iterrows()}
+    out |= set(products["title"]) | set(product_text(products))
     for name, columns in {
         "search_log": ["query"],
         "reviews": ["text"],
@@ -130,7 +133,8 @@ def test_no_eval_split_text_in_any_output(mined, tiny_clean: dict[str, pd.DataFr
 
 def test_no_negative_equals_or_duplicates_its_positive(mined, tiny_clean: dict[str, pd.DataFrame]) -> None:
     rows, _, _, _ = mined
-    title_of = {product_text(r): r["title"].lower() for _, r in tiny_clean["products"].iterrows()}
+    products = tiny_clean["products"]
+    title_of = dict(zip(product_text(products), products["title"].str.lower(), strict=True))
     for task, frame in rows.items():
         negatives = [c for c in frame.columns if c.startswith("negative_")]
         for column in negatives:
@@ -152,7 +156,7 @@ def test_classification_negatives_never_share_the_anchor_label(
         "review_rating": dict(zip(reviews["text"], reviews["rating"].astype(str), strict=True)),
         "review_reason": dict(zip(reviews["text"], reviews["reason"], strict=True)),
         "review_polarity": dict(
-            zip(reviews["text"], polarity(reviews["rating"], tiny_params.triplets.positives), strict=True)
+            zip(reviews["text"], review_polarity(reviews["rating"], tiny_params.benchmarks.review_polarity), strict=True)
         ),
         "support_intent": dict(zip(tiny_clean["support"]["question"], tiny_clean["support"]["intent"], strict=True)),
     }
@@ -170,7 +174,8 @@ def test_other_strategies(
 ) -> None:
     cfg = _with_strategy(tiny_params, strategy)
     rows, manifest, _, stats = generate_triplets(
-        tiny_clean, tiny_synonyms, cfg, tiny_params.model.prompts, base_model, Verdicts({}), tiny_params.seed, shared_cache
+        tiny_clean, tiny_synonyms, cfg, tiny_params.benchmarks, tiny_params.model.prompts, base_model, Verdicts({}),
+        tiny_params.seed, shared_cache,
     )
     assert manifest["strategy"] == strategy
     wanted = cfg.negatives.fusion_num_negatives if strategy == "fusion_multineg" else cfg.negatives.num_negatives
@@ -190,7 +195,7 @@ def test_verdicts_change_the_output(
     cfg = _with_strategy(tiny_params, "mined", uncertain_below=10.0, false_negative_below=-10.0, max_queue=100_000)
     prompts, seed = tiny_params.model.prompts, tiny_params.seed
     rows, _, queue, stats = generate_triplets(
-        tiny_clean, tiny_synonyms, cfg, prompts, base_model, Verdicts({}), seed, shared_cache
+        tiny_clean, tiny_synonyms, cfg, tiny_params.benchmarks, prompts, base_model, Verdicts({}), seed, shared_cache
     )
     sq = queue[queue["task"] == "support_facts"].reset_index(drop=True)
     assert len(sq) >= 3 and stats["totals"]["queued"] > 0
@@ -211,7 +216,7 @@ def test_verdicts_change_the_output(
     # Strict thresholds now: the accepted triplet must survive a score that would filter it.
     strict = _with_strategy(tiny_params, "mined", uncertain_below=10.0, false_negative_below=9.0)
     rows2, _, queue2, stats2 = generate_triplets(
-        tiny_clean, tiny_synonyms, strict, prompts, base_model, verdicts, seed, shared_cache
+        tiny_clean, tiny_synonyms, strict, tiny_params.benchmarks, prompts, base_model, verdicts, seed, shared_cache
     )
     out = rows2["support_facts"]
     triples = set(zip(out["anchor"], out["positive"], out["negative_1"], strict=True))
@@ -226,7 +231,7 @@ def test_verdicts_change_the_output(
     assert accepted.triplet_id not in set(queue2["triplet_id"])
     # Without verdicts, the strict thresholds drop everything from that task as false negatives.
     rows3, _, _, _ = generate_triplets(
-        tiny_clean, tiny_synonyms, strict, prompts, base_model, Verdicts({}), seed, shared_cache
+        tiny_clean, tiny_synonyms, strict, tiny_params.benchmarks, prompts, base_model, Verdicts({}), seed, shared_cache
     )
     assert (accepted.anchor, accepted.positive, accepted.negative) not in set(
         zip(
@@ -239,7 +244,7 @@ def test_verdicts_change_the_output(
     # Under the lenient thresholds the rejected negative is re-mined: its pair keeps a row, with
     # another negative (under the strict ones any re-mined negative is itself filtered).
     rows4, _, _, _ = generate_triplets(
-        tiny_clean, tiny_synonyms, cfg, prompts, base_model, verdicts, seed, shared_cache
+        tiny_clean, tiny_synonyms, cfg, tiny_params.benchmarks, prompts, base_model, verdicts, seed, shared_cache
     )
     lenient = rows4["support_facts"]
     again = lenient[(lenient["anchor"] == rejected.anchor) & (lenient["positive"] == rejected.positive)]
@@ -317,4 +322,20 @@ def test_unknown_task_in_groups_is_named(tiny_params: Params, tiny_clean, tiny_s
     groups = {**tiny_params.triplets.groups, "retrieval": ["search_qeury"]}
     cfg = tiny_params.triplets.model_copy(update={"groups": groups})
     with pytest.raises(TripletsError, match="unknown task 'search_qeury'"):
-        generate_triplets(tiny_clean, tiny_synonyms, cfg, tiny_params.model.prompts, base_model, Verdicts({}), 1)
+        generate_triplets(
+            tiny_clean, tiny_synonyms, cfg, tiny_params.benchmarks, tiny_params.model.prompts, base_model, Verdicts({}), 1
+        )
+
+
+def test_training_grades_follow_the_benchmarks_rule(tiny_clean: dict[str, pd.DataFrame], tiny_params: Params) -> None:
+    """Search positives are graded by benchmarks.search_grades, the rule the benchmarks score by."""
+    products = tiny_clean["products"].head(3)
+    nm = products["nmid"].tolist()
+    log = pd.DataFrame({"query": ["q1", "q1"], "nmid": nm[:2], "shows": [5, 5], "views": [0, 2], "carts": [0, 0]})
+    cfg, rules, seed = tiny_params.triplets.positives, tiny_params.benchmarks, tiny_params.seed
+    assert search_query_pairs(products, log, cfg, rules, seed).pairs["positive_key"].tolist() == [f"nm{nm[1]}"]
+    # Grading a show as relevant (show: 1) makes the product only shown a positive too.
+    shown = rules.model_copy(update={"search_grades": rules.search_grades.model_copy(update={"show": 1})})
+    pairs = search_query_pairs(products, log, cfg, shown, seed).pairs
+    assert sorted(pairs["positive_key"]) == sorted(f"nm{n}" for n in nm[:2])
+

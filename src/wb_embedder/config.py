@@ -140,6 +140,16 @@ class Params(_Section):
             raise ValueError("model.prompts must name at least one task")
         return self
 
+    @model_validator(mode="after")
+    def _search_positives_exist(self) -> Params:
+        # Training grades search pairs by the benchmarks' rule: above its top grade nothing is a positive.
+        if self.triplets.positives.search_min_grade > self.benchmarks.search_grades.cart:
+            raise ValueError(
+                f"triplets.positives.search_min_grade ({self.triplets.positives.search_min_grade}) is above "
+                f"benchmarks.search_grades.cart ({self.benchmarks.search_grades.cart}): no search pair is a positive"
+            )
+        return self
+
 
 SectionT = TypeVar("SectionT", bound=BaseModel)
 

@@ -13,6 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from wb_embedder.config import PromptPair
+from wb_embedder.evaluation.schema import BenchmarksConfig
 from wb_embedder.triplets.annotation import QUEUE_COLUMNS, Verdicts, confidence, overlap, triplet_id
 from wb_embedder.triplets.negatives import (
     Candidate,
@@ -201,6 +202,7 @@ def generate_triplets(
     tables: dict[str, pd.DataFrame],
     synonyms: pd.DataFrame,
     cfg: TripletsConfig,
+    labels: BenchmarksConfig,
     prompts: dict[str, PromptPair],
     model: Any,
     verdicts: Verdicts,
@@ -209,11 +211,13 @@ def generate_triplets(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """Return (rows per task, manifest, annotation queue, stats).
 
+    ``labels``: the benchmarks' rules for relevance grades and review polarity, which the
+    training labels follow (:mod:`wb_embedder.labels`).
     ``cache`` lets several runs with the same model share their embeddings (comparing
     strategies, say); by default each run encodes every distinct text once.
     """
     enabled = {task: group for group, tasks in cfg.groups.items() for task in tasks}
-    all_pairs, withheld = build_task_pairs(tables, synonyms, cfg.positives, seed)
+    all_pairs, withheld = build_task_pairs(tables, synonyms, cfg.positives, labels, seed)
     for task in enabled:
         if task not in all_pairs:
             raise TripletsError(f"triplets.groups names unknown task {task!r}; known: {sorted(all_pairs)}")
