@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from wb_embedder.brand_mentions import BrandMatcher, eval_brand_spellings
 from wb_embedder.clean import product_text
 from wb_embedder.config import Params
+from wb_embedder.evaluation.embedding_cache import EmbeddingCache
 from wb_embedder.labels import review_polarity
 from wb_embedder.triplets.annotation import (
     QUEUE_COLUMNS,
@@ -21,7 +23,7 @@ from wb_embedder.triplets.annotation import (
     triplet_id,
     write_queue,
 )
-from wb_embedder.triplets.generate import EmbeddingCache, TripletsError, generate_triplets
+from wb_embedder.triplets.generate import TripletsError, UnitEncoder, embedding_cache, generate_triplets
 from wb_embedder.triplets.tasks import search_query_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -39,7 +41,7 @@ def base_model(offline_model_dir: Path, tiny_params: Params):
 @pytest.fixture(scope="module")
 def shared_cache(base_model, tiny_params: Params) -> EmbeddingCache:
     """One embedding cache for the module: each run would otherwise re-encode the same texts."""
-    return EmbeddingCache(base_model, tiny_params.triplets.annotation.encode_batch_size)
+    return embedding_cache(base_model, tiny_params.triplets.annotation.encode_batch_size)
 
 
 def _with_strategy(params: Params, strategy: str, **annotation: object):
@@ -339,3 +341,26 @@ def test_training_grades_follow_the_benchmarks_rule(tiny_clean: dict[str, pd.Dat
     pairs = search_query_pairs(products, log, cfg, shown, seed).pairs
     assert sorted(pairs["positive_key"]) == sorted(f"nm{n}" for n in nm[:2])
 
+
+def test_unit_encoder_sends_texts_sorted_and_keeps_their_rows() -> None:
+    """The model sees the texts in one order whatever order they were asked in (its batches, hence
+    its floats, depend on that order); the rows come back aligned with the request."""
+
+    class Model:
+        def __init__(self) -> None:
+            self.calls: list[tuple[list[str], dict]] = []
+
+        def encode(self, texts: list[str], **kwargs: object) -> np.ndarray:
+            self.calls.append((list(texts), kwargs))
+            return np.array([[len(t), ord(t[0])] for t in texts], dtype=np.float32)
+
+    model = Model()
+    out = UnitEncoder(model, 4).encode(["b", "aa", "c"], "p: ")
+    assert model.calls[0][0] == ["aa", "b", "c"]
+    assert model.calls[0][1]["normalize_embeddings"] is True and model.calls[0][1]["prompt"] == "p: "
+    assert out.tolist() == [[1, 98], [2, 97], [1, 99]]
+
+
+def test_runs_fill_the_shared_cache(mined, shared_cache: EmbeddingCache) -> None:
+    # The module's first run got the cache empty (falsy: len 0) and must still have filled it.
+    assert len(shared_cache) > 0 and shared_cache.encoded == len(shared_cache)
