@@ -13,6 +13,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from wb_embedder.errors import WbEmbedderError
+
 # Sections whose schema lives next to the logic that reads it; they are validated here all the same.
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
 from wb_embedder.io import read_yaml
@@ -27,7 +29,7 @@ from wb_embedder.triplets.schema import TaskName, TripletsConfig
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
 
-class ParamsError(ValueError):
+class ParamsError(WbEmbedderError, ValueError):
     """params.yaml is missing, unreadable or does not match the schema."""
 
 

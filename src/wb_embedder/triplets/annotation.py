@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wb_embedder.errors import WbEmbedderError
 from wb_embedder.io import atomic_path, read_delimited
 
 VERDICTS = ("accept", "reject", "swap")
@@ -24,7 +25,7 @@ QUEUE_COLUMNS = [
 ]
 
 
-class AnnotationError(ValueError):
+class AnnotationError(WbEmbedderError, ValueError):
     """The verdict file is malformed; the message names file, row and column."""
 
 

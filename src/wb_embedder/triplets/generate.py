@@ -13,6 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from wb_embedder.config import PromptPair
+from wb_embedder.errors import WbEmbedderError
 from wb_embedder.evaluation.embedding_cache import EmbeddingCache
 from wb_embedder.evaluation.schema import BenchmarksConfig
 from wb_embedder.triplets.annotation import QUEUE_COLUMNS, Verdicts, confidence, overlap, triplet_id
@@ -30,7 +31,7 @@ from wb_embedder.triplets.tasks import TaskPairs, build_task_pairs
 logger = logging.getLogger(__name__)
 
 
-class TripletsError(ValueError):
+class TripletsError(WbEmbedderError, ValueError):
     """The triplet configuration or inputs cannot produce training data."""
 
 
