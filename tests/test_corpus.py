@@ -231,6 +231,15 @@ def test_queries_differ_from_titles(full: dict[str, pd.DataFrame]) -> None:
     assert cards.groupby("query")["nmid"].nunique().mean() > 2.5
 
 
+def test_brand_scopes_name_known_parents_or_subjects() -> None:
+    """A scope that names no parent or subject (a typo in the brand table) would silently keep
+    the brand off every card."""
+    from wb_embedder.corpus.vocab import PARENTS
+
+    known = set(PARENTS) | set(SUBJECT_BY_NAME) | {"*"}
+    assert [f"{b.name}: {s}" for b in BRANDS for s in b.scope if s not in known] == []
+
+
 def test_cyrillic_brand_queries(full: dict[str, pd.DataFrame]) -> None:
     cards = full["cards"]
     typed = {b.name: [t for t in b.typed if not t.isascii()] for b in BRANDS if is_latin(b.name)}

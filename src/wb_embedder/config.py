@@ -8,10 +8,10 @@ the run with a message that names the key, instead of silently falling back to a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from wb_embedder.errors import WbEmbedderError
 
@@ -151,9 +151,6 @@ class Params(_Section):
                 f"benchmarks.search_grades.cart ({self.benchmarks.search_grades.cart}): no search pair is a positive"
             )
         return self
-
-
-SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
 def _describe(error: ValidationError) -> str:

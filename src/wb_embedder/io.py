@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 
@@ -82,11 +81,6 @@ def read_delimited(path: Path | str, sep: str = ",") -> tuple[list[str] | None, 
         except csv.Error as exc:
             raise csv.Error(f"line {reader.line_num}: {exc}") from None
     return header, rows
-
-
-def write_parquet(frame: pd.DataFrame, path: Path | str) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
 
 
 def write_json(payload: Any, path: Path | str) -> None:

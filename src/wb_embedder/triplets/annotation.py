@@ -12,7 +12,6 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from wb_embedder.errors import WbEmbedderError
@@ -147,7 +146,3 @@ def read_verdicts(directory: Path) -> Verdicts:
             by_id[tid.strip()] = verdict
     return Verdicts(by_id)
 
-
-def cosine_scores(anchors: np.ndarray, documents: np.ndarray) -> np.ndarray:
-    """Row-wise cosine of normalised embeddings."""
-    return np.einsum("ij,ij->i", anchors, documents)
