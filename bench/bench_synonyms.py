@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
 
+from wb_embedder.config import load_params  # noqa: E402
 from wb_embedder.synonyms.generate import generate_synonyms  # noqa: E402
 from wb_embedder.synonyms.lm import BUILTIN_WORDS  # noqa: E402
-from wb_embedder.synonyms.schema import default_synonyms_config  # noqa: E402
 
 # Pieces that make brand names look like the ones in a marketplace catalogue: invented words
 # from syllables, English words, and Russian ones.
@@ -93,7 +94,7 @@ def main() -> None:
     names = synthetic_brands(args.brands, args.seed)
     brands = pd.DataFrame({"brandname": names, "n_cards": [1] * len(names), "categories": [""] * len(names)})
     corpus = synthetic_corpus(args.texts, args.seed)
-    cfg = default_synonyms_config()
+    cfg = load_params(ROOT / "params.yaml").synonyms
 
     start = time.perf_counter()
     table, stats = generate_synonyms(brands, corpus, cfg, args.seed)

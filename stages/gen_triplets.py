@@ -25,7 +25,8 @@ def main() -> None:
     params = load_params()
     model = SentenceTransformer(str(BASE_MODEL.resolve()), device="cpu", trust_remote_code=params.model.trust_remote_code)
     rows, manifest, queue, stats = generate_triplets(
-        read_clean_tables(CLEAN), pd.read_parquet(SYNONYMS), params.triplets, params.model.prompts, model,
+        read_clean_tables(CLEAN), pd.read_parquet(SYNONYMS), params.triplets, params.benchmarks, params.model.prompts,
+        model,
         read_verdicts(VERDICTS), params.seed,
     )
     with atomic_dir(OUT) as tmp:

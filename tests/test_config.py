@@ -155,3 +155,67 @@ def test_task_names_are_the_benchmarks_tasks() -> None:
     from wb_embedder.triplets.schema import TaskName
 
     assert set(get_args(TaskName)) == {spec.task for spec in SPECS.values()}
+
+
+# --------------------------------------------------------------------------- params.yaml, the one home of defaults
+
+
+def _schema_models(model: type, seen: set[type] | None = None) -> list[type]:
+    """``model`` and every params schema nested in its fields (through dicts, lists, optionals)."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    seen = set() if seen is None else seen
+    if model in seen:
+        return []
+    seen.add(model)
+    out = [model]
+    stack = [field.annotation for field in model.model_fields.values()]
+    while stack:
+        annotation = stack.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out += _schema_models(annotation, seen)
+        stack.extend(get_args(annotation))
+    return out
+
+
+def test_no_params_schema_carries_a_default() -> None:
+    """A default in a schema is a second home for a value: a key dropped from params.yaml would
+    then pass silently with a number nobody sees in the file."""
+    from wb_embedder.config import Params
+
+    defaults = [
+        f"{model.__module__}.{model.__name__}.{name}"
+        for model in _schema_models(Params)
+        for name, field in model.model_fields.items()
+        if not field.is_required()
+    ]
+    assert len(_schema_models(Params)) > 30  # the walk reaches the nested sections
+    assert defaults == []
+
+
+def test_no_module_copies_a_params_section(repo_root: Path) -> None:
+    """No dict literal in the package repeats a section of params.yaml (a DEFAULTS copy drifts)."""
+    import ast
+
+    params = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
+    sections: list[tuple[str, dict]] = []
+    stack: list[tuple[str, object]] = [("", params)]
+    while stack:
+        key, node = stack.pop()
+        if isinstance(node, dict):
+            if len(node) >= 2:
+                sections.append((key or "<root>", node))
+            stack.extend((f"{key}.{k}".lstrip("."), v) for k, v in node.items())
+    copies = []
+    for path in sorted((repo_root / "src" / "wb_embedder").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Dict):
+                continue
+            try:
+                literal = ast.literal_eval(node)
+            except (ValueError, TypeError, SyntaxError):
+                continue  # not a pure literal (names, calls): not a copy of YAML values
+            copies += [f"{path.relative_to(repo_root)}:{node.lineno} == {key}" for key, s in sections if literal == s]
+    assert copies == []

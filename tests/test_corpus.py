@@ -231,6 +231,15 @@ def test_queries_differ_from_titles(full: dict[str, pd.DataFrame]) -> None:
     assert cards.groupby("query")["nmid"].nunique().mean() > 2.5
 
 
+def test_brand_scopes_name_known_parents_or_subjects() -> None:
+    """A scope that names no parent or subject (a typo in the brand table) would silently keep
+    the brand off every card."""
+    from wb_embedder.corpus.vocab import PARENTS
+
+    known = set(PARENTS) | set(SUBJECT_BY_NAME) | {"*"}
+    assert [f"{b.name}: {s}" for b in BRANDS for s in b.scope if s not in known] == []
+
+
 def test_cyrillic_brand_queries(full: dict[str, pd.DataFrame]) -> None:
     cards = full["cards"]
     typed = {b.name: [t for t in b.typed if not t.isascii()] for b in BRANDS if is_latin(b.name)}
@@ -240,6 +249,20 @@ def test_cyrillic_brand_queries(full: dict[str, pd.DataFrame]) -> None:
             hits += 1
     assert hits >= 30
     assert cards["query"].str.contains(r"\b(?:найк|адидас|сяоми|самсунг)\b", regex=True).any()
+
+
+def test_corpus_slips_type_on_the_shared_keyboard() -> None:
+    """The corpus plants wrong-layout text and typos on the keyboard gen_synonyms types brands on
+    (wb_embedder.keyboard), keeping its own narrower choice: lowercase letter keys, same-row slips."""
+    from wb_embedder.corpus.noise import _NEIGHBOURS
+    from wb_embedder.keyboard import neighbours, to_jcuken, to_qwerty
+
+    assert wrong_layout("кроссовки найк") == to_qwerty("кроссовки найк") == "rhjccjdrb yfqr"
+    assert wrong_layout("rhjccjdrb yfqr") == to_jcuken("rhjccjdrb yfqr") == "кроссовки найк"
+    assert wrong_layout("ёлка, Жук.") == "`krf, Жer."  # capitals and Russian punctuation as typed
+    assert _NEIGHBOURS["к"] == "уе" and _NEIGHBOURS["ю"] == "б" and "ё" not in _NEIGHBOURS
+    staggered = neighbours("jcuken", across_rows=True)  # the synonyms' slips include the corpus's
+    assert all(set(near) <= set(staggered[letter]) for letter, near in _NEIGHBOURS.items())
 
 
 def test_wrong_layout_queries(full: dict[str, pd.DataFrame]) -> None:

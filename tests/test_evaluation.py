@@ -37,7 +37,6 @@ from wb_embedder.evaluation.benchmarks import (
     load_benchmarks,
     product_text,
     retrieval_set,
-    search_grades,
     similar_goods_triplets,
     write_benchmarks,
 )
@@ -81,6 +80,7 @@ from wb_embedder.evaluation.run import (
     write_results,
 )
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
+from wb_embedder.labels import search_grades
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -532,9 +532,8 @@ def test_search_grades_from_counters() -> None:
          ("q2", nm[3], 10, 0, 0), ("q2", nm[4], 9, 0, 0)],  # q2: shown, never opened: nothing to find
         columns=["query", "nmid", "shows", "views", "carts"],
     ).assign(split="test")
-    assert search_grades(log, BENCH_CFG).tolist() == [2, 1, 0, 0, 0]
-    higher = BENCH_CFG.model_copy(update={"search_grades": BENCH_CFG.search_grades.model_copy(
-        update={"min_carts": 3, "min_views": 3})})
+    assert search_grades(log, BENCH_CFG.search_grades).tolist() == [2, 1, 0, 0, 0]
+    higher = BENCH_CFG.search_grades.model_copy(update={"min_carts": 3, "min_views": 3})
     assert search_grades(log, higher).tolist() == [1, 0, 0, 0, 0]
 
     tables = {"products": products, "search_log": log}

@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from wb_embedder.io import read_yaml
+from wb_embedder.keyboard import covered_alphabet, swap_layout, to_jcuken, to_qwerty
 from wb_embedder.synonyms import g2p
 from wb_embedder.synonyms.generate import (
     STRATEGIES,
@@ -22,11 +24,10 @@ from wb_embedder.synonyms.generate import (
     reading_variants,
     split_brands,
 )
-from wb_embedder.synonyms.layout import covered_alphabet, swap_layout, to_jcuken, to_qwerty
 from wb_embedder.synonyms.lm import BUILTIN_WORDS, CharNgramLM
 from wb_embedder.synonyms.pronounce import LEXICON
 from wb_embedder.synonyms.quality import EVALUATED, accepted, evaluate, load_pairs, markdown, recall
-from wb_embedder.synonyms.schema import DEFAULTS, SynonymsConfig, default_synonyms_config
+from wb_embedder.synonyms.schema import SynonymsConfig
 from wb_embedder.synonyms.text import canonical
 from wb_embedder.synonyms.translit import transliterate
 from wb_embedder.synonyms.typos import (
@@ -47,11 +48,18 @@ TARGET_DEFAULT_MIX_TEST_RECALL_AT_5 = 0.92
 MIN_DEFAULT_MIX_TEST_RECALL_AT_5 = 0.85
 # Generic English words pronounce's exception lexicon may hold and real brands contain.
 GENERIC_WORDS = {"the", "new", "balance", "face", "north", "apple", "only", "love", "beauty", "house", "baby"}
+# The pipeline's own settings (params.yaml is the only home of defaults), as raw YAML to patch.
+PARAMS = read_yaml(Path(__file__).parents[1] / "params.yaml")["synonyms"]
+
+
+def synonyms_config(**overrides: object) -> SynonymsConfig:
+    """params.yaml's synonyms section, with top-level keys replaced by ``overrides``."""
+    return SynonymsConfig.model_validate({**PARAMS, **overrides})
 
 
 @pytest.fixture(scope="module")
 def cfg() -> SynonymsConfig:
-    return default_synonyms_config()
+    return synonyms_config()
 
 
 @pytest.fixture(scope="module")
@@ -415,7 +423,7 @@ def test_stats_match_the_table(table_and_stats) -> None:
 
 def test_strategies_can_be_switched_off(brands: pd.DataFrame) -> None:
     only = {"g2p": False, "pronounce": False, "translit": True, "layout": False, "typos": False, "naive": False}
-    table, stats = generate_synonyms(brands, [], default_synonyms_config(strategies=only), seed=42)
+    table, stats = generate_synonyms(brands, [], synonyms_config(strategies=only), seed=42)
     assert set(table["strategy"]) == {"translit"} and set(stats["strategies"]) == {"translit"}
 
 
@@ -449,10 +457,10 @@ def test_split_brands_is_stable_and_by_brand() -> None:
     [
         {"top_k_per_strategy": "5"},  # strict: a string is not an int
         {"unknown_knob": 1},
-        {"lm": {**DEFAULTS["lm"], "interpolation": [0.5, 0.5]}},  # one weight per order
-        {"typos": {**DEFAULTS["typos"], "weight_drop": 0}},
+        {"lm": {**PARAMS["lm"], "interpolation": [0.5, 0.5]}},  # one weight per order
+        {"typos": {**PARAMS["typos"], "weight_drop": 0}},
     ],
 )
 def test_config_is_strict(patch: dict) -> None:
     with pytest.raises(ValidationError):
-        SynonymsConfig.model_validate({**DEFAULTS, **patch})
+        SynonymsConfig.model_validate({**PARAMS, **patch})

@@ -5,11 +5,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from wb_embedder.brand_mentions import BrandMatcher, eval_brand_spellings
+from wb_embedder.clean import product_text
 from wb_embedder.config import Params
+from wb_embedder.evaluation.embedding_cache import EmbeddingCache
+from wb_embedder.labels import review_polarity
 from wb_embedder.triplets.annotation import (
     QUEUE_COLUMNS,
     AnnotationError,
@@ -19,8 +23,8 @@ from wb_embedder.triplets.annotation import (
     triplet_id,
     write_queue,
 )
-from wb_embedder.triplets.generate import EmbeddingCache, TripletsError, generate_triplets
-from wb_embedder.triplets.tasks import polarity, product_text
+from wb_embedder.triplets.generate import TripletsError, UnitEncoder, embedding_cache, generate_triplets
+from wb_embedder.triplets.tasks import search_query_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -37,7 +41,7 @@ def base_model(offline_model_dir: Path, tiny_params: Params):
 @pytest.fixture(scope="module")
 def shared_cache(base_model, tiny_params: Params) -> EmbeddingCache:
     """One embedding cache for the module: each run would otherwise re-encode the same texts."""
-    return EmbeddingCache(base_model, tiny_params.triplets.annotation.encode_batch_size)
+    return embedding_cache(base_model, tiny_params.triplets.annotation.encode_batch_size)
 
 
 def _with_strategy(params: Params, strategy: str, **annotation: object):
@@ -55,6 +59,7 @@ def mined(
         tiny_clean,
         tiny_synonyms,
         cfg,
+        tiny_params.benchmarks,
         tiny_params.model.prompts,
         base_model,
         Verdicts({}),
@@ -66,7 +71,7 @@ def mined(
 def _texts_by_split(tables: dict[str, pd.DataFrame], split: str) -> set[str]:
     out: set[str] = set()
     products = tables["products"][tables["products"]["split"] == split]
-    out |= set(products["title"]) | {product_text(r) for _, r in products.iterrows()}
+    out |= set(products["title"]) | set(product_text(products))
     for name, columns in {
         "search_log": ["query"],
         "reviews": ["text"],
@@ -130,7 +135,8 @@ def test_no_eval_split_text_in_any_output(mined, tiny_clean: dict[str, pd.DataFr
 
 def test_no_negative_equals_or_duplicates_its_positive(mined, tiny_clean: dict[str, pd.DataFrame]) -> None:
     rows, _, _, _ = mined
-    title_of = {product_text(r): r["title"].lower() for _, r in tiny_clean["products"].iterrows()}
+    products = tiny_clean["products"]
+    title_of = dict(zip(product_text(products), products["title"].str.lower(), strict=True))
     for task, frame in rows.items():
         negatives = [c for c in frame.columns if c.startswith("negative_")]
         for column in negatives:
@@ -152,7 +158,7 @@ def test_classification_negatives_never_share_the_anchor_label(
         "review_rating": dict(zip(reviews["text"], reviews["rating"].astype(str), strict=True)),
         "review_reason": dict(zip(reviews["text"], reviews["reason"], strict=True)),
         "review_polarity": dict(
-            zip(reviews["text"], polarity(reviews["rating"], tiny_params.triplets.positives), strict=True)
+            zip(reviews["text"], review_polarity(reviews["rating"], tiny_params.benchmarks.review_polarity), strict=True)
         ),
         "support_intent": dict(zip(tiny_clean["support"]["question"], tiny_clean["support"]["intent"], strict=True)),
     }
@@ -170,7 +176,8 @@ def test_other_strategies(
 ) -> None:
     cfg = _with_strategy(tiny_params, strategy)
     rows, manifest, _, stats = generate_triplets(
-        tiny_clean, tiny_synonyms, cfg, tiny_params.model.prompts, base_model, Verdicts({}), tiny_params.seed, shared_cache
+        tiny_clean, tiny_synonyms, cfg, tiny_params.benchmarks, tiny_params.model.prompts, base_model, Verdicts({}),
+        tiny_params.seed, shared_cache,
     )
     assert manifest["strategy"] == strategy
     wanted = cfg.negatives.fusion_num_negatives if strategy == "fusion_multineg" else cfg.negatives.num_negatives
@@ -190,7 +197,7 @@ def test_verdicts_change_the_output(
     cfg = _with_strategy(tiny_params, "mined", uncertain_below=10.0, false_negative_below=-10.0, max_queue=100_000)
     prompts, seed = tiny_params.model.prompts, tiny_params.seed
     rows, _, queue, stats = generate_triplets(
-        tiny_clean, tiny_synonyms, cfg, prompts, base_model, Verdicts({}), seed, shared_cache
+        tiny_clean, tiny_synonyms, cfg, tiny_params.benchmarks, prompts, base_model, Verdicts({}), seed, shared_cache
     )
     sq = queue[queue["task"] == "support_facts"].reset_index(drop=True)
     assert len(sq) >= 3 and stats["totals"]["queued"] > 0
@@ -211,7 +218,7 @@ def test_verdicts_change_the_output(
     # Strict thresholds now: the accepted triplet must survive a score that would filter it.
     strict = _with_strategy(tiny_params, "mined", uncertain_below=10.0, false_negative_below=9.0)
     rows2, _, queue2, stats2 = generate_triplets(
-        tiny_clean, tiny_synonyms, strict, prompts, base_model, verdicts, seed, shared_cache
+        tiny_clean, tiny_synonyms, strict, tiny_params.benchmarks, prompts, base_model, verdicts, seed, shared_cache
     )
     out = rows2["support_facts"]
     triples = set(zip(out["anchor"], out["positive"], out["negative_1"], strict=True))
@@ -226,7 +233,7 @@ def test_verdicts_change_the_output(
     assert accepted.triplet_id not in set(queue2["triplet_id"])
     # Without verdicts, the strict thresholds drop everything from that task as false negatives.
     rows3, _, _, _ = generate_triplets(
-        tiny_clean, tiny_synonyms, strict, prompts, base_model, Verdicts({}), seed, shared_cache
+        tiny_clean, tiny_synonyms, strict, tiny_params.benchmarks, prompts, base_model, Verdicts({}), seed, shared_cache
     )
     assert (accepted.anchor, accepted.positive, accepted.negative) not in set(
         zip(
@@ -239,7 +246,7 @@ def test_verdicts_change_the_output(
     # Under the lenient thresholds the rejected negative is re-mined: its pair keeps a row, with
     # another negative (under the strict ones any re-mined negative is itself filtered).
     rows4, _, _, _ = generate_triplets(
-        tiny_clean, tiny_synonyms, cfg, prompts, base_model, verdicts, seed, shared_cache
+        tiny_clean, tiny_synonyms, cfg, tiny_params.benchmarks, prompts, base_model, verdicts, seed, shared_cache
     )
     lenient = rows4["support_facts"]
     again = lenient[(lenient["anchor"] == rejected.anchor) & (lenient["positive"] == rejected.positive)]
@@ -317,4 +324,43 @@ def test_unknown_task_in_groups_is_named(tiny_params: Params, tiny_clean, tiny_s
     groups = {**tiny_params.triplets.groups, "retrieval": ["search_qeury"]}
     cfg = tiny_params.triplets.model_copy(update={"groups": groups})
     with pytest.raises(TripletsError, match="unknown task 'search_qeury'"):
-        generate_triplets(tiny_clean, tiny_synonyms, cfg, tiny_params.model.prompts, base_model, Verdicts({}), 1)
+        generate_triplets(
+            tiny_clean, tiny_synonyms, cfg, tiny_params.benchmarks, tiny_params.model.prompts, base_model, Verdicts({}), 1
+        )
+
+
+def test_training_grades_follow_the_benchmarks_rule(tiny_clean: dict[str, pd.DataFrame], tiny_params: Params) -> None:
+    """Search positives are graded by benchmarks.search_grades, the rule the benchmarks score by."""
+    products = tiny_clean["products"].head(3)
+    nm = products["nmid"].tolist()
+    log = pd.DataFrame({"query": ["q1", "q1"], "nmid": nm[:2], "shows": [5, 5], "views": [0, 2], "carts": [0, 0]})
+    cfg, rules, seed = tiny_params.triplets.positives, tiny_params.benchmarks, tiny_params.seed
+    assert search_query_pairs(products, log, cfg, rules, seed).pairs["positive_key"].tolist() == [f"nm{nm[1]}"]
+    # Grading a show as relevant (show: 1) makes the product only shown a positive too.
+    shown = rules.model_copy(update={"search_grades": rules.search_grades.model_copy(update={"show": 1})})
+    pairs = search_query_pairs(products, log, cfg, shown, seed).pairs
+    assert sorted(pairs["positive_key"]) == sorted(f"nm{n}" for n in nm[:2])
+
+
+def test_unit_encoder_sends_texts_sorted_and_keeps_their_rows() -> None:
+    """The model sees the texts in one order whatever order they were asked in (its batches, hence
+    its floats, depend on that order); the rows come back aligned with the request."""
+
+    class Model:
+        def __init__(self) -> None:
+            self.calls: list[tuple[list[str], dict]] = []
+
+        def encode(self, texts: list[str], **kwargs: object) -> np.ndarray:
+            self.calls.append((list(texts), kwargs))
+            return np.array([[len(t), ord(t[0])] for t in texts], dtype=np.float32)
+
+    model = Model()
+    out = UnitEncoder(model, 4).encode(["b", "aa", "c"], "p: ")
+    assert model.calls[0][0] == ["aa", "b", "c"]
+    assert model.calls[0][1]["normalize_embeddings"] is True and model.calls[0][1]["prompt"] == "p: "
+    assert out.tolist() == [[1, 98], [2, 97], [1, 99]]
+
+
+def test_runs_fill_the_shared_cache(mined, shared_cache: EmbeddingCache) -> None:
+    # The module's first run got the cache empty (falsy: len 0) and must still have filled it.
+    assert len(shared_cache) > 0 and shared_cache.encoded == len(shared_cache)

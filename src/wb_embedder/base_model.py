@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from wb_embedder.config import ModelConfig
+from wb_embedder.errors import WbEmbedderError
 from wb_embedder.io import atomic_dir
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ _Q4_BLOCK_BYTES = 2 + _Q4_BLOCK // 2  # fp16 scale + 32 nibbles
 _DTYPE_F32, _DTYPE_Q4 = 0, 1
 
 
-class BaseModelError(RuntimeError):
+class BaseModelError(WbEmbedderError, RuntimeError):
     """The base model cannot be built or loaded."""
 
 

@@ -8,16 +8,19 @@ the run with a message that names the key, instead of silently falling back to a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
+
+from wb_embedder.errors import WbEmbedderError
 
 # Sections whose schema lives next to the logic that reads it; they are validated here all the same.
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
 from wb_embedder.io import read_yaml
 from wb_embedder.leakage.schema import LeakageConfig
 from wb_embedder.near_duplicates import NearDuplicateConfig
+from wb_embedder.schema import StrictSection as _Section
 from wb_embedder.splits import check_fractions
 from wb_embedder.synonyms.schema import SynonymsConfig
 from wb_embedder.training.schema import FinetuneConfig
@@ -26,13 +29,8 @@ from wb_embedder.triplets.schema import TaskName, TripletsConfig
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
 
-class ParamsError(ValueError):
+class ParamsError(WbEmbedderError, ValueError):
     """params.yaml is missing, unreadable or does not match the schema."""
-
-
-class _Section(BaseModel):
-    # strict: "3" is not an int, "yes" is not a bool; extra=forbid: unknown keys are errors.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class PromptPair(_Section):
@@ -144,8 +142,15 @@ class Params(_Section):
             raise ValueError("model.prompts must name at least one task")
         return self
 
-
-SectionT = TypeVar("SectionT", bound=BaseModel)
+    @model_validator(mode="after")
+    def _search_positives_exist(self) -> Params:
+        # Training grades search pairs by the benchmarks' rule: above its top grade nothing is a positive.
+        if self.triplets.positives.search_min_grade > self.benchmarks.search_grades.cart:
+            raise ValueError(
+                f"triplets.positives.search_min_grade ({self.triplets.positives.search_min_grade}) is above "
+                f"benchmarks.search_grades.cart ({self.benchmarks.search_grades.cart}): no search pair is a positive"
+            )
+        return self
 
 
 def _describe(error: ValidationError) -> str:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from wb_embedder.config import BadRowPolicies, JsonLimits
+from wb_embedder.errors import WbEmbedderError
 from wb_embedder.io import read_delimited
 
 # Column kinds: "text" must be a non-empty string, "str" any string (may be empty),
@@ -92,7 +93,7 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _MAX_REPORTED = 5
 
 
-class ContractError(ValueError):
+class ContractError(WbEmbedderError, ValueError):
     """A raw file breaks the contract; the message names file, row and column."""
 
 

@@ -1,4 +1,5 @@
-"""Atomic writes (a failed stage never leaves a half-written output behind), and YAML reading.
+"""Atomic writes (a failed stage never leaves a half-written output behind), YAML reading, and
+the content hash of a folder.
 
 Every output is written to a temporary sibling and renamed into place only once complete;
 ``os.replace`` is atomic on one filesystem, which a sibling path guarantees.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import os
 import re
@@ -17,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 
@@ -82,11 +83,6 @@ def read_delimited(path: Path | str, sep: str = ",") -> tuple[list[str] | None, 
     return header, rows
 
 
-def write_parquet(frame: pd.DataFrame, path: Path | str) -> None:
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
-
-
 def write_json(payload: Any, path: Path | str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -110,6 +106,34 @@ _ParamsLoader.add_implicit_resolver(
     re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+
+
+# Read size for hashing: large enough to be fast, small enough to stay out of memory's way.
+_HASH_CHUNK = 1 << 20
+
+
+def file_sha256(path: Path | str) -> bytes:
+    """SHA-256 of a file's bytes, read in chunks (a model's weights need not fit in memory)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def tree_digest(root: Path | str) -> str:
+    """SHA-256 (hex) of a folder's content: every file's path relative to ``root`` (POSIX form)
+    and the SHA-256 of its bytes, in sorted path order; of one file, its name and bytes. Times,
+    permissions and empty folders do not count. Training keys its checkpoints to it, and the
+    report refuses to compare models scored on benchmark folders whose digests differ."""
+    root = Path(root)
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for path in files:
+        name = path.name if path == root else path.relative_to(root).as_posix()
+        digest.update(name.encode() + b"\0")
+        digest.update(file_sha256(path))
+    return digest.hexdigest()
 
 
 def read_yaml(path: Path | str) -> Any:

@@ -6,26 +6,16 @@ import logging
 import sys
 from collections.abc import Callable
 
-from wb_embedder.base_model import BaseModelError
-from wb_embedder.config import ParamsError
-from wb_embedder.contract import ContractError
-from wb_embedder.evaluation.errors import EvaluationError
-from wb_embedder.leakage.audit import LeakageError
-from wb_embedder.training.errors import FinetuneError
-from wb_embedder.triplets.annotation import AnnotationError
-from wb_embedder.triplets.generate import TripletsError
-
-# Failures a user can fix from the message alone; anything else is a bug and keeps its traceback.
-EXPECTED_ERRORS: tuple[type[Exception], ...] = (
-    ParamsError, ContractError, BaseModelError, TripletsError, AnnotationError, EvaluationError, FinetuneError,
-    LeakageError,
-)
+from wb_embedder.errors import WbEmbedderError
 
 
 def run_stage(name: str, body: Callable[[], None]) -> None:
+    """Run a stage's body; a failure the user can fix from its message alone (any
+    :class:`WbEmbedderError`) ends the stage with that message on one line and exit status 1.
+    Anything else is a bug and keeps its traceback."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
     try:
         body()
-    except EXPECTED_ERRORS as exc:
+    except WbEmbedderError as exc:
         logging.getLogger(name).error("%s", exc)
         sys.exit(1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .vocab import PARENTS, SUBJECT_BY_NAME, SUBJECTS, Subject
+from .vocab import SUBJECTS, Subject
 
 
 @dataclass(frozen=True)
@@ -357,12 +357,6 @@ def brands_for(subject: Subject) -> list[Brand]:
 
 def is_latin(name: str) -> bool:
     return any("a" <= ch <= "z" for ch in name.lower()) and not _cyrillic(name)
-
-
-def check_scopes() -> list[str]:
-    """Scope entries that name no parent or subject (a typo in the table)."""
-    known = set(PARENTS) | set(SUBJECT_BY_NAME) | {"*"}
-    return [f"{b.name}: {s}" for b in BRANDS for s in b.scope if s not in known]
 
 
 SUBJECT_BRANDS: dict[str, list[Brand]] = {s.name: brands_for(s) for s in SUBJECTS}

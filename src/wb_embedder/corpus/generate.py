@@ -74,12 +74,12 @@ def generate_corpus(cfg: CorpusConfig, seed: int, *, record_mentions: bool = Fal
     products = build_catalog(cfg.n_products, rng["catalog"][0])
     log = build_search_log(products, cfg.queries_per_product, *rng["queries"])
     # each part draws from its own stream, so the order of these calls does not matter
-    qa, mentions = split_mentions(build_qa(products, cfg.qa_per_product, *rng["qa"]))
+    qa, mentions = split_mentions(build_qa(products, cfg.qa_per_product, rng["qa"][0]))
     tables = {
         "cards": _cards(products, log),
-        "reviews": build_reviews(products, cfg.reviews_per_product, *rng["reviews"]),
+        "reviews": build_reviews(products, cfg.reviews_per_product, rng["reviews"][0]),
         "product_qa": qa,
-        "support": build_support(cfg.n_support_facts, cfg.questions_per_fact, *rng["support"]),
+        "support": build_support(cfg.n_support_facts, cfg.questions_per_fact, rng["support"][0]),
     }
     if record_mentions:
         tables[MENTIONS_TABLE] = mentions

@@ -13,10 +13,6 @@ from functools import cache, lru_cache
 
 import pymorphy3
 
-# Grammatical "slot" of a noun phrase: gender for singular nouns, or plural.
-GRAMS = ("masc", "femn", "neut", "plur")
-
-
 @lru_cache(maxsize=1)
 def analyzer() -> pymorphy3.MorphAnalyzer:
     """One shared analyzer: loading the dictionaries takes a while and a lot of memory."""

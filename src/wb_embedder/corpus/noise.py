@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import random
 
-_RU = "йцукенгшщзхъфывапролджэячсмитьбюё"
-_EN = "qwertyuiop[]asdfghjkl;'zxcvbnm,.`"
-RU_TO_EN = dict(zip(_RU, _EN, strict=True))
-EN_TO_RU = dict(zip(_EN, _RU, strict=True))
+from wb_embedder.keyboard import RUSSIAN_LETTER_KEYS, neighbours
 
-# Keys next to each other on the ЙЦУКЕН layout: the commonest slip of a finger.
-_ROWS = ("йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю")
-_NEIGHBOURS: dict[str, str] = {}
-for _row in _ROWS:
-    for _i, _ch in enumerate(_row):
-        _NEIGHBOURS[_ch] = _row[max(0, _i - 1) : _i] + _row[_i + 1 : _i + 2]
+# Shoppers' queries are lowercase: the letter keys are the whole wrong-layout story here.
+RU_TO_EN = RUSSIAN_LETTER_KEYS
+EN_TO_RU = {key: letter for letter, key in RUSSIAN_LETTER_KEYS.items()}
+
+# Keys next to each other on one ЙЦУКЕН row: the commonest slip of a finger.
+_NEIGHBOURS = neighbours("jcuken", across_rows=False)
 
 
 def wrong_layout(text: str) -> str:
-    """Text typed with the keyboard left in the other layout ("кроссовки" -> "rhjccjdrb")."""
+    """Text typed with the keyboard left in the other layout ("кроссовки" -> "rhjccjdrb"): the
+    lowercase letter keys only, everything else as typed."""
     table = RU_TO_EN if any(ch in RU_TO_EN for ch in text) else EN_TO_RU
     return "".join(table.get(ch, ch) for ch in text)
 

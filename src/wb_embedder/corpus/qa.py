@@ -342,10 +342,8 @@ def _name_product(p: Product, q: str, asked: str, rnd: random.Random) -> tuple[s
     return q, own + [m for m in mentions if m not in own]
 
 
-def build_qa(products: list[Product], qa_per_product: float, rnd: random.Random,
-             np_rng: np.random.Generator) -> pd.DataFrame:
+def build_qa(products: list[Product], qa_per_product: float, rnd: random.Random) -> pd.DataFrame:
     """Questions with seller answers for a Poisson number of them per product."""
-    del np_rng
     ids: list[int] = []
     nmids: list[int] = []
     questions: list[str] = []

@@ -465,10 +465,9 @@ def _style(text: str, rating: int, rnd: random.Random) -> str:
     return text
 
 
-def build_reviews(products: list[Product], reviews_per_product: float, rnd: random.Random,
-                  np_rng: np.random.Generator) -> pd.DataFrame:
-    """Reviews for a Poisson number per product (popular products get more)."""
-    del np_rng  # counts come from rnd too, keeping one stream per table
+def build_reviews(products: list[Product], reviews_per_product: float, rnd: random.Random) -> pd.DataFrame:
+    """Reviews for a Poisson number per product (popular products get more); counts come from
+    ``rnd`` too, keeping one stream per table."""
     ids: list[int] = []
     nmids: list[int] = []
     texts: list[str] = []

@@ -341,10 +341,8 @@ def _question(fact: Fact, style: str, rnd: random.Random) -> str:
     return q
 
 
-def build_support(n_facts: int, questions_per_fact: int, rnd: random.Random,
-                  np_rng: np.random.Generator) -> pd.DataFrame:
+def build_support(n_facts: int, questions_per_fact: int, rnd: random.Random) -> pd.DataFrame:
     """``questions_per_fact`` distinct questions for each of ``n_facts`` facts."""
-    del np_rng
     if n_facts > len(FACTS):
         raise ValueError(f"n_support_facts={n_facts}, but the knowledge base holds {len(FACTS)} facts")
     # Keep every intent present: take facts round-robin over intents in a seeded order.

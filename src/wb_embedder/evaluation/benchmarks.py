@@ -30,6 +30,7 @@ from wb_embedder.clean import CLEAN_TABLES, product_text
 from wb_embedder.evaluation.errors import EvaluationError
 from wb_embedder.evaluation.schema import BenchmarksConfig
 from wb_embedder.io import atomic_dir, write_json
+from wb_embedder.labels import review_polarity, search_grades
 from wb_embedder.splits import EVAL_SPLITS, TRAIN
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 STATS_FILE = "stats.json"
 RETRIEVAL_FILES = ("queries", "corpus", "qrels", "excluded")
 CLASSIFICATION_FILES = ("train", "test")
-POSITIVE, NEGATIVE = "positive", "negative"
 
 Kind = Literal["retrieval", "classification"]
 
@@ -102,9 +102,6 @@ class Benchmark:
     classification: ClassificationSet | None = None
     # Written next to the data for inspection only (e.g. the derived triplets); never read back.
     extras: dict[str, pd.DataFrame] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- product texts
 
 
 # --------------------------------------------------------------------------- retrieval builders
@@ -199,23 +196,13 @@ def build_qa_goods(products: pd.DataFrame, qa: pd.DataFrame) -> Benchmark:
     return Benchmark(spec, retrieval=views)
 
 
-def search_grades(log: pd.DataFrame, cfg: BenchmarksConfig) -> np.ndarray:
-    """The graded relevance of each (query, product) row of the search log."""
-    grades = cfg.search_grades
-    return np.where(
-        log["carts"] >= grades.min_carts,
-        grades.cart,
-        np.where(log["views"] >= grades.min_views, grades.view, grades.show),
-    ).astype("int64")
-
-
 def build_search(products: pd.DataFrame, log: pd.DataFrame, cfg: BenchmarksConfig) -> Benchmark:
     """Search query -> products, graded by the funnel (cart > view > show); the corpus is every
     test product, so products never shown for a query are unjudged distractors."""
     spec = SPECS["WBSearchQueryNmRelevance"]
     full = dict(zip(products["nmid"], product_text(products), strict=True))
     known = log[log["nmid"].isin(full)]
-    pairs = _pairs(known["query"], known["nmid"].map(full), search_grades(known, cfg))
+    pairs = _pairs(known["query"], known["nmid"].map(full), search_grades(known, cfg.search_grades))
     return Benchmark(spec, retrieval={"": retrieval_set(spec.name, pairs, full.values())})
 
 
@@ -314,19 +301,6 @@ def classification_set(
     return ClassificationSet(train=train_frame, test=test_frame)
 
 
-def review_polarity(rating: pd.Series, cfg: BenchmarksConfig) -> pd.Series:
-    """positive / negative / "" (left out) from the star rating."""
-    rules = cfg.review_polarity
-    return pd.Series(
-        np.where(
-            rating >= rules.positive_min_rating,
-            POSITIVE,
-            np.where(rating <= rules.negative_max_rating, NEGATIVE, ""),
-        ),
-        index=rating.index,
-    )
-
-
 def short_questions(support: pd.DataFrame, cfg: BenchmarksConfig) -> pd.DataFrame:
     return support[support["question"].str.split().str.len() <= cfg.support_short_max_words]
 
@@ -376,7 +350,8 @@ def build_benchmarks(
         _classification(
             "WBReviewsPolarityClassification",
             pair(reviews, "text"),
-            (review_polarity(reviews[0]["rating"], cfg), review_polarity(reviews[1]["rating"], cfg)),
+            (review_polarity(reviews[0]["rating"], cfg.review_polarity),
+             review_polarity(reviews[1]["rating"], cfg.review_polarity)),
             cfg,
         ),
         _classification("WBReviewsSummarizationClassification", pair(reviews, "text"), pair(reviews, "reason"), cfg),

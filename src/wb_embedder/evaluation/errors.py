@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wb_embedder.errors import WbEmbedderError
 
-class EvaluationError(ValueError):
+
+class EvaluationError(WbEmbedderError, ValueError):
     """A benchmark cannot be built or evaluated (no rows, missing file, model folder, prompt)."""

@@ -13,7 +13,6 @@ per-item records that :mod:`.report` bootstraps), plus ``run.json``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -46,7 +45,7 @@ from wb_embedder.evaluation.errors import EvaluationError
 from wb_embedder.evaluation.lexical import BM25Scorer, tfidf_features
 from wb_embedder.evaluation.retrieval import ScoreBlock, cosine_blocks, per_query_ndcg
 from wb_embedder.evaluation.schema import EvaluateConfig
-from wb_embedder.io import atomic_dir, read_json, write_json
+from wb_embedder.io import atomic_dir, read_json, tree_digest, write_json
 from wb_embedder.splits import EVAL_SPLITS
 
 logger = logging.getLogger(__name__)
@@ -254,17 +253,6 @@ def evaluate_system(
     return {split: score_tasks(split_tasks, system, cfg, f"scoring {split}") for split, split_tasks in tasks.items()}
 
 
-def fingerprint(benchmarks_dir: Path | str) -> str:
-    """sha256 over every file of the benchmarks folder (relative path and bytes): the report
-    refuses to compare two models scored on different benchmark data."""
-    root = Path(benchmarks_dir)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
-
-
 def evaluate_benchmarks(
     benchmarks: Mapping[str, Benchmark],
     encoder: Encoder,
@@ -301,7 +289,7 @@ def evaluate_model(
     results = evaluate_system(by_split, system, prompts, cfg, seed)
     info = {
         "system": "model",
-        "benchmarks": fingerprint(benchmarks_dir),
+        "benchmarks": tree_digest(benchmarks_dir),
         "device": str(model.device),
         "texts_requested": system.cache.requested,
         "texts_encoded": system.cache.encoded,
@@ -314,7 +302,7 @@ def evaluate_lexical(
 ) -> tuple[dict[str, tuple[Results, Items]], dict[str, Any]]:
     """The lexical baselines on dev and test, in the same records as a model's."""
     results = evaluate_system(load_splits(benchmarks_dir), LexicalSystem(cfg), prompts, cfg, seed)
-    return results, {"system": "lexical", "benchmarks": fingerprint(benchmarks_dir)}
+    return results, {"system": "lexical", "benchmarks": tree_digest(benchmarks_dir)}
 
 
 def round_metrics(metrics: Mapping[str, float]) -> dict[str, float]:

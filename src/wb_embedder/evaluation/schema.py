@@ -1,16 +1,14 @@
 """Params sections of the benchmarks and evaluate stages (``benchmarks:`` and ``evaluate:``).
 
-Kept free of project imports: ``wb_embedder.config`` embeds these models in ``Params``.
+Kept free of project imports but the shared params base (pydantic only): ``wb_embedder.config``
+embeds these models in ``Params``.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class _Strict(BaseModel):
-    # Same contract as every params section: no unknown keys, no coercion, immutable.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+from wb_embedder.schema import StrictSection as _Strict
 
 
 class SearchGradesConfig(_Strict):

@@ -28,6 +28,7 @@ import pandas as pd
 from wb_embedder.brand_mentions import BrandMatcher, eval_brand_spellings
 from wb_embedder.clean import product_families
 from wb_embedder.config import CleanConfig
+from wb_embedder.errors import WbEmbedderError
 from wb_embedder.evaluation.benchmarks import Benchmark
 from wb_embedder.leakage.schema import LeakageConfig
 from wb_embedder.near_duplicates import NearDuplicateConfig, has_near_duplicate
@@ -39,7 +40,7 @@ DIGITS = 6
 BRAND_VOCABULARY = "WBBrandSyns"
 
 
-class LeakageError(ValueError):
+class LeakageError(WbEmbedderError, ValueError):
     """An evaluation set shares more with training than params allow."""
 
 

@@ -1,14 +1,14 @@
-"""Params section of the leakage audit (``leakage:``); free of project imports (see config.py)."""
+"""Params section of the leakage audit (``leakage:``); pydantic only (see config.py)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from wb_embedder.schema import StrictSection
 
 
-class LeakageConfig(BaseModel):
+class LeakageConfig(StrictSection):
     """Limits the audit enforces; the near-copy rule itself is ``clean.near_duplicates``."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
     # Per benchmark and split: the largest share of its texts that may have a near-copy in training.
     max_near_duplicate_share: float = Field(ge=0, le=1)

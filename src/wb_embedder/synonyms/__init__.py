@@ -7,6 +7,6 @@ the generators here would make every stage run (and depend on) all of this packa
 
 Modules: :mod:`.schema` (the ``synonyms:`` params section), :mod:`.generate` (the strategies, the
 split by brand, the table of the stage), :mod:`.g2p`, :mod:`.pronounce`, :mod:`.translit`,
-:mod:`.layout`, :mod:`.typos`, :mod:`.naive` (one per strategy), :mod:`.lm` (the spelling model),
+:mod:`.typos`, :mod:`.naive` (one per strategy), :mod:`.lm` (the spelling model),
 :mod:`.phrase` and :mod:`.text` (helpers), :mod:`.quality` (recall on the brand pair lists).
 """

@@ -10,13 +10,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from wb_embedder.keyboard import swap_layout, to_jcuken, to_qwerty
+from wb_embedder.splits import SPLITS, assign_splits
+
 from . import g2p, naive, pronounce
-from .layout import swap_layout, to_jcuken, to_qwerty
 from .lm import CharNgramLM
 from .phrase import join_readings, tokenize
 from .schema import SynonymsConfig
 from .text import canonical, has_cyrillic, has_latin
-from wb_embedder.splits import SPLITS, assign_splits
 from .translit import transliterate
 from .typos import generate_typos
 

@@ -1,15 +1,11 @@
-"""The ``synonyms:`` section of params.yaml (to be moved into :mod:`wb_embedder.config`)."""
+"""The ``synonyms:`` section of params.yaml: its shape and bounds; its values live in params.yaml only."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from wb_embedder.schema import StrictSection as _Section
 from wb_embedder.splits import check_fractions
-
-
-class _Section(BaseModel):
-    # strict: "3" is not an int, "yes" is not a bool; extra=forbid: unknown keys are errors.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class StrategiesConfig(_Section):
@@ -178,70 +174,3 @@ class SynonymsConfig(_Section):
         check_fractions(self.dev_fraction, self.test_fraction)
         return self
 
-
-# The defaults proposed for params.yaml's ``synonyms:`` section; tests and the benchmark start
-# from them (params.yaml stays the single source of truth for the pipeline itself).
-DEFAULTS: dict = {
-    "strategies": {"g2p": True, "pronounce": True, "translit": True, "layout": True, "typos": True, "naive": True},
-    "top_k_per_strategy": 5,
-    "lm": {
-        "order": 4,
-        "add_k": 0.05,
-        "interpolation": [0.1, 0.2, 0.3, 0.4],
-        "min_corpus_chars": 50000,
-        "max_corpus_chars": 20000000,
-    },
-    "scoring": {"prior_weight": 1.0, "lm_weight": 0.5},
-    "g2p": {
-        "languages": {"en-us": 0.0, "fr-fr": 0.3, "de": 0.3, "it": 0.1, "es": 0.6},
-        "language_cue_bonus": 0.5,
-        "beam_width": 8,
-        "finished_per_language": 6,
-        "max_candidates_per_word": 16,
-        "e_after_consonant_cost": 0.6,
-        "spelled_vowel_cost": 0.3,
-        "undoubled_cost": 0.3,
-        "soft_l_cost": 0.3,
-        "spell_out_max_letters": 4,
-    },
-    "mix": {"g2p": 0.7, "pronounce": 1.0},
-    "pronounce": {
-        "beam_width": 32,
-        "max_candidates_per_word": 16,
-        "language_cue_bonus": 0.6,
-        "e_after_consonant_cost": 0.6,
-        "max_words": 4,
-    },
-    "naive": {"max_candidates_per_word": 32},
-    "translit": {
-        "schemes": ["wikipedia", "yandex_maps", "yandex_money", "bgn_pcgn", "icao_doc_9303", "mvd_782",
-                    "mosmetro", "gost_52290", "telegram"],
-        "shop_spellings": True,
-        "max_shop_candidates": 8,
-        "ascii_only": True,
-    },
-    "layout": {"from_top_variants": 1, "variant_discount": 0.5},
-    "typos": {
-        "max_edits_per_brand": 12,
-        "min_word_length": 4,
-        "weight_format": 0.9,
-        "weight_adjacent": 0.4,
-        "weight_drop": 0.5,
-        "weight_double": 0.5,
-        "weight_swap": 0.45,
-        "first_letter_factor": 0.5,
-    },
-    "evaluation": {
-        "dev_pairs": "tests/data/brand_pairs_dev.csv",
-        "test_pairs": "tests/data/brand_pairs_test.csv",
-        "ks": [1, 5],
-    },
-    "dev_fraction": 0.15,
-    "test_fraction": 0.2,
-    "split_salt": "wb-embedder-synonyms-v1",
-}
-
-
-def default_synonyms_config(**overrides: object) -> SynonymsConfig:
-    """The default config, with top-level keys replaced by ``overrides``."""
-    return SynonymsConfig.model_validate({**DEFAULTS, **overrides})

@@ -15,36 +15,16 @@ import random
 import re
 from dataclasses import dataclass
 
-from .layout import QWERTY_ROWS, to_jcuken
+from wb_embedder.keyboard import neighbours
+
 from .schema import TyposConfig
 from .text import APOSTROPHES, canonical, has_cyrillic
 
-_LATIN = set("abcdefghijklmnopqrstuvwxyz")
-_CYRILLIC = set("абвгдежзийклмнопрстуфхцчшщъыьэюя")
-
-
-def _qwerty_neighbours() -> dict[str, str]:
-    """Keys touching each key on a staggered keyboard: same row left/right, the two above and
-    the two below (each row is shifted half a key to the right of the one above)."""
-    pos = {ch: (r, c) for r, row in enumerate(QWERTY_ROWS) for c, ch in enumerate(row)}
-    out: dict[str, str] = {}
-    for ch, (r, c) in pos.items():
-        near = [(r, c - 1), (r, c + 1), (r - 1, c), (r - 1, c + 1), (r + 1, c - 1), (r + 1, c)]
-        keys = [QWERTY_ROWS[rr][cc] for rr, cc in near if 0 <= rr < len(QWERTY_ROWS) and 0 <= cc < len(QWERTY_ROWS[rr])]
-        out[ch] = "".join(keys)
-    return out
-
-
-_QWERTY_NEAR = _qwerty_neighbours()
-NEIGHBOURS_LATIN: dict[str, str] = {
-    ch: "".join(k for k in near if k in _LATIN) for ch, near in _QWERTY_NEAR.items() if ch in _LATIN
-}
+# A slip lands on any key touching the intended one: rows are staggered, so that is the two keys
+# beside it, the two above and the two below, on the brand's own layout.
+NEIGHBOURS_LATIN: dict[str, str] = neighbours("qwerty", across_rows=True)
 # The same physical keys, read in the Russian layout (х, ъ, ж, э, б, ю sit on punctuation keys).
-NEIGHBOURS_CYRILLIC: dict[str, str] = {
-    to_jcuken(key): "".join(c for c in to_jcuken(near) if c in _CYRILLIC)
-    for key, near in _QWERTY_NEAR.items()
-    if to_jcuken(key) in _CYRILLIC
-}
+NEIGHBOURS_CYRILLIC: dict[str, str] = neighbours("jcuken", across_rows=True)
 
 
 @dataclass(frozen=True)

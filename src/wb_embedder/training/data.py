@@ -1,9 +1,7 @@
-"""Training data: one ``datasets.Dataset`` per task from ``data/triplets``, the per-column prompts,
-and content fingerprints of the inputs (for checkpoint invalidation)."""
+"""Training data: one ``datasets.Dataset`` per task from ``data/triplets``, and the per-column prompts."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,8 +16,6 @@ MANIFEST = "manifest.json"
 ANCHOR, POSITIVE, LABEL = "anchor", "positive", "label"
 NEGATIVE_PREFIX = "negative_"
 GROUPS = ("retrieval", "classification", "pairwise")
-# Read size for hashing: large enough to be fast, small enough to stay out of memory's way.
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -122,19 +118,3 @@ def task_stats(tasks: list[TaskData]) -> dict[str, dict[str, Any]]:
         for t in tasks
     }
 
-
-def file_digest(path: Path, digest: Any) -> None:
-    with path.open("rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-
-
-def tree_digest(root: Path) -> str:
-    """SHA-256 over the relative paths and contents of every file under ``root`` (or of one file)."""
-    digest = hashlib.sha256()
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    for path in files:
-        digest.update(str(path.relative_to(root) if path != root else path.name).encode())
-        digest.update(b"\0")
-        file_digest(path, digest)
-    return digest.hexdigest()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wb_embedder.errors import WbEmbedderError
 
-class FinetuneError(RuntimeError):
+
+class FinetuneError(WbEmbedderError, RuntimeError):
     """Fine-tuning cannot start or finish: bad inputs, an unloadable base model, out of memory."""

@@ -25,11 +25,12 @@ from typing import Any
 
 import yaml
 
+from wb_embedder.errors import WbEmbedderError
 from wb_embedder.io import read_yaml
 from wb_embedder.training.schema import FinetuneConfig
 
 
-class ProfileError(ValueError):
+class ProfileError(WbEmbedderError, ValueError):
     """The profile is unreadable, or would produce invalid params."""
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wb_embedder.io import atomic_dir, write_json
+from wb_embedder.io import atomic_dir, tree_digest, write_json
 from wb_embedder.training import checkpoints
 from wb_embedder.training.errors import FinetuneError
 from wb_embedder.training.schema import FinetuneConfig
@@ -102,8 +102,6 @@ def training_arguments(cfg: FinetuneConfig, seed: int, output_dir: Path, prompts
 def _fingerprint_parts(
     cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: FinetunePaths, tasks: list[Any]
 ) -> dict[str, Any]:
-    from wb_embedder.training.data import tree_digest
-
     return {
         "finetune": cfg.fingerprint_view(),
         "model": {

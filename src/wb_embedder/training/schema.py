@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+from wb_embedder.schema import StrictSection as _Section
 
 
 GroupLoss = Literal["mnrl", "cached_mnrl"]

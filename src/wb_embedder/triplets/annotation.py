@@ -12,9 +12,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from wb_embedder.errors import WbEmbedderError
 from wb_embedder.io import atomic_path, read_delimited
 
 VERDICTS = ("accept", "reject", "swap")
@@ -24,7 +24,7 @@ QUEUE_COLUMNS = [
 ]
 
 
-class AnnotationError(ValueError):
+class AnnotationError(WbEmbedderError, ValueError):
     """The verdict file is malformed; the message names file, row and column."""
 
 
@@ -146,7 +146,3 @@ def read_verdicts(directory: Path) -> Verdicts:
             by_id[tid.strip()] = verdict
     return Verdicts(by_id)
 
-
-def cosine_scores(anchors: np.ndarray, documents: np.ndarray) -> np.ndarray:
-    """Row-wise cosine of normalised embeddings."""
-    return np.einsum("ij,ij->i", anchors, documents)

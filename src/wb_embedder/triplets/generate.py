@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from wb_embedder.config import PromptPair
+from wb_embedder.errors import WbEmbedderError
+from wb_embedder.evaluation.embedding_cache import EmbeddingCache
+from wb_embedder.evaluation.schema import BenchmarksConfig
 from wb_embedder.triplets.annotation import QUEUE_COLUMNS, Verdicts, confidence, overlap, triplet_id
 from wb_embedder.triplets.negatives import (
     Candidate,
@@ -28,27 +30,38 @@ from wb_embedder.triplets.tasks import TaskPairs, build_task_pairs
 logger = logging.getLogger(__name__)
 
 
-class TripletsError(ValueError):
+class TripletsError(WbEmbedderError, ValueError):
     """The triplet configuration or inputs cannot produce training data."""
 
 
-class EmbeddingCache:
-    """Each distinct (prompt, text) is encoded once per run, whichever tasks share it."""
+class UnitEncoder:
+    """The base model as the embedding cache's encoder here: unit vectors, since the miner and the
+    confidence score read dot products as cosines.
+
+    The texts go to the model sorted: sentence-transformers batches them by length with an
+    unstable sort, so the order they arrive in would pick which equal-length texts share a batch,
+    and the padding of a batch moves the last float digits. Sorted, the vectors of a text do not
+    depend on which task asked for it first.
+    """
 
     def __init__(self, model: Any, batch_size: int) -> None:
         self.model = model
         self.batch_size = batch_size
-        self.vectors: dict[tuple[str, str], np.ndarray] = {}
 
     def encode(self, texts: list[str], prompt: str) -> np.ndarray:
-        missing = sorted({t for t in texts if (prompt, t) not in self.vectors})
-        if missing:
-            encoded = self.model.encode(
-                missing, prompt=prompt, batch_size=self.batch_size, convert_to_numpy=True,
-                normalize_embeddings=True, show_progress_bar=len(missing) > 1000,
-            )
-            self.vectors.update({(prompt, t): v for t, v in zip(missing, encoded, strict=True)})
-        return np.stack([self.vectors[(prompt, t)] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+        order = sorted(range(len(texts)), key=texts.__getitem__)
+        vectors = self.model.encode(
+            [texts[i] for i in order], prompt=prompt, batch_size=self.batch_size, convert_to_numpy=True,
+            normalize_embeddings=True, show_progress_bar=len(texts) > 1000,
+        )
+        out = np.empty_like(vectors)
+        out[order] = vectors
+        return out
+
+
+def embedding_cache(model: Any, batch_size: int) -> EmbeddingCache:
+    """The run's cache (the evaluation's, content-addressed) over the model's unit vectors."""
+    return EmbeddingCache(UnitEncoder(model, batch_size))
 
 
 class CachedModel:
@@ -59,7 +72,7 @@ class CachedModel:
         self._model, self._cache = model, cache
 
     def encode_query(self, sentences: list[str], prompt: str | None = None, **_: Any) -> np.ndarray:
-        return self._cache.encode(list(sentences), prompt or "")
+        return self._cache.embed(prompt or "", list(sentences))
 
     encode_document = encode_query
 
@@ -118,9 +131,9 @@ def _score_missing(
         # The miner scored everything it proposed; a pair it found nothing for needs no score.
         return candidates, [float("nan") if s is None else float(s) for s in positive_scores]
     anchors = pairs.pairs["anchor"].tolist()
-    anchor_vectors = cache.encode(anchors, prompts.query)
+    anchor_vectors = cache.embed(prompts.query, anchors)
     keys = sorted({k for row in candidates for k, _ in row} | set(pairs.pairs["positive_key"]))
-    doc_vectors = dict(zip(keys, cache.encode([pairs.documents[k].text for k in keys], prompts.document), strict=True))
+    doc_vectors = dict(zip(keys, cache.embed(prompts.document, [pairs.documents[k].text for k in keys]), strict=True))
     scored, pos_scores = [], []
     for i, (row, positive_key) in enumerate(zip(candidates, pairs.pairs["positive_key"], strict=True)):
         a = anchor_vectors[i]
@@ -201,6 +214,7 @@ def generate_triplets(
     tables: dict[str, pd.DataFrame],
     synonyms: pd.DataFrame,
     cfg: TripletsConfig,
+    labels: BenchmarksConfig,
     prompts: dict[str, PromptPair],
     model: Any,
     verdicts: Verdicts,
@@ -209,11 +223,13 @@ def generate_triplets(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """Return (rows per task, manifest, annotation queue, stats).
 
+    ``labels``: the benchmarks' rules for relevance grades and review polarity, which the
+    training labels follow (:mod:`wb_embedder.labels`).
     ``cache`` lets several runs with the same model share their embeddings (comparing
     strategies, say); by default each run encodes every distinct text once.
     """
     enabled = {task: group for group, tasks in cfg.groups.items() for task in tasks}
-    all_pairs, withheld = build_task_pairs(tables, synonyms, cfg.positives, seed)
+    all_pairs, withheld = build_task_pairs(tables, synonyms, cfg.positives, labels, seed)
     for task in enabled:
         if task not in all_pairs:
             raise TripletsError(f"triplets.groups names unknown task {task!r}; known: {sorted(all_pairs)}")
@@ -222,7 +238,8 @@ def generate_triplets(
     fused = cfg.negatives.strategy == "fusion_multineg"
     wanted = cfg.negatives.fusion_num_negatives if fused else cfg.negatives.num_negatives
     brand_variants = brand_variant_map(synonyms)
-    cache = cache or EmbeddingCache(model, cfg.annotation.encode_batch_size)
+    # (not `cache or ...`: an empty cache has len 0 and is falsy)
+    cache = cache if cache is not None else embedding_cache(model, cfg.annotation.encode_batch_size)
 
     outputs: dict[str, pd.DataFrame] = {}
     manifest: dict[str, Any] = {"strategy": cfg.negatives.strategy, "tasks": {}}

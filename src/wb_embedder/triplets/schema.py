@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+from wb_embedder.schema import StrictSection as _Section
 
 
 # Every task the pipeline knows (a triplet builder each in tasks.py, a benchmark each in
@@ -23,13 +21,10 @@ TaskName = Literal[
 class PositivesConfig(_Section):
     max_anchors_per_task: int = Field(gt=0)
     max_positives_per_anchor: int = Field(gt=0)
-    # Relevance grade of a (query, product) pair: 2 with >= cart_min carts, 1 with >= view_min
-    # views, else 0 (shown only); pairs below search_min_grade are not positives.
-    cart_min: int = Field(ge=1)
-    view_min: int = Field(ge=1)
-    search_min_grade: int = Field(ge=1, le=2)
-    positive_min_rating: int = Field(ge=1, le=5)
-    negative_max_rating: int = Field(ge=1, le=5)
+    # (query, product) pairs whose relevance grade is below this are not positives. The grades,
+    # like review polarity, are the benchmarks' (benchmarks.search_grades, benchmarks.review_polarity):
+    # training labels mean what the benchmarks score.
+    search_min_grade: int = Field(ge=1)
 
 
 class MinedConfig(_Section):

@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 
 from wb_embedder.brand_mentions import BrandMatcher, eval_brand_spellings
+from wb_embedder.clean import product_text
+from wb_embedder.evaluation.schema import BenchmarksConfig
+from wb_embedder.labels import review_polarity, search_grades
 from wb_embedder.splits import EVAL_SPLITS, TRAIN
 from wb_embedder.triplets.schema import PositivesConfig
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -49,12 +51,6 @@ class TaskPairs:
         return sorted(self.documents)
 
 
-def product_text(row: pd.Series) -> str:
-    """The product as a retrieval document: what a shopper sees first, then details."""
-    parts = [row["title"], row["brandname"], row["subjectname"], row["characteristics_text"], row["description"]]
-    return ". ".join(p for p in parts if p)
-
-
 def product_fused(row: pd.Series) -> str:
     fields = {
         "название": row["title"],
@@ -68,11 +64,10 @@ def product_fused(row: pd.Series) -> str:
 
 def _product_documents(products: pd.DataFrame) -> tuple[dict[str, Document], dict[str, str]]:
     docs, fused = {}, {}
-    for row in products.itertuples(index=False):
-        series = pd.Series(row._asdict())
+    for row, text in zip(products.itertuples(index=False), product_text(products), strict=True):
         key = f"nm{row.nmid}"
-        docs[key] = Document(product_text(series), key, row.title.lower(), row.parentname)
-        fused[key] = product_fused(series)
+        docs[key] = Document(text, key, row.title.lower(), row.parentname)
+        fused[key] = product_fused(pd.Series(row._asdict()))
     return docs, fused
 
 
@@ -85,15 +80,12 @@ def _cap(pairs: pd.DataFrame, limit: int, seed: int) -> pd.DataFrame:
     return pairs[pairs["anchor"].isin(set(anchors))].sort_values(["anchor", "positive_key"]).reset_index(drop=True)
 
 
-def _relevance_grade(log: pd.DataFrame, cfg: PositivesConfig) -> pd.Series:
-    # A funnel: an add-to-cart says more than a view, a view more than a show.
-    return np.where(log["carts"] >= cfg.cart_min, 2, np.where(log["views"] >= cfg.view_min, 1, 0))
-
-
-def search_query_pairs(products: pd.DataFrame, log: pd.DataFrame, cfg: PositivesConfig, seed: int) -> TaskPairs:
+def search_query_pairs(
+    products: pd.DataFrame, log: pd.DataFrame, cfg: PositivesConfig, labels: BenchmarksConfig, seed: int
+) -> TaskPairs:
     docs, fused = _product_documents(products)
     log = log.copy()
-    log["grade"] = _relevance_grade(log, cfg)
+    log["grade"] = search_grades(log, labels.search_grades)
     log = log.sort_values(["query", "grade", "carts", "views", "nmid"], ascending=[True, False, False, False, True])
     relevant = log[log["grade"] >= cfg.search_min_grade]
     relevant_keys = relevant.groupby("query")["nmid"].agg(lambda s: frozenset(f"nm{n}" for n in s))
@@ -127,11 +119,13 @@ def product_qa_pairs(products: pd.DataFrame, qa: pd.DataFrame, cfg: PositivesCon
     return TaskPairs("product_qa", "", _cap(pairs, cfg.max_anchors_per_task, seed), docs, fused)
 
 
-def similar_goods_pairs(products: pd.DataFrame, log: pd.DataFrame, cfg: PositivesConfig, seed: int) -> TaskPairs:
+def similar_goods_pairs(
+    products: pd.DataFrame, log: pd.DataFrame, cfg: PositivesConfig, labels: BenchmarksConfig, seed: int
+) -> TaskPairs:
     """Products bought (or viewed) for the same query and of the same subject are similar."""
     docs, fused = _product_documents(products)
     log = log.copy()
-    log["grade"] = _relevance_grade(log, cfg)
+    log["grade"] = search_grades(log, labels.search_grades)
     engaged = log[log["grade"] >= cfg.search_min_grade].merge(products[["nmid", "subjectname"]], on="nmid")
     both = engaged.merge(engaged, on=["query", "subjectname"], suffixes=("_a", "_b"))
     both = both[both["nmid_a"] != both["nmid_b"]].drop_duplicates(["nmid_a", "nmid_b"])
@@ -207,13 +201,6 @@ def classification_pairs(task: str, texts: pd.Series, labels: pd.Series, cfg: Po
     return TaskPairs(task, "", _cap(pairs, cfg.max_anchors_per_task, seed), docs)
 
 
-def polarity(rating: pd.Series, cfg: PositivesConfig) -> pd.Series:
-    return pd.Series(
-        np.where(rating >= cfg.positive_min_rating, "positive", np.where(rating <= cfg.negative_max_rating, "negative", "")),
-        index=rating.index,
-    )
-
-
 def withhold_eval_brands(
     train: dict[str, pd.DataFrame], synonyms: pd.DataFrame, brands: list[str], matcher: BrandMatcher
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, list[str], dict[str, int]]:
@@ -231,7 +218,7 @@ def withhold_eval_brands(
 
     out = dict(train)
     products = train["products"]
-    out["products"] = keep("products", products, pd.Series([product_text(r) for _, r in products.iterrows()], dtype=object))
+    out["products"] = keep("products", products, product_text(products))
     kept_nmids = set(out["products"]["nmid"])
     # A query or question about a withheld product has no positive left: it goes with it.
     for name, column in (("search_log", "query"), ("product_qa", "question")):
@@ -250,10 +237,13 @@ def withhold_eval_brands(
 
 
 def build_task_pairs(
-    tables: dict[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: PositivesConfig, seed: int
+    tables: dict[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: PositivesConfig, labels: BenchmarksConfig,
+    seed: int,
 ) -> tuple[dict[str, TaskPairs], dict[str, int]]:
     """Every task's pairs, from the training split only, with no evaluated brand in them; and
-    the counts of rows withheld for mentioning one."""
+    the counts of rows withheld for mentioning one. Relevance grades and review polarity follow
+    the benchmarks' rules (``labels``: :mod:`wb_embedder.labels`), so training labels mean what
+    the benchmarks score."""
     train = {name: frame[frame["split"] == TRAIN].reset_index(drop=True) for name, frame in tables.items()}
     matcher = BrandMatcher(eval_brand_spellings(synonyms, EVAL_SPLITS)) if "split" in synonyms else BrandMatcher({})
     syn_train = synonyms[synonyms["split"] == TRAIN] if "split" in synonyms else synonyms
@@ -261,19 +251,18 @@ def build_task_pairs(
     train, syn_train, brands, withheld = withhold_eval_brands(train, syn_train, brands, matcher)
     products, log = train["products"], train["search_log"]
     reviews, support = train["reviews"], train["support"]
-    product_docs = products.assign(text=[product_text(r) for _, r in products.iterrows()])
     return {
-        "search_query": search_query_pairs(products, log, cfg, seed),
+        "search_query": search_query_pairs(products, log, cfg, labels, seed),
         "product_qa": product_qa_pairs(products, train["product_qa"], cfg, seed),
-        "similar_goods": similar_goods_pairs(products, log, cfg, seed),
+        "similar_goods": similar_goods_pairs(products, log, cfg, labels, seed),
         "support_facts": support_fact_pairs(support, cfg, seed),
         "review_rating": classification_pairs("review_rating", reviews["text"], reviews["rating"], cfg, seed),
         "review_polarity": classification_pairs(
-            "review_polarity", reviews["text"], polarity(reviews["rating"], cfg), cfg, seed
+            "review_polarity", reviews["text"], review_polarity(reviews["rating"], labels.review_polarity), cfg, seed
         ),
         "review_reason": classification_pairs("review_reason", reviews["text"], reviews["reason"], cfg, seed),
-        "goods_category": classification_pairs("goods_category", product_docs["title"], products["parentname"], cfg, seed),
-        "goods_gender": classification_pairs("goods_gender", product_docs["title"], products["gender"], cfg, seed),
+        "goods_category": classification_pairs("goods_category", products["title"], products["parentname"], cfg, seed),
+        "goods_gender": classification_pairs("goods_gender", products["title"], products["gender"], cfg, seed),
         "support_intent": classification_pairs("support_intent", support["question"], support["intent"], cfg, seed),
         "brand_synonyms": brand_synonym_pairs(syn_train, brands, cfg, seed),
     }, withheld
