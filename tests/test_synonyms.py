@@ -160,6 +160,10 @@ def test_quality_table_is_markdown(dev_pairs: pd.DataFrame, cfg: SynonymsConfig,
         ("pringles", "pɹɪŋɡəlz", "en-us", "принглс"),  # syllabic -les, final s as spelled
         ("energizer", "ɛnɚdʒaɪzɚ", "en-us", "энерджайзер"),  # э at the start, ɚ as er
         ("dutti", "dʌɾi", "en-us", "дутти"),  # American flap is t, vowel as spelled
+        # Invented words, one convention each.
+        ("dabble", "dæbəl", "en-us", "деббл"),  # syllabic -le of a two-syllable word: no vowel
+        ("sassa", "sassa", "it", "сасса"),  # the double is the second s, not the first
+        ("chacco", "tʃakko", "it", "чакко"),  # cc doubles the к it is read as, not the ч of ch
     ],
 )
 def test_ipa_table_conventions(word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig) -> None:

@@ -186,12 +186,13 @@ def _tokens(ipa: str) -> list[str] | None:
 def _vowel_groups(word: str) -> list[tuple[str, bool]]:
     """(first letter, followed by r) of each vowel group of the spelling, a silent final e left out."""
     groups = [(m.group(0)[0], word[m.end() : m.end() + 1] == "r") for m in re.finditer(r"[aeiouy]+", word)]
+    if len(groups) > 1 and re.search(r"[^aeiouy]les?$", word):
+        # Syllabic l of "-le(s)" is said with a schwa and written without a vowel (Google -> гугл,
+        # Apple -> эпл). Checked before the silent final e, which would otherwise take the e of
+        # "-le" and leave one group for two vowels.
+        return [*groups[:-1], ("", False)]
     if len(groups) > 1 and re.search(r"[^aeiouy]e$", word):
         groups = groups[:-1]
-    if len(groups) > 1 and re.search(r"[^aeiouy]l(?:e|es)$", word):
-        # Syllabic l of "-le(s)" is said with a schwa and written without a vowel (Google -> гугл).
-        groups = groups[:-1] if word.endswith("es") else groups
-        groups.append(("", False))
     return groups
 
 
@@ -217,11 +218,16 @@ def _reduced(word: str, symbols: list[str], spelled: list[str | None]) -> list[_
 
 
 def _double_as_spelled(word: str, text: str) -> str:
-    """Double the Russian letters of the spelling's doubled consonants, in order."""
-    pos = 0
+    """Double the Russian letters of the spelling's doubled consonants, in order. The letter
+    doubled is the one the doubled consonant is read as, found after as many of its readings as
+    the spelling has that consonant before it: Syoss -> сьосс (not ссьос), Chicco -> чикко."""
+    pos, after = 0, 0  # in the reading and in the spelling, past the last double placed
     for m in _DOUBLE_RE.finditer(word):
         letters = _DOUBLES[m.group(0)]
-        hit = next((i for i in range(pos, len(text)) if text[i] in letters), None)
+        skip = word.count(m.group(0)[0], after, m.start())
+        after = m.end()
+        hits = [i for i in range(pos, len(text)) if text[i] in letters]
+        hit = hits[min(skip, len(hits) - 1)] if hits else None
         if hit is None:
             break
         if text[hit + 1 : hit + 2] != text[hit]:
