@@ -164,6 +164,8 @@ def test_quality_table_is_markdown(dev_pairs: pd.DataFrame, cfg: SynonymsConfig,
         ("dabble", "dæbəl", "en-us", "деббл"),  # syllabic -le of a two-syllable word: no vowel
         ("sassa", "sassa", "it", "сасса"),  # the double is the second s, not the first
         ("chacco", "tʃakko", "it", "чакко"),  # cc doubles the к it is read as, not the ч of ch
+        ("wirlbo", "wɜːlboʊ", "en-us", "вирлбо"),  # English ɜ of "ir" as spelled, r kept
+        ("kalter", "kaltɜ", "de", "кальтер"),  # German vocalic r of final "-er"
     ],
 )
 def test_ipa_table_conventions(word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig) -> None:
