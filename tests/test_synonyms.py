@@ -166,6 +166,7 @@ def test_quality_table_is_markdown(dev_pairs: pd.DataFrame, cfg: SynonymsConfig,
         ("chacco", "tʃakko", "it", "чакко"),  # cc doubles the к it is read as, not the ч of ch
         ("wirlbo", "wɜːlboʊ", "en-us", "вирлбо"),  # English ɜ of "ir" as spelled, r kept
         ("kalter", "kaltɜ", "de", "кальтер"),  # German vocalic r of final "-er"
+        ("grobs", "ɡrɔps", "de", "гробс"),  # devoicing as spelled through a final cluster
     ],
 )
 def test_ipa_table_conventions(word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig) -> None:

@@ -240,20 +240,31 @@ def _double_as_spelled(word: str, text: str) -> str:
     return text
 
 
+def _voice_as_spelled(ending_letters: str, form: str) -> str:
+    """Final devoicing left as spelled, through a final cluster: Jacobs -> якобс (not якопс),
+    Hochland -> хохланд. ``ending_letters`` are the spelling's final consonants, last first."""
+    for back, letter in enumerate(ending_letters, start=1):
+        if letter not in _VOICED_END or len(form) < back or form[-back] not in _VOICED_END[letter]:
+            break
+        form = form[: len(form) - back] + _VOICED_END[letter][1] + form[len(form) - back + 1 :]
+    return form
+
+
 def _finish(word: str, text: str, language: str, cfg: G2PConfig) -> list[tuple[str, float]]:
     """Spelling conventions on a whole reading: doubles, final voicing, soft l, orthography."""
     out: list[tuple[str, float]] = []
     doubled = _double_as_spelled(word, text)
     forms = [(doubled, 0.0)] + ([(text, cfg.undoubled_cost)] if doubled != text else [])
-    last = word.rstrip("e")[-1:] if word else ""
+    # The spelling's last two letters, when consonants: the final cluster, voiced as spelled.
+    ending = re.search(r"[^aeiouy]{1,2}$", word.rstrip("e"))
+    ending_letters = ending.group(0)[::-1] if ending else ""
     if word.startswith("h") and not text.startswith("х"):
         # French, Italian and Spanish do not say h; Russian spelling mostly keeps it (Helly ->
         # хелли; Hermes -> эрмес as said).
         forms += [("х" + f, c) for f, c in forms]
     for form, cost in forms:
         form = _CJV_RE.sub("ь", form)
-        if last in _VOICED_END and form.endswith(_VOICED_END[last][0]):
-            form = form[:-1] + _VOICED_END[last][1]
+        form = _voice_as_spelled(ending_letters, form)
         soft = language.split("-")[0] in _SOFT_L_LANGUAGES
         hard_l, soft_l = _HARD_L_RE.sub("л", form), _SOFT_L_RE.sub("ль", form)
         first, second = (soft_l, hard_l) if soft else (hard_l, soft_l)
