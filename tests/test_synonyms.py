@@ -168,6 +168,7 @@ def test_quality_table_is_markdown(dev_pairs: pd.DataFrame, cfg: SynonymsConfig,
         ("kalter", "kaltɜ", "de", "кальтер"),  # German vocalic r of final "-er"
         ("grobs", "ɡrɔps", "de", "гробс"),  # devoicing as spelled through a final cluster
         ("klienta", "kliɛnta", "it", "клиента"),  # /e/ after и: е beside э
+        ("dorland", "dɔːɹlənd", "en-us", "дорленд"),  # schwa spelled a: е beside а
     ],
 )
 def test_ipa_table_conventions(word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig) -> None:

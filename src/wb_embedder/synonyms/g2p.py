@@ -91,6 +91,8 @@ _SYMBOL_LENGTHS = sorted({len(s) for s in IPA_TABLE}, reverse=True)
 _VOWEL_SYMBOLS = frozenset("aɑɐæʌɒɔoeɛɜəɚᵻiɪyʏuʊøœ")
 # Reduced vowels written by the spelling: the letter's Russian vowel.
 _LETTER_VOWEL = {"a": "а", "e": "Э", "i": "и", "o": "о", "u": "у", "y": "и"}
+# A schwa spelled "a" is also written "е", as Russian writes the English "-land", "-man".
+_SCHWA_OF_A: _X = (("Э", 0.3),)
 _REDUCED_FALLBACK: _X = (("а", 0.0), ("Э", 0.1), ("о", 0.2), ("и", 0.3))
 # ɜ is the r-coloured vowel of English "ur / ir / er" (Whirlpool) and German final "-er"
 # (Karcher): written as spelled, r included, like ɚ.
@@ -217,6 +219,8 @@ def _reduced(word: str, symbols: list[str], spelled: list[str | None]) -> list[_
     for idx, (letter, before_r) in zip(nuclei, groups, strict=True):
         vowel = _LETTER_VOWEL.get(letter, "") if letter else ""
         out[idx] = ((vowel + "р", 0.0),) if symbols[idx] in _R_FALLBACK and before_r else ((vowel, 0.0),)
+        if vowel == "а" and symbols[idx] == "ə":
+            out[idx] = (*out[idx], *_SCHWA_OF_A)
         spelled[idx] = vowel
     return out
 
