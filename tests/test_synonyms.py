@@ -176,6 +176,14 @@ def test_ipa_table_conventions(word: str, ipa: str, language: str, expected: str
     assert readings is not None and expected in [text for text, _ in readings][:8], readings
 
 
+def test_american_o_is_written_as_spelled_first(cfg: SynonymsConfig) -> None:
+    # en-us says the "o" of closed syllables as ɑ; Russian writes о, and а only as an alternative.
+    readings = [text for text, _ in g2p.read_ipa("tomkin", "tɑːmkɪn", "en-us", cfg.g2p)]
+    assert readings[0] == "томкин" and "тамкин" in readings, readings
+    # An "a" said ɑ keeps its own sound first.
+    assert g2p.read_ipa("tamkin", "tɑːmkɪn", "en-us", cfg.g2p)[0][0] == "тамкин"
+
+
 def test_ipa_outside_the_table_is_unmapped(cfg: SynonymsConfig) -> None:
     assert g2p.read_ipa("x", "ʘ", "en-us", cfg.g2p) is None
 

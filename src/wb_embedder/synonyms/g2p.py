@@ -89,6 +89,9 @@ LANGUAGE_OVERRIDES: dict[str, dict[str, _X]] = {
 }
 _SYMBOL_LENGTHS = sorted({len(s) for s in IPA_TABLE}, reverse=True)
 _VOWEL_SYMBOLS = frozenset("aɑɐæʌɒɔoeɛɜəɚᵻiɪyʏuʊøœ")
+# (IPA vowel, spelled Russian vowel) written as spelled first: American English says the "o"
+# of closed syllables as ɑ ("hot", "tom", "dog"), which Russian writes о, after British /ɒ/.
+_SPELLED_FIRST = frozenset({("ɑ", "о")})
 # Reduced vowels written by the spelling: the letter's Russian vowel.
 _LETTER_VOWEL = {"a": "а", "e": "Э", "i": "и", "o": "о", "u": "у", "y": "и"}
 # A schwa spelled "a" is also written "е", as Russian writes the English "-land", "-man".
@@ -296,8 +299,11 @@ def read_ipa(word: str, ipa: str, language: str, cfg: G2PConfig) -> list[tuple[s
     beam: list[tuple[float, str]] = [(0.0, "")]
     for symbol, by_spelling, letter in zip(symbols, spelled, letters, strict=True):
         options = table[symbol]
-        if letter and not any(piece == "R" for piece, _ in options):
-            # A full vowel may still be written as spelled (Hot -> хот, Galina -> галина).
+        if (symbol, letter) in _SPELLED_FIRST:
+            # The sound's own spelling becomes the alternative, at the spelled-vowel cost.
+            options = ((letter, 0.0), *((piece, extra + cfg.spelled_vowel_cost) for piece, extra in options))
+        elif letter and not any(piece == "R" for piece, _ in options):
+            # A full vowel may still be written as spelled (Galina -> галина).
             options = (*options, (letter, cfg.spelled_vowel_cost))
         if len(options) == 1 and options[0][0] != "R":
             # Most symbols have one spelling: extend every partial reading, nothing to rank.
