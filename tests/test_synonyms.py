@@ -184,6 +184,13 @@ def test_american_o_is_written_as_spelled_first(cfg: SynonymsConfig) -> None:
     assert g2p.read_ipa("tamkin", "tɑːmkɪn", "en-us", cfg.g2p)[0][0] == "тамкин"
 
 
+def test_velar_nasal_before_k_is_n(cfg: SynonymsConfig) -> None:
+    # Russian writes банк, not бангк: ŋ before k / g is н; alone at the end it stays нг.
+    assert g2p.read_ipa("banka", "baŋka", "it", cfg.g2p)[0][0] == "банка"
+    assert g2p.read_ipa("bungo", "buŋɡo", "it", cfg.g2p)[0][0] == "бунго"
+    assert g2p.read_ipa("kong", "kɔŋ", "it", cfg.g2p)[0][0] == "конг"
+
+
 def test_ipa_outside_the_table_is_unmapped(cfg: SynonymsConfig) -> None:
     assert g2p.read_ipa("x", "ʘ", "en-us", cfg.g2p) is None
 
