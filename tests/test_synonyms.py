@@ -184,6 +184,18 @@ def test_american_o_is_written_as_spelled_first(cfg: SynonymsConfig) -> None:
     assert g2p.read_ipa("tamkin", "tɑːmkɪn", "en-us", cfg.g2p)[0][0] == "тамкин"
 
 
+@pytest.mark.parametrize(
+    ("word", "ipa", "language", "expected"),
+    [
+        ("sassa", "sassa", "it", "сасса"),  # the double is the second s, not the first
+        ("chacco", "tʃakko", "it", "чакко"),  # cc doubles the к it is read as, not the ч of ch
+        ("raccino", "raksino", "fr-fr", "раксино"),  # cc said k + s: nothing to double
+    ],
+)
+def test_doubles_follow_the_spelling(word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig) -> None:
+    assert g2p.read_ipa(word, ipa, language, cfg.g2p)[0][0] == expected
+
+
 def test_velar_nasal_before_k_is_n(cfg: SynonymsConfig) -> None:
     # Russian writes банк, not бангк: ŋ before k / g is н; alone at the end it stays нг.
     assert g2p.read_ipa("banka", "baŋka", "it", cfg.g2p)[0][0] == "банка"

@@ -242,7 +242,9 @@ def _double_as_spelled(word: str, text: str) -> str:
         hit = hits[min(skip, len(hits) - 1)] if hits else None
         if hit is None:
             break
-        if text[hit + 1 : hit + 2] != text[hit]:
+        # "cc" said k + s is two sounds already (success -> саксесс): nothing to double.
+        two_sounds = m.group(0) == "cc" and text[hit : hit + 2] == "кс"
+        if not two_sounds and text[hit + 1 : hit + 2] != text[hit]:
             text = text[: hit + 1] + text[hit] + text[hit + 1 :]
         pos = hit + 2
     return text
