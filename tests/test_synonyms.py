@@ -196,6 +196,11 @@ def test_doubles_follow_the_spelling(word: str, ipa: str, language: str, expecte
     assert g2p.read_ipa(word, ipa, language, cfg.g2p)[0][0] == expected
 
 
+def test_y_before_a_vowel_is_a_consonant(cfg: SynonymsConfig) -> None:
+    # "oye" is two vowel groups around a consonant y, so the schwa is written by its letter e.
+    assert g2p.read_ipa("boyel", "bɔɪəl", "en-us", cfg.g2p)[0][0] == "бойел"
+
+
 def test_velar_nasal_before_k_is_n(cfg: SynonymsConfig) -> None:
     # Russian writes банк, not бангк: ŋ before k / g is н; alone at the end it stays нг.
     assert g2p.read_ipa("banka", "baŋka", "it", cfg.g2p)[0][0] == "банка"

@@ -193,9 +193,13 @@ def _tokens(ipa: str) -> list[str] | None:
     return out
 
 
+# A vowel group of the spelling; "y" before a vowel is a consonant (Yoko, Royal, Maya).
+_VOWEL_GROUP_RE = re.compile(r"(?:[aeiou]|y(?![aeiou]))+")
+
+
 def _vowel_groups(word: str) -> list[tuple[str, bool]]:
     """(first letter, followed by r) of each vowel group of the spelling, a silent final e left out."""
-    groups = [(m.group(0)[0], word[m.end() : m.end() + 1] == "r") for m in re.finditer(r"[aeiouy]+", word)]
+    groups = [(m.group(0)[0], word[m.end() : m.end() + 1] == "r") for m in _VOWEL_GROUP_RE.finditer(word)]
     if len(groups) > 1 and re.search(r"[^aeiouy]les?$", word):
         # Syllabic l of "-le(s)" is said with a schwa and written without a vowel (Google -> гугл,
         # Apple -> эпл). Checked before the silent final e, which would otherwise take the e of
