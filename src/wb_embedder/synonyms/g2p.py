@@ -84,9 +84,11 @@ IPA_TABLE: dict[str, _X] = {
 # Where a language's eSpeak output means something else: American English writes the flapped
 # t / d of "Toyota", "Dutti" as ɾ, which every other voice uses for r.
 # French /w/ before a vowel is "у" in Russian (Bourjois -> буржуа), English /w/ mostly "в".
+# Castilian θ (c, z) is "с" in Russian, by the spelling of Spanish names (Zaragoza -> сарагоса).
 LANGUAGE_OVERRIDES: dict[str, dict[str, _X]] = {
     "en": {"ɾ": (("т", 0.0), ("д", 0.1), ("р", 0.5))},
     "fr": {"w": (("у", 0.0), ("в", 0.3))},
+    "es": {"θ": (("с", 0.0), ("ц", 0.3))},
 }
 _SYMBOL_LENGTHS = sorted({len(s) for s in IPA_TABLE}, reverse=True)
 _VOWEL_SYMBOLS = frozenset("aɑɐæʌɒɔoeɛɜəɚᵻiɪyʏuʊøœ")
