@@ -191,6 +191,7 @@ def test_american_o_is_written_as_spelled_first(cfg: SynonymsConfig) -> None:
         ("chacco", "tʃakko", "it", "чакко"),  # cc doubles the к it is read as, not the ч of ch
         ("raccino", "raksino", "fr-fr", "раксино"),  # cc said k + s: nothing to double
         ("zeta", "θeta", "es", "сета"),  # Castilian θ is с (English θ stays т first)
+        ("müllen", "mʏlən", "de", "мюллен"),  # ü is a vowel letter: the schwa lines up with e
     ],
 )
 def test_first_reading_follows_the_convention(word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig) -> None:

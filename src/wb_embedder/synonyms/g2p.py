@@ -96,7 +96,7 @@ _VOWEL_SYMBOLS = frozenset("aɑɐæʌɒɔoeɛɜəɚᵻiɪyʏuʊøœ")
 # of closed syllables as ɑ ("hot", "tom", "dog"), which Russian writes о, after British /ɒ/.
 _SPELLED_FIRST = frozenset({("ɑ", "о")})
 # Reduced vowels written by the spelling: the letter's Russian vowel.
-_LETTER_VOWEL = {"a": "а", "e": "Э", "i": "и", "o": "о", "u": "у", "y": "и"}
+_LETTER_VOWEL = {"a": "а", "e": "Э", "i": "и", "o": "о", "u": "у", "y": "и", "ä": "Э", "ö": "Э", "ü": "ю", "é": "Э"}
 # A schwa spelled "a" is also written "е", as Russian writes the English "-land", "-man".
 _SCHWA_OF_A: _X = (("Э", 0.3),)
 _REDUCED_FALLBACK: _X = (("а", 0.0), ("Э", 0.1), ("о", 0.2), ("и", 0.3))
@@ -195,8 +195,9 @@ def _tokens(ipa: str) -> list[str] | None:
     return out
 
 
-# A vowel group of the spelling; "y" before a vowel is a consonant (Yoko, Royal, Maya).
-_VOWEL_GROUP_RE = re.compile(r"(?:[aeiou]|y(?![aeiou]))+")
+# A vowel group of the spelling (the umlauts and é that normalise_latin keeps included); "y"
+# before a vowel is a consonant (Yoko, Royal, Maya).
+_VOWEL_GROUP_RE = re.compile(r"(?:[aeiouäöüé]|y(?![aeiouäöüé]))+")
 
 
 def _vowel_groups(word: str) -> list[tuple[str, bool]]:
