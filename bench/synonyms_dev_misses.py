@@ -58,24 +58,24 @@ def main() -> None:
     pairs = load_pairs(DEV)
     readings = ranked_readings(list(pairs["latin"]), lm, cfg, 5)
     parts = {"all": pairs, "older": pairs.iloc[:N_OLDER], "newer": pairs.iloc[N_OLDER:]}
-    print(f"dev list, {args.lm} LM; patch {args.set}")
-    print("strategy      " + "  ".join(f"{p}@1  {p}@5".ljust(20) for p in parts))
+    print(f"dev list, {args.lm} LM; patch {args.set}")  # noqa: T201 - the report is the output
+    print("strategy      " + "  ".join(f"{p}@1  {p}@5".ljust(20) for p in parts))  # noqa: T201
     for name in EVALUATED:
-        cells = [f"{recall(readings[name], part, 1):.3f} {recall(readings[name], part, 5):.3f}" for part in parts.values()]
-        print(f"{name:13s} " + "  ".join(c.ljust(20) for c in cells))
+        cells = [f"{recall(readings[name], p, 1):.3f} {recall(readings[name], p, 5):.3f}" for p in parts.values()]
+        print(f"{name:13s} " + "  ".join(c.ljust(20) for c in cells))  # noqa: T201
     if not args.misses:
         return
     stats = g2p.G2PStats()
     for latin, ok in zip(pairs["latin"], accepted(pairs), strict=True):
         if ok & set(readings["default mix"].get(latin, [])[:5]):
             continue
-        print(f"\n{latin}  ->  {'|'.join(sorted(ok))}")
+        print(f"\n{latin}  ->  {'|'.join(sorted(ok))}")  # noqa: T201
         for name in ("default mix", "g2p", "pronounce"):
-            print(f"  {name:11s} {readings[name].get(latin, [])[:5]}")
+            print(f"  {name:11s} {readings[name].get(latin, [])[:5]}")  # noqa: T201
         words = [normalise_latin(w) for w in latin.replace("'", "").split()]
         for language in cfg.g2p.languages:
             ipa = g2p.phonemize(words, language, stats)
-            print(f"  {language:6s} {' '.join(ipa[w] for w in words)}")
+            print(f"  {language:6s} {' '.join(ipa[w] for w in words)}")  # noqa: T201
 
 
 if __name__ == "__main__":

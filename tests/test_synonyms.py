@@ -194,7 +194,9 @@ def test_american_o_is_written_as_spelled_first(cfg: SynonymsConfig) -> None:
         ("müllen", "mʏlən", "de", "мюллен"),  # ü is a vowel letter: the schwa lines up with e
     ],
 )
-def test_first_reading_follows_the_convention(word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig) -> None:
+def test_first_reading_follows_the_convention(
+    word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig
+) -> None:
     assert g2p.read_ipa(word, ipa, language, cfg.g2p)[0][0] == expected
 
 

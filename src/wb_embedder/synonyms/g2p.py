@@ -16,7 +16,10 @@ Russian practical-transcription conventions:
 - "l" before a consonant or at the end is soft in French, German, Italian and Spanish words
   (Chanel -> шанель, Opel -> опель) and hard in English ones (Mattel -> маттел);
 - a few symbols differ by language (LANGUAGE_OVERRIDES): the American flap ɾ is t / d, French
-  /w/ is "у" (Bourjois -> буржуа); a vowel may also be written as spelled, at a cost.
+  /w/ is "у" (Bourjois -> буржуа), Castilian θ is "с"; a vowel may also be written as spelled,
+  at a cost, and the American ɑ of a spelled "o" is written "о" first (hot -> хот);
+- ŋ before k / g is "н" (банк); /e/ after "и" is "э" or "е" (клиент); a schwa spelled "a" may be
+  "е" as in English "-land" -> "-ленд".
 
 Each reading costs its table alternatives plus its language's prior (``synonyms.g2p``); the
 character model of Russian spelling reranks them in :mod:`.generate`. The table's costs are
@@ -100,8 +103,8 @@ _LETTER_VOWEL = {"a": "а", "e": "Э", "i": "и", "o": "о", "u": "у", "y": "и
 # A schwa spelled "a" is also written "е", as Russian writes the English "-land", "-man".
 _SCHWA_OF_A: _X = (("Э", 0.3),)
 _REDUCED_FALLBACK: _X = (("а", 0.0), ("Э", 0.1), ("о", 0.2), ("и", 0.3))
-# ɜ is the r-coloured vowel of English "ur / ir / er" (Whirlpool) and German final "-er"
-# (Karcher): written as spelled, r included, like ɚ.
+# ɜ is the r-coloured vowel of English "ur / ir / er" (bird) and German final "-er" (Lehrer):
+# written as spelled, r included, like ɚ.
 _R_FALLBACK: dict[str, _X] = {
     "ɚ": (("Эр", 0.0), ("ор", 0.1), ("ар", 0.2)), "ɐ": (("а", 0.0), ("Эр", 0.1)), "ɜ": (("Эр", 0.0), ("Э", 0.1))
 }
@@ -196,7 +199,7 @@ def _tokens(ipa: str) -> list[str] | None:
 
 
 # A vowel group of the spelling (the umlauts and é that normalise_latin keeps included); "y"
-# before a vowel is a consonant (Yoko, Royal, Maya).
+# before a vowel is a consonant (yoga, loyal, mayor).
 _VOWEL_GROUP_RE = re.compile(r"(?:[aeiouäöüé]|y(?![aeiouäöüé]))+")
 
 
@@ -205,7 +208,7 @@ def _vowel_groups(word: str) -> list[tuple[str, bool]]:
     groups = [(m.group(0)[0], word[m.end() : m.end() + 1] == "r") for m in _VOWEL_GROUP_RE.finditer(word)]
     if len(groups) > 1 and re.search(r"[^aeiouy]les?$", word):
         # Syllabic l of "-le(s)" is said with a schwa and written without a vowel (Google -> гугл,
-        # Apple -> эпл). Checked before the silent final e, which would otherwise take the e of
+        # puzzle -> пазл). Checked before the silent final e, which would otherwise take the e of
         # "-le" and leave one group for two vowels.
         return [*groups[:-1], ("", False)]
     if len(groups) > 1 and re.search(r"[^aeiouy]e$", word):
@@ -239,7 +242,7 @@ def _reduced(word: str, symbols: list[str], spelled: list[str | None]) -> list[_
 def _double_as_spelled(word: str, text: str) -> str:
     """Double the Russian letters of the spelling's doubled consonants, in order. The letter
     doubled is the one the doubled consonant is read as, found after as many of its readings as
-    the spelling has that consonant before it: Syoss -> сьосс (not ссьос), Chicco -> чикко."""
+    the spelling has that consonant before it: sassa -> сасса (not ссаса), chacco -> чакко."""
     pos, after = 0, 0  # in the reading and in the spelling, past the last double placed
     for m in _DOUBLE_RE.finditer(word):
         letters = _DOUBLES[m.group(0)]
@@ -258,7 +261,7 @@ def _double_as_spelled(word: str, text: str) -> str:
 
 
 def _voice_as_spelled(ending_letters: str, form: str) -> str:
-    """Final devoicing left as spelled, through a final cluster: Jacobs -> якобс (not якопс),
+    """Final devoicing left as spelled, through a final cluster: grobs -> гробс (not гропс),
     Hochland -> хохланд. ``ending_letters`` are the spelling's final consonants, last first."""
     for back, letter in enumerate(ending_letters, start=1):
         if letter not in _VOICED_END or len(form) < back or form[-back] not in _VOICED_END[letter]:
