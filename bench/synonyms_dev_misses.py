@@ -31,7 +31,6 @@ from wb_embedder.synonyms.schema import SynonymsConfig  # noqa: E402
 
 DEV = ROOT / "tests" / "data" / "brand_pairs_dev.csv"
 N_OLDER = 184  # the first rows: the list pronounce's rules were written against
-log = logging.getLogger("dev_misses")
 
 
 def _config(patch: dict) -> SynonymsConfig:
