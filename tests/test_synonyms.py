@@ -34,7 +34,8 @@ DATA = Path(__file__).parent / "data"
 DEV_PAIRS, TEST_PAIRS = DATA / "brand_pairs_dev.csv", DATA / "brand_pairs_test.csv"
 MIN_PRONOUNCE_RECALL_AT_5 = 0.85
 # Issue 14's target for the default mix on the held-out test list (never tuned on); not reached:
-# 0.862 was measured (README, gen_synonyms). The floor below it guards against regressions.
+# 0.875 was measured with the built-in spelling model after the dev-chosen g2p table fixes (0.862
+# before them; README, gen_synonyms). The floor below it guards against regressions.
 TARGET_DEFAULT_MIX_TEST_RECALL_AT_5 = 0.92
 MIN_DEFAULT_MIX_TEST_RECALL_AT_5 = 0.85
 # Generic English words pronounce's exception lexicon may hold and real brands contain.
@@ -114,7 +115,7 @@ def test_default_mix_recall_on_the_held_out_test_list(test_figures: dict) -> Non
     assert test_figures["g2p"]["recall@5"] > test_figures["naive"]["recall@5"], report
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14's target recall@5 0.92 on the held-out list is not reached (0.862)")
+@pytest.mark.xfail(strict=True, reason="issue 14's target recall@5 0.92 on the held-out list is not reached (0.875)")
 def test_default_mix_reaches_the_issue_target(test_figures: dict) -> None:
     # strict: once the target is reached this xpasses and fails, so the marker has to go.
     assert test_figures["default mix"]["recall@5"] >= TARGET_DEFAULT_MIX_TEST_RECALL_AT_5
