@@ -43,7 +43,8 @@ DATA = Path(__file__).parent / "data"
 DEV_PAIRS, TEST_PAIRS = DATA / "brand_pairs_dev.csv", DATA / "brand_pairs_test.csv"
 MIN_PRONOUNCE_RECALL_AT_5 = 0.85
 # Issue 14's target for the default mix on the held-out test list (never tuned on); not reached:
-# 0.862 was measured (docs/synonyms.md). The floor below it guards against regressions.
+# 0.875 was measured with the built-in spelling model after the dev-chosen g2p table fixes (0.862
+# before them; docs/synonyms.md). The floor below it guards against regressions.
 TARGET_DEFAULT_MIX_TEST_RECALL_AT_5 = 0.92
 MIN_DEFAULT_MIX_TEST_RECALL_AT_5 = 0.85
 # Generic English words pronounce's exception lexicon may hold and real brands contain.
@@ -130,7 +131,7 @@ def test_default_mix_recall_on_the_held_out_test_list(test_figures: dict) -> Non
     assert test_figures["g2p"]["recall@5"] > test_figures["naive"]["recall@5"], report
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14's target recall@5 0.92 on the held-out list is not reached (0.862)")
+@pytest.mark.xfail(strict=True, reason="issue 14's target recall@5 0.92 on the held-out list is not reached (0.875)")
 def test_default_mix_reaches_the_issue_target(test_figures: dict) -> None:
     # strict: once the target is reached this xpasses and fails, so the marker has to go.
     assert test_figures["default mix"]["recall@5"] >= TARGET_DEFAULT_MIX_TEST_RECALL_AT_5
@@ -176,11 +177,56 @@ def test_quality_table_is_markdown(dev_pairs: pd.DataFrame, cfg: SynonymsConfig,
         ("pringles", "pɹɪŋɡəlz", "en-us", "принглс"),  # syllabic -les, final s as spelled
         ("energizer", "ɛnɚdʒaɪzɚ", "en-us", "энерджайзер"),  # э at the start, ɚ as er
         ("dutti", "dʌɾi", "en-us", "дутти"),  # American flap is t, vowel as spelled
+        # Invented words, one convention each.
+        ("dabble", "dæbəl", "en-us", "деббл"),  # syllabic -le of a two-syllable word: no vowel
+        ("sassa", "sassa", "it", "сасса"),  # the double is the second s, not the first
+        ("chacco", "tʃakko", "it", "чакко"),  # cc doubles the к it is read as, not the ч of ch
+        ("wirlbo", "wɜːlboʊ", "en-us", "вирлбо"),  # English ɜ of "ir" as spelled, r kept
+        ("kalter", "kaltɜ", "de", "кальтер"),  # German vocalic r of final "-er"
+        ("grobs", "ɡrɔps", "de", "гробс"),  # devoicing as spelled through a final cluster
+        ("klienta", "kliɛnta", "it", "клиента"),  # /e/ after и: е beside э
+        ("dorland", "dɔːɹlənd", "en-us", "дорленд"),  # schwa spelled a: е beside а
     ],
 )
 def test_ipa_table_conventions(word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig) -> None:
     readings = g2p.read_ipa(word, ipa, language, cfg.g2p)
     assert readings is not None and expected in [text for text, _ in readings][:8], readings
+
+
+def test_american_o_is_written_as_spelled_first(cfg: SynonymsConfig) -> None:
+    # en-us says the "o" of closed syllables as ɑ; Russian writes о, and а only as an alternative.
+    readings = [text for text, _ in g2p.read_ipa("tomkin", "tɑːmkɪn", "en-us", cfg.g2p)]
+    assert readings[0] == "томкин" and "тамкин" in readings, readings
+    # An "a" said ɑ keeps its own sound first.
+    assert g2p.read_ipa("tamkin", "tɑːmkɪn", "en-us", cfg.g2p)[0][0] == "тамкин"
+
+
+@pytest.mark.parametrize(
+    ("word", "ipa", "language", "expected"),
+    [
+        ("sassa", "sassa", "it", "сасса"),  # the double is the second s, not the first
+        ("chacco", "tʃakko", "it", "чакко"),  # cc doubles the к it is read as, not the ч of ch
+        ("raccino", "raksino", "fr-fr", "раксино"),  # cc said k + s: nothing to double
+        ("zeta", "θeta", "es", "сета"),  # Castilian θ is с (English θ stays т first)
+        ("müllen", "mʏlən", "de", "мюллен"),  # ü is a vowel letter: the schwa lines up with e
+    ],
+)
+def test_first_reading_follows_the_convention(
+    word: str, ipa: str, language: str, expected: str, cfg: SynonymsConfig
+) -> None:
+    assert g2p.read_ipa(word, ipa, language, cfg.g2p)[0][0] == expected
+
+
+def test_y_before_a_vowel_is_a_consonant(cfg: SynonymsConfig) -> None:
+    # "oye" is two vowel groups around a consonant y, so the schwa is written by its letter e.
+    assert g2p.read_ipa("boyel", "bɔɪəl", "en-us", cfg.g2p)[0][0] == "бойел"
+
+
+def test_velar_nasal_before_k_is_n(cfg: SynonymsConfig) -> None:
+    # Russian writes банк, not бангк: ŋ before k / g is н; alone at the end it stays нг.
+    assert g2p.read_ipa("banka", "baŋka", "it", cfg.g2p)[0][0] == "банка"
+    assert g2p.read_ipa("bungo", "buŋɡo", "it", cfg.g2p)[0][0] == "бунго"
+    assert g2p.read_ipa("kong", "kɔŋ", "it", cfg.g2p)[0][0] == "конг"
 
 
 def test_ipa_outside_the_table_is_unmapped(cfg: SynonymsConfig) -> None:

@@ -16,7 +16,10 @@ Russian practical-transcription conventions:
 - "l" before a consonant or at the end is soft in French, German, Italian and Spanish words
   (Chanel -> шанель, Opel -> опель) and hard in English ones (Mattel -> маттел);
 - a few symbols differ by language (LANGUAGE_OVERRIDES): the American flap ɾ is t / d, French
-  /w/ is "у" (Bourjois -> буржуа); a vowel may also be written as spelled, at a cost.
+  /w/ is "у" (Bourjois -> буржуа), Castilian θ is "с"; a vowel may also be written as spelled,
+  at a cost, and the American ɑ of a spelled "o" is written "о" first (hot -> хот);
+- ŋ before k / g is "н" (банк); /e/ after "и" is "э" or "е" (клиент); a schwa spelled "a" may be
+  "е" as in English "-land" -> "-ленд".
 
 Each reading costs its table alternatives plus its language's prior (``synonyms.g2p``); the
 character model of Russian spelling reranks them in :mod:`.generate`. The table's costs are
@@ -60,13 +63,14 @@ IPA_TABLE: dict[str, _X] = {
     "x": (("х", 0.0),), "ç": (("х", 0.0),), "h": (("х", 0.0),), "ɣ": (("г", 0.0),), "ʔ": (("", 0.0),),
     "θ": (("т", 0.0), ("с", 0.2)), "ð": (("з", 0.0), ("д", 0.2)),
     "m": (("м", 0.0),), "n": (("н", 0.0),), "ɲ": (("нь", 0.0),), "ŋ": (("нг", 0.0), ("н", 0.3)),
+    "ŋk": (("нк", 0.0),), "ŋɡ": (("нг", 0.0),),
     "l": (("л", 0.0),), "ɫ": (("л", 0.0),), "ʎ": (("ль", 0.0),), "ɬ": (("л", 0.0),),
     "r": (("р", 0.0),), "ɾ": (("р", 0.0),), "ɹ": (("р", 0.0),), "ʁ": (("р", 0.0),), "ʀ": (("р", 0.0),),
     "j": (("й", 0.0), ("и", 0.3), ("ь", 0.4)), "ʝ": (("й", 0.0),), "w": (("в", 0.0), ("у", 0.3)), "ɥ": (("ю", 0.0),),
     # vowels
     "a": (("а", 0.0),), "ɑ": (("а", 0.0),), "ɐ": (("R", 0.0),), "æ": (("Э", 0.0), ("а", 0.4)),
     "ʌ": (("а", 0.0), ("R", 0.2)), "ɒ": (("о", 0.0),), "ɔ": (("о", 0.0),), "o": (("о", 0.0),),
-    "e": (("Э", 0.0),), "ɛ": (("Э", 0.0),), "ɜ": (("Э", 0.0), ("R", 0.1)), "ə": (("R", 0.0),),
+    "e": (("Э", 0.0),), "ɛ": (("Э", 0.0),), "ɜ": (("R", 0.0), ("Э", 0.1)), "ə": (("R", 0.0),),
     "ɚ": (("R", 0.0),), "ᵻ": (("R", 0.0), ("и", 0.2)),
     "i": (("и", 0.0),), "ɪ": (("и", 0.0), ("R", 0.3)), "y": (("ю", 0.0), ("у", 0.3)), "ʏ": (("ю", 0.0), ("у", 0.3)),
     "u": (("у", 0.0),), "ʊ": (("у", 0.0),), "ø": (("Э", 0.0),), "œ": (("Э", 0.0),),
@@ -83,16 +87,27 @@ IPA_TABLE: dict[str, _X] = {
 # Where a language's eSpeak output means something else: American English writes the flapped
 # t / d of "Toyota", "Dutti" as ɾ, which every other voice uses for r.
 # French /w/ before a vowel is "у" in Russian (Bourjois -> буржуа), English /w/ mostly "в".
+# Castilian θ (c, z) is "с" in Russian, by the spelling of Spanish names (Zaragoza -> сарагоса).
 LANGUAGE_OVERRIDES: dict[str, dict[str, _X]] = {
     "en": {"ɾ": (("т", 0.0), ("д", 0.1), ("р", 0.5))},
     "fr": {"w": (("у", 0.0), ("в", 0.3))},
+    "es": {"θ": (("с", 0.0), ("ц", 0.3))},
 }
 _SYMBOL_LENGTHS = sorted({len(s) for s in IPA_TABLE}, reverse=True)
 _VOWEL_SYMBOLS = frozenset("aɑɐæʌɒɔoeɛɜəɚᵻiɪyʏuʊøœ")
+# (IPA vowel, spelled Russian vowel) written as spelled first: American English says the "o"
+# of closed syllables as ɑ ("hot", "tom", "dog"), which Russian writes о, after British /ɒ/.
+_SPELLED_FIRST = frozenset({("ɑ", "о")})
 # Reduced vowels written by the spelling: the letter's Russian vowel.
-_LETTER_VOWEL = {"a": "а", "e": "Э", "i": "и", "o": "о", "u": "у", "y": "и"}
+_LETTER_VOWEL = {"a": "а", "e": "Э", "i": "и", "o": "о", "u": "у", "y": "и", "ä": "Э", "ö": "Э", "ü": "ю", "é": "Э"}
+# A schwa spelled "a" is also written "е", as Russian writes the English "-land", "-man".
+_SCHWA_OF_A: _X = (("Э", 0.3),)
 _REDUCED_FALLBACK: _X = (("а", 0.0), ("Э", 0.1), ("о", 0.2), ("и", 0.3))
-_R_FALLBACK: dict[str, _X] = {"ɚ": (("Эр", 0.0), ("ор", 0.1), ("ар", 0.2)), "ɐ": (("а", 0.0), ("Эр", 0.1))}
+# ɜ is the r-coloured vowel of English "ur / ir / er" (bird) and German final "-er" (Lehrer):
+# written as spelled, r included, like ɚ.
+_R_FALLBACK: dict[str, _X] = {
+    "ɚ": (("Эр", 0.0), ("ор", 0.1), ("ар", 0.2)), "ɐ": (("а", 0.0), ("Эр", 0.1)), "ɜ": (("Эр", 0.0), ("Э", 0.1))
+}
 # Latin doubled consonants -> the Russian letter doubled (Gucci -> гуччи, Lavazza -> лавацца).
 _DOUBLES = {"bb": "б", "cc": "кч", "dd": "д", "ff": "ф", "gg": "гж", "kk": "к", "ll": "л", "mm": "м",
             "nn": "н", "pp": "п", "rr": "р", "ss": "с", "tt": "т", "zz": "цз"}  # fmt: skip
@@ -183,15 +198,21 @@ def _tokens(ipa: str) -> list[str] | None:
     return out
 
 
+# A vowel group of the spelling (the umlauts and é that normalise_latin keeps included); "y"
+# before a vowel is a consonant (yoga, loyal, mayor).
+_VOWEL_GROUP_RE = re.compile(r"(?:[aeiouäöüé]|y(?![aeiouäöüé]))+")
+
+
 def _vowel_groups(word: str) -> list[tuple[str, bool]]:
     """(first letter, followed by r) of each vowel group of the spelling, a silent final e left out."""
-    groups = [(m.group(0)[0], word[m.end() : m.end() + 1] == "r") for m in re.finditer(r"[aeiouy]+", word)]
+    groups = [(m.group(0)[0], word[m.end() : m.end() + 1] == "r") for m in _VOWEL_GROUP_RE.finditer(word)]
+    if len(groups) > 1 and re.search(r"[^aeiouy]les?$", word):
+        # Syllabic l of "-le(s)" is said with a schwa and written without a vowel (Google -> гугл,
+        # puzzle -> пазл). Checked before the silent final e, which would otherwise take the e of
+        # "-le" and leave one group for two vowels.
+        return [*groups[:-1], ("", False)]
     if len(groups) > 1 and re.search(r"[^aeiouy]e$", word):
         groups = groups[:-1]
-    if len(groups) > 1 and re.search(r"[^aeiouy]l(?:e|es)$", word):
-        # Syllabic l of "-le(s)" is said with a schwa and written without a vowel (Google -> гугл).
-        groups = groups[:-1] if word.endswith("es") else groups
-        groups.append(("", False))
     return groups
 
 
@@ -212,22 +233,41 @@ def _reduced(word: str, symbols: list[str], spelled: list[str | None]) -> list[_
     for idx, (letter, before_r) in zip(nuclei, groups, strict=True):
         vowel = _LETTER_VOWEL.get(letter, "") if letter else ""
         out[idx] = ((vowel + "р", 0.0),) if symbols[idx] in _R_FALLBACK and before_r else ((vowel, 0.0),)
+        if vowel == "а" and symbols[idx] == "ə":
+            out[idx] = (*out[idx], *_SCHWA_OF_A)
         spelled[idx] = vowel
     return out
 
 
 def _double_as_spelled(word: str, text: str) -> str:
-    """Double the Russian letters of the spelling's doubled consonants, in order."""
-    pos = 0
+    """Double the Russian letters of the spelling's doubled consonants, in order. The letter
+    doubled is the one the doubled consonant is read as, found after as many of its readings as
+    the spelling has that consonant before it: sassa -> сасса (not ссаса), chacco -> чакко."""
+    pos, after = 0, 0  # in the reading and in the spelling, past the last double placed
     for m in _DOUBLE_RE.finditer(word):
         letters = _DOUBLES[m.group(0)]
-        hit = next((i for i in range(pos, len(text)) if text[i] in letters), None)
+        skip = word.count(m.group(0)[0], after, m.start())
+        after = m.end()
+        hits = [i for i in range(pos, len(text)) if text[i] in letters]
+        hit = hits[min(skip, len(hits) - 1)] if hits else None
         if hit is None:
             break
-        if text[hit + 1 : hit + 2] != text[hit]:
+        # "cc" said k + s is two sounds already (success -> саксесс): nothing to double.
+        two_sounds = m.group(0) == "cc" and text[hit : hit + 2] == "кс"
+        if not two_sounds and text[hit + 1 : hit + 2] != text[hit]:
             text = text[: hit + 1] + text[hit] + text[hit + 1 :]
         pos = hit + 2
     return text
+
+
+def _voice_as_spelled(ending_letters: str, form: str) -> str:
+    """Final devoicing left as spelled, through a final cluster: grobs -> гробс (not гропс),
+    Hochland -> хохланд. ``ending_letters`` are the spelling's final consonants, last first."""
+    for back, letter in enumerate(ending_letters, start=1):
+        if letter not in _VOICED_END or len(form) < back or form[-back] not in _VOICED_END[letter]:
+            break
+        form = form[: len(form) - back] + _VOICED_END[letter][1] + form[len(form) - back + 1 :]
+    return form
 
 
 def _finish(word: str, text: str, language: str, cfg: G2PConfig) -> list[tuple[str, float]]:
@@ -235,15 +275,16 @@ def _finish(word: str, text: str, language: str, cfg: G2PConfig) -> list[tuple[s
     out: list[tuple[str, float]] = []
     doubled = _double_as_spelled(word, text)
     forms = [(doubled, 0.0)] + ([(text, cfg.undoubled_cost)] if doubled != text else [])
-    last = word.rstrip("e")[-1:] if word else ""
+    # The spelling's last two letters, when consonants: the final cluster, voiced as spelled.
+    ending = re.search(r"[^aeiouy]{1,2}$", word.rstrip("e"))
+    ending_letters = ending.group(0)[::-1] if ending else ""
     if word.startswith("h") and not text.startswith("х"):
         # French, Italian and Spanish do not say h; Russian spelling mostly keeps it (Helly ->
         # хелли; Hermes -> эрмес as said).
         forms += [("х" + f, c) for f, c in forms]
     for form, cost in forms:
         form = _CJV_RE.sub("ь", form)
-        if last in _VOICED_END and form.endswith(_VOICED_END[last][0]):
-            form = form[:-1] + _VOICED_END[last][1]
+        form = _voice_as_spelled(ending_letters, form)
         soft = language.split("-")[0] in _SOFT_L_LANGUAGES
         hard_l, soft_l = _HARD_L_RE.sub("л", form), _SOFT_L_RE.sub("ль", form)
         first, second = (soft_l, hard_l) if soft else (hard_l, soft_l)
@@ -271,8 +312,11 @@ def read_ipa(word: str, ipa: str, language: str, cfg: G2PConfig) -> list[tuple[s
     beam: list[tuple[float, str]] = [(0.0, "")]
     for symbol, by_spelling, letter in zip(symbols, spelled, letters, strict=True):
         options = table[symbol]
-        if letter and not any(piece == "R" for piece, _ in options):
-            # A full vowel may still be written as spelled (Hot -> хот, Galina -> галина).
+        if (symbol, letter) in _SPELLED_FIRST:
+            # The sound's own spelling becomes the alternative, at the spelled-vowel cost.
+            options = ((letter, 0.0), *((piece, extra + cfg.spelled_vowel_cost) for piece, extra in options))
+        elif letter and not any(piece == "R" for piece, _ in options):
+            # A full vowel may still be written as spelled (Galina -> галина).
             options = (*options, (letter, cfg.spelled_vowel_cost))
         if len(options) == 1 and options[0][0] != "R":
             # Most symbols have one spelling: extend every partial reading, nothing to rank.

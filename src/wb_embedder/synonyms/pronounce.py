@@ -394,7 +394,11 @@ def resolve_e(prev: str, reading: str, e_after_consonant_cost: float) -> list[tu
         for t, c in variants:
             before = t[-1] if t else prev
             # Russian writes э after a vowel (ариэль) but е after й (плеер, хайер).
-            if not before or before in _CYR_VOWELS or before == " ":
+            if before == "и":
+                # After и both are written: ариэль, but клиент, диета (э first, as after other vowels).
+                nxt.append((t + "э", c))
+                nxt.append((t + "е", c + e_after_consonant_cost))
+            elif not before or before in _CYR_VOWELS or before == " ":
                 nxt.append((t + "э", c))
             else:
                 nxt.append((t + "е", c))
