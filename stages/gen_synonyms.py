@@ -7,11 +7,13 @@ from wb_embedder.config import load_params
 from wb_embedder.io import atomic_path, write_json
 from wb_embedder.stage import run_stage
 from wb_embedder.synonyms.generate import fit_lm, spelling_corpus, synonyms_from_clean
-from wb_embedder.synonyms.quality import evaluate_lists
+from wb_embedder.synonyms.quality import evaluate_lists, report
 
 CLEAN = Path("data/clean")
 OUT = Path("data/synonyms/synonyms.parquet")
 STATS = Path("data/stats/synonyms.json")
+# The recall tables in Markdown, kept in git (docs/synonyms.md shows them: python -m wb_embedder.docs)
+QUALITY = Path("metrics/synonyms_quality.md")
 
 
 def main() -> None:
@@ -28,6 +30,8 @@ def main() -> None:
     with atomic_path(OUT) as tmp:
         table.to_parquet(tmp, index=False)
     write_json(stats, STATS)
+    with atomic_path(QUALITY) as tmp:
+        tmp.write_text(report(stats["quality"]), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from wb_embedder.synonyms.generate import (
 )
 from wb_embedder.synonyms.lm import BUILTIN_WORDS, CharNgramLM
 from wb_embedder.synonyms.pronounce import LEXICON
-from wb_embedder.synonyms.quality import EVALUATED, accepted, evaluate, load_pairs, markdown, recall
+from wb_embedder.synonyms.quality import EVALUATED, accepted, evaluate, load_pairs, markdown, recall, report
 from wb_embedder.synonyms.schema import SynonymsConfig
 from wb_embedder.synonyms.text import canonical
 from wb_embedder.synonyms.translit import transliterate
@@ -510,3 +510,17 @@ def test_split_brands_is_stable_and_by_brand() -> None:
 def test_config_is_strict(patch: dict) -> None:
     with pytest.raises(ValidationError):
         SynonymsConfig.model_validate({**PARAMS, **patch})
+
+
+def test_quality_report_holds_both_lists_held_out_first() -> None:
+    figures = {"recall@1": 0.5, "recall@5": 0.75}
+    quality = {
+        "default_mix": {"g2p": 0.7, "pronounce": 1.0},
+        "dev": {name: dict(figures) for name in EVALUATED} | {"n_pairs": 3},
+        "test": {name: dict(figures) for name in EVALUATED} | {"n_pairs": 2},
+    }
+    quality["test"]["default mix"]["recall@5"] = 0.875
+    text = report(quality)
+    assert text.index("Held-out test list (2 pairs):") < text.index("Dev list (3 pairs):")
+    assert "| default mix (`g2p` x0.7 + `pronounce` x1) | 0.500 | 0.875 |" in text
+    assert text.count("| default mix") == 2

@@ -98,6 +98,14 @@ def markdown(quality: dict, split: str = "test") -> str:
     return "\n".join(lines)
 
 
+def report(quality: dict) -> str:
+    """Both lists' tables, held-out test first: the file docs/synonyms.md shows verbatim."""
+    parts = []
+    for split, title in (("test", "Held-out test list"), ("dev", "Dev list")):
+        parts += [f"{title} ({quality[split]['n_pairs']} pairs):", "", markdown(quality, split), ""]
+    return "\n".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Print the synonyms quality table from the stage's stats.")
     parser.add_argument("--stats", type=Path, default=Path("data/stats/synonyms.json"))
