@@ -8,11 +8,18 @@
 # editing the workspace while the queue runs does not leak into later candidates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A queued or --temp experiment runs in a copy of the repository, but `pip install -e .` points
+# `import wb_embedder` at the workspace's src/: edit the workspace while the queue runs and later
+# candidates would run the new code with their old params. A relative PYTHONPATH is resolved in
+# each stage's own working directory, so every stage imports the src/ of the copy it runs in.
+export PYTHONPATH=src
 keep='Experiment|finetune\.(mode|learning_rate|max_steps|lora\.top_layers)$|synonyms\.strategies\.g2p|triplets\.groups\.classification|dev\.mean\.main_score\.(finetuned|delta)(_ci_low|_ci_high)?$|dev\.counts\.(improved|significantly_better|significantly_worse)$|dev\.WBBrandSyns\.main_score\.(finetuned|delta)$'
 if [[ "${1:-}" == "--show" ]]; then
   exec dvc exp show --md --rev "${2:-HEAD}" --drop '.*' --keep "$keep"
 fi
 declare -A candidates=(
+  # the default itself, run from the same snapshot as the others: the row they are compared with
+  [default]=""
   # the reason tag trained apart from the sentiment tasks (rejected: docs/experiments.md)
   [reason-apart]="-S triplets.groups.classification=[review_reason,goods_category,goods_gender,support_intent]"
   # the LoRA depth, learning rate and length the earlier (test-scored) sweep compared
@@ -26,9 +33,9 @@ declare -A candidates=(
   [pronounce-only]="-S synonyms.strategies.g2p=false"
 )
 names=("$@")
-[[ ${#names[@]} -eq 0 ]] && names=(reason-apart top4-96 top12 steps-48 lr-1e-3 lr-5e-3 full-48 pronounce-only)
+[[ ${#names[@]} -eq 0 ]] && names=(default reason-apart top4-96 top12 steps-48 lr-1e-3 lr-5e-3 full-48 pronounce-only)
 for name in "${names[@]}"; do
-  [[ -n "${candidates[$name]:-}" ]] || { echo "unknown candidate: $name" >&2; exit 2; }
+  [[ -v "candidates[$name]" ]] || { echo "unknown candidate: $name" >&2; exit 2; }
   # shellcheck disable=SC2086  # the -S options are meant to split
   dvc exp run --queue -n "$name" ${candidates[$name]}
 done
