@@ -3,8 +3,9 @@
     python stages/evaluate.py --model models/base --out data/eval/base
     python stages/evaluate.py --model models/finetuned --out data/eval/finetuned
 
-Writes <out>/<split>/<Benchmark>.json (flat metrics) and .items.parquet (per-query / per-example
-records for the bootstrap) and <out>/run.json, replacing <out> as a whole.
+Scores with mteb (the benchmarks as custom MTEB tasks). Writes <out>/<split>/<Benchmark>.json
+(flat metrics) and .items.parquet (per-query / per-example records for the bootstrap),
+<out>/run.json and, with evaluate.external_tasks, <out>/external.json, replacing <out> as a whole.
 <out> is a cached DVC output; the cheap report stage turns two of them into metrics/.
 """
 
@@ -29,10 +30,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     params = load_params()
-    results, info = evaluate_model(
+    results, info, external = evaluate_model(
         args.model, args.benchmarks, params.model.prompts, params.evaluate, params.seed, params.model.trust_remote_code
     )
-    write_results(results, args.out, info)
+    write_results(results, args.out, info, external if params.evaluate.external_tasks else None)
 
 
 if __name__ == "__main__":

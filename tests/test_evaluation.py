@@ -1,7 +1,8 @@
 """The benchmarks and their evaluation: construction from the test split only, relevance grades,
-metrics cross-checked against scikit-learn (per metric and end to end on all 11 benchmarks), the
-shared embedding cache, length-sorted batches, determinism, the output files and the stage
-scripts (benchmarks, evaluate, report)."""
+mteb's figures cross-checked against scikit-learn and hand numbers (end to end on all 11
+benchmarks, linear gains, the left-out anchor, ties), external MTEB tasks (a local task, the
+offline skip), the shared embedding cache, length-sorted batches, determinism, the output files
+and the stage scripts (benchmarks, evaluate, report)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, ndcg_score
 
 from wb_embedder.clean import clean_tables
-from wb_embedder.config import DataConfig, PromptPair, load_params
+from wb_embedder.config import DataConfig, ParamsError, PromptPair, load_params
 from wb_embedder.contract import ContractError
-from wb_embedder.evaluation import classification as classification_module
-from wb_embedder.evaluation import retrieval as retrieval_module
 from wb_embedder.evaluation.benchmarks import (
     BENCHMARK_NAMES,
     SPECS,
@@ -39,12 +38,6 @@ from wb_embedder.evaluation.benchmarks import (
     retrieval_set,
     similar_goods_triplets,
     write_benchmarks,
-)
-from wb_embedder.evaluation.classification import (
-    accuracy,
-    evaluate_classification,
-    macro_f1,
-    plan_experiments,
 )
 from wb_embedder.evaluation.embedding_cache import (
     EmbeddingCache,
@@ -64,15 +57,18 @@ from wb_embedder.evaluation.bootstrap import (
 )
 from wb_embedder.evaluation.lexical import stem_tokens
 from wb_embedder.evaluation.report import report
-from wb_embedder.evaluation.retrieval import evaluate_retrieval, normalize
+from wb_embedder.evaluation.mteb_tasks import (
+    CachedEncoder,
+    evaluate_external,
+    external_tasks,
+)
 from wb_embedder.evaluation.run import (
     MAIN_SCORE,
     ITEMS_SUFFIX,
     RUN_FILE,
-    ClassificationTask,
+    EXTERNAL_FILE,
     EmbeddingSystem,
     LexicalSystem,
-    RetrievalTask,
     evaluate_benchmarks,
     evaluate_system,
     read_results,
@@ -103,6 +99,8 @@ evaluate:
   classification: {n_experiments: 10, samples_per_label: 16, max_iter: 100}
   bootstrap: {samples: 1000, confidence: 0.95}
   lexical: {bm25_k1: 1.5, bm25_b: 0.75, char_ngram_min: 2, char_ngram_max: 5}
+  external_tasks: []
+  external_prompts: product_qa
 """
 )
 BENCH_CFG = BenchmarksConfig.model_validate(PARAMS_SECTIONS["benchmarks"])
@@ -292,6 +290,19 @@ def test_params_sections_validate() -> None:
                                                                  "min_carts": 1, "min_views": 1}})
     with pytest.raises(ValueError):  # strict: "64" is not an int
         EvaluateConfig.model_validate({**PARAMS_SECTIONS["evaluate"], "batch_size": "64"})
+    names = ["RuReviewsClassification", "MIRACLRetrieval.v2"]
+    assert EvaluateConfig.model_validate({**PARAMS_SECTIONS["evaluate"], "external_tasks": names}).external_tasks == names
+    with pytest.raises(ValueError, match="not MTEB task names"):
+        EvaluateConfig.model_validate({**PARAMS_SECTIONS["evaluate"], "external_tasks": ["Ru Reviews"]})
+    with pytest.raises(ValueError, match="distinct"):
+        EvaluateConfig.model_validate({**PARAMS_SECTIONS["evaluate"], "external_tasks": names + names[:1]})
+
+
+def test_external_prompts_must_name_a_prompt_task(tmp_path: Path) -> None:
+    """The whole-file check (stage check_params) refuses external prompts of an unknown task."""
+    assert load_params(ROOT / "params.yaml").evaluate.external_tasks == []  # default: none
+    with pytest.raises(ParamsError, match="external_prompts"):
+        load_params(ROOT / "params.yaml", overrides={"evaluate.external_prompts": "no_such_task"})
 
 
 def test_every_benchmark_has_a_prompt_in_params() -> None:
@@ -300,104 +311,36 @@ def test_every_benchmark_has_a_prompt_in_params() -> None:
     assert {spec.task for spec in SPECS.values()} <= set(prompts)
 
 
-# --------------------------------------------------------------------------- metrics vs scikit-learn
+# --------------------------------------------------------------------------- mteb's figures vs scikit-learn
 
 
-def _random_retrieval(rng: np.random.Generator, n_queries: int = 40, n_docs: int = 60) -> RetrievalSet:
-    rows, skip = [], []
-    for q in range(n_queries):
-        docs = rng.choice(n_docs, size=int(rng.integers(1, 8)), replace=False)
-        grades = rng.integers(0, 4, size=len(docs))
-        grades[0] = max(grades[0], 1)  # every query has something to find
-        rows += [(q, int(d), int(g)) for d, g in zip(docs, grades, strict=True)]
-        skip += [(q, int(d)) for d in rng.choice(np.setdiff1d(np.arange(n_docs), docs), size=2, replace=False)]
-    # Ids are not positions: the metric must go through the id columns.
-    qids, dids = rng.permutation(10_000)[:n_queries], rng.permutation(10_000)[:n_docs]
-    return RetrievalSet(
-        queries=pd.DataFrame({"query_id": qids, "text": [f"q{i}" for i in range(n_queries)]}),
-        corpus=pd.DataFrame({"doc_id": dids, "text": [f"d{i}" for i in range(n_docs)]}),
-        qrels=pd.DataFrame({"query_id": [qids[q] for q, _, _ in rows], "doc_id": [dids[d] for _, d, _ in rows],
-                            "score": [g for _, _, g in rows]}),
-        excluded=pd.DataFrame({"query_id": [qids[q] for q, _ in skip], "doc_id": [dids[d] for _, d in skip]}),
-    )
+def normalize(embeddings: np.ndarray) -> np.ndarray:
+    emb = np.asarray(embeddings, dtype=np.float64)
+    return emb / np.linalg.norm(emb, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_ndcg_matches_sklearn_per_query(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    data = _random_retrieval(rng)
-    q_emb, d_emb = rng.standard_normal((len(data.queries), 16)), rng.standard_normal((len(data.corpus), 16))
-    ours = evaluate_retrieval(data, q_emb, d_emb, [1, 3, 10], chunk_size=7)
-
-    scores = normalize(q_emb) @ normalize(d_emb).T
-    q_pos = {qid: i for i, qid in enumerate(data.queries["query_id"])}
-    d_pos = {did: i for i, did in enumerate(data.corpus["doc_id"])}
-    for k in (1, 3, 10):
-        per_query = []
-        for qid, qrels in data.qrels.groupby("query_id"):
-            q = q_pos[qid]
-            truth = np.zeros(len(data.corpus))
-            truth[[d_pos[d] for d in qrels["doc_id"]]] = qrels["score"].to_numpy()
-            keep = np.ones(len(data.corpus), bool)
-            keep[[d_pos[d] for d in data.excluded.loc[data.excluded["query_id"] == qid, "doc_id"]]] = False
-            per_query.append(ndcg_score([truth[keep]], [scores[q, keep]], k=k))
-        assert ours[f"ndcg@{k}"] == pytest.approx(float(np.mean(per_query)), abs=1e-6)
-
-
-def test_ndcg_uses_linear_gains_and_excludes() -> None:
-    # One query, grades 3 and 1 on docs 0 and 1; scores rank doc 2 (excluded), then 1, then 0.
-    data = RetrievalSet(
-        queries=pd.DataFrame({"query_id": [5], "text": ["q"]}),
-        corpus=pd.DataFrame({"doc_id": [10, 11, 12], "text": ["a", "b", "c"]}),
-        qrels=pd.DataFrame({"query_id": [5, 5], "doc_id": [10, 11], "score": [3, 1]}),
-        excluded=pd.DataFrame({"query_id": [5], "doc_id": [12]}),
-    )
-    q = np.array([[1.0, 0.0]])
-    docs = np.array([[0.2, 1.0], [0.6, 0.8], [1.0, 0.0]])
-    result = evaluate_retrieval(data, q, docs, [1, 10], chunk_size=4)
-    idcg = 3 + 1 / math.log2(3)
-    assert result["ndcg@1"] == pytest.approx(1 / 3)
-    assert result["ndcg@10"] == pytest.approx((1 + 3 / math.log2(3)) / idcg)
-
-
-def test_classification_metrics_match_sklearn() -> None:
-    rng = np.random.default_rng(3)
-    labels = np.array(["a", "b", "c", "d"])
-    y_true, y_pred = labels[rng.integers(0, 4, 200)], labels[rng.integers(0, 3, 200)]  # "d" never predicted
-    assert accuracy(y_true, y_pred) == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-6)
-    assert macro_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=1e-6)
-    y_pred[:5] = "e"  # a label only in the predictions counts too
-    assert macro_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=1e-6)
-
-
-def test_classification_protocol_matches_sklearn_reimplementation() -> None:
-    rng = np.random.default_rng(4)
-    centers = rng.standard_normal((3, 8))
-    train_y = np.array(["x", "y", "z"])[rng.integers(0, 3, 90)]
-    test_y = np.array(["x", "y", "z"])[rng.integers(0, 3, 40)]
-    to_x = {"x": 0, "y": 1, "z": 2}
-    train_x = centers[[to_x[y] for y in train_y]] + rng.standard_normal((90, 8))
-    test_x = centers[[to_x[y] for y in test_y]] + rng.standard_normal((40, 8))
-    samples = plan_experiments(train_y, n_experiments=4, samples_per_label=5, seed=SEED)
-    assert all(Counter(train_y[s]) == {"x": 5, "y": 5, "z": 5} for s in samples)
-    assert len({tuple(s) for s in samples}) == 4  # each experiment draws its own sample
-    ours = evaluate_classification([train_x[s] for s in samples], [train_y[s] for s in samples], test_x, test_y,
-                                   max_iter=100, seed=SEED)
-    accs, f1s = [], []
-    for s in samples:
-        pred = LogisticRegression(max_iter=100, random_state=SEED).fit(train_x[s], train_y[s]).predict(test_x)
-        accs.append(accuracy_score(test_y, pred))
-        f1s.append(f1_score(test_y, pred, average="macro"))
-    assert ours["accuracy"] == pytest.approx(np.mean(accs), abs=1e-6)
-    assert ours["f1"] == pytest.approx(np.mean(f1s), abs=1e-6)
+def mteb_draws(labels: np.ndarray, n_experiments: int, samples_per_label: int, seed: int) -> list[np.ndarray]:
+    """MTEB's undersampling as its documentation describes it: one index list, shuffled again
+    before every experiment by ``RandomState(seed)``; the first ``samples_per_label`` of each label."""
+    idxs = list(range(len(labels)))
+    out = []
+    for _ in range(n_experiments):
+        np.random.RandomState(seed).shuffle(idxs)
+        counts: Counter = Counter()
+        chosen = []
+        for i in idxs:
+            if counts[labels[i]] < samples_per_label:
+                counts[labels[i]] += 1
+                chosen.append(i)
+        out.append(np.array(chosen))
+    return out
 
 
 def sklearn_reference(bench: Benchmark, encoder: HashEncoder, prompts: dict[str, PromptPair],
                       cfg: EvaluateConfig, seed: int) -> dict[str, float]:
-    """A benchmark's metrics computed independently: embeddings straight from the encoder (no
-    cache), relevance through ids, scikit-learn's ndcg_score / LogisticRegression / accuracy_score
-    / f1_score. Only the training samples are shared with the code under test (they are the
-    protocol's draws, not a metric)."""
+    """A benchmark's metrics computed independently of mteb: embeddings straight from the encoder
+    (no cache), relevance through ids, scikit-learn's ndcg_score / LogisticRegression /
+    accuracy_score / f1_score (the figures the previous, hand-written scoring gave)."""
     pair = prompts[bench.spec.task]
     if bench.classification is not None:
         data, clf = bench.classification, cfg.classification
@@ -405,7 +348,7 @@ def sklearn_reference(bench: Benchmark, encoder: HashEncoder, prompts: dict[str,
         test_x = encoder.encode(data.test["text"].tolist(), pair.query)
         train_y, test_y = data.train["label"].to_numpy(), data.test["label"].to_numpy()
         accs, f1s = [], []
-        for idx in plan_experiments(train_y, clf.n_experiments, clf.samples_per_label, seed):
+        for idx in mteb_draws(train_y, clf.n_experiments, clf.samples_per_label, seed):
             model = LogisticRegression(max_iter=clf.max_iter, random_state=seed).fit(train_x[idx], train_y[idx])
             pred = model.predict(test_x)
             accs.append(accuracy_score(test_y, pred))
@@ -436,43 +379,77 @@ def sklearn_reference(bench: Benchmark, encoder: HashEncoder, prompts: dict[str,
     return out
 
 
-def cross_check(benchmarks: dict[str, Benchmark]) -> dict[str, float]:
-    """Score ``benchmarks`` with the code under test; return the largest |ours - reference| per
-    benchmark over every metric it reports."""
+def test_mteb_figures_match_sklearn_on_all_benchmarks(benchmarks) -> None:
+    """mteb's figures (its pytrec_eval NDCG, its logistic-regression protocol) on all 11 toy
+    benchmarks equal scikit-learn's on the same embeddings, as the hand-written scoring did."""
     results, _ = evaluate_benchmarks(benchmarks, HashEncoder(), _prompts(), FAST_CFG, SEED)
-    gaps = {}
+    assert set(results) == set(BENCHMARK_NAMES)
     for name, bench in benchmarks.items():
         reference = sklearn_reference(bench, HashEncoder(), _prompts(), FAST_CFG, SEED)
         assert set(results[name]) == set(reference) | {MAIN_SCORE}, name
         assert 0.0 < results[name][MAIN_SCORE] <= 1.0, name  # not zeros compared with zeros
-        gaps[name] = max(abs(results[name][key] - value) for key, value in reference.items())
-    return gaps
+        gap = max(abs(results[name][key] - value) for key, value in reference.items())
+        assert gap <= 1e-6, (name, gap)
 
 
-def test_all_benchmarks_match_sklearn_on_the_same_embeddings(benchmarks) -> None:
-    gaps = cross_check(benchmarks)
-    assert set(gaps) == set(BENCHMARK_NAMES)
-    assert max(gaps.values()) <= 1e-6, gaps
+class FixedEncoder:
+    """Embeddings given per text (for hand-computed cases)."""
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+
+    def encode(self, texts: list[str], prompt: str) -> np.ndarray:
+        return np.array([self.vectors[t] for t in texts], dtype=np.float32)
 
 
-def test_the_cross_check_catches_a_wrong_metric(benchmarks, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cross-check can fail. NDCG with exponential gains (2^grade - 1, the other common
-    convention) differs from MTEB's linear gains only where grades go above 1; weighted F1
-    differs from macro F1 where labels are unbalanced."""
-    linear = retrieval_module.ndcg_from_ranking
+def _one_view(queries: list[str], docs: list[str], qrels: list[tuple[int, int, int]],
+              excluded: list[tuple[int, int]] = ()) -> dict[str, Benchmark]:
+    data = RetrievalSet(
+        queries=pd.DataFrame({"query_id": range(len(queries)), "text": queries}),
+        corpus=pd.DataFrame({"doc_id": range(len(docs)), "text": docs}),
+        qrels=pd.DataFrame(qrels, columns=["query_id", "doc_id", "score"]),
+        excluded=pd.DataFrame(list(excluded), columns=["query_id", "doc_id"], dtype="int64"),
+    )
+    return {"WBSimGoods-triplets": Benchmark(SPECS["WBSimGoods-triplets"], retrieval={"": data})}
 
-    def exponential_gains(ranked, judged, k):
-        return linear(2.0 ** np.asarray(ranked) - 1, 2.0 ** np.asarray(judged) - 1, k)
 
-    subset = {name: benchmarks[name] for name in
-              ("WBSearchQueryNmRelevance", "WBQASupportFacts", "WBReviewsPolarityClassification")}
-    monkeypatch.setattr(retrieval_module, "ndcg_from_ranking", exponential_gains)
-    monkeypatch.setattr(classification_module, "macro_f1",
-                        lambda y_true, y_pred: f1_score(y_true, y_pred, average="weighted"))
-    gaps = cross_check(subset)
-    assert gaps["WBSearchQueryNmRelevance"] > 1e-6  # grades 0/1/2: caught
-    assert gaps["WBQASupportFacts"] <= 1e-6  # binary grades: both conventions agree
-    assert gaps["WBReviewsPolarityClassification"] > 1e-6  # caught
+def test_ndcg_uses_linear_gains_and_leaves_the_anchor_out() -> None:
+    """One query (the anchor "c", itself in the corpus), grades 3 and 1 on "a" and "b"; cosine
+    ranks c (left out), then b, then a. With the anchor left out, NDCG@1 = 1/3 and NDCG@10 =
+    (1 + 3/log2 3) / (3 + 1/log2 3): linear gains, as pytrec_eval (and MTEB) compute them."""
+    vectors = {"c": [1.0, 0.0], "a": [0.2, 1.0], "b": [0.6, 0.8]}
+    bench = _one_view(["c"], ["a", "b", "c"], [(0, 0, 3), (0, 1, 1)], excluded=[(0, 2)])
+    results, _ = evaluate_benchmarks(bench, FixedEncoder(vectors), _prompts(), FAST_CFG, SEED)
+    idcg = 3 + 1 / math.log2(3)
+    assert results["WBSimGoods-triplets"]["ndcg@1"] == pytest.approx(1 / 3)
+    assert results["WBSimGoods-triplets"]["ndcg@10"] == pytest.approx((1 + 3 / math.log2(3)) / idcg)
+    # Without the exclusion the anchor takes rank 1 and pushes both judged documents down.
+    kept, _ = evaluate_benchmarks(_one_view(["c"], ["a", "b", "c"], [(0, 0, 3), (0, 1, 1)]),
+                                  FixedEncoder(vectors), _prompts(), FAST_CFG, SEED)
+    assert kept["WBSimGoods-triplets"]["ndcg@1"] == 0.0
+
+
+def test_ndcg_keeps_the_full_top_k_when_the_anchor_is_left_out() -> None:
+    """mteb keeps the top max(k) documents before it drops the anchor: with 12 documents and the
+    relevant one 11th by score (10th without the anchor), it must still count at cut-off 10."""
+    docs = [f"d{i:02d}" for i in range(12)]
+    # The anchor d00 scores highest, then d01..d11 in order; d10 is relevant.
+    vectors = {d: [1.0, 0.1 * i] for i, d in enumerate(docs)}
+    bench = _one_view(["d00"], docs, [(0, 10, 1)], excluded=[(0, 0)])
+    results, _ = evaluate_benchmarks(bench, FixedEncoder(vectors), _prompts(), FAST_CFG, SEED)
+    assert results["WBSimGoods-triplets"]["ndcg@10"] == pytest.approx(1 / math.log2(11))
+
+
+def test_tied_documents_rank_in_stored_order() -> None:
+    """Equal scores: the document stored first ranks first (pytrec_eval breaks ties by id, and
+    the ids are chosen so that its order is the stored one): the relevant first document gets
+    NDCG@1 = 1, the relevant last one 0."""
+    vectors = {"q": [1.0, 0.0], "a": [0.0, 1.0], "b": [0.0, 1.0], "c": [0.0, 1.0]}
+    first, _ = evaluate_benchmarks(_one_view(["q"], ["a", "b", "c"], [(0, 0, 1)]), FixedEncoder(vectors),
+                                   _prompts(), FAST_CFG, SEED)
+    last, _ = evaluate_benchmarks(_one_view(["q"], ["a", "b", "c"], [(0, 2, 1)]), FixedEncoder(vectors),
+                                  _prompts(), FAST_CFG, SEED)
+    assert first["WBSimGoods-triplets"]["ndcg@1"] == 1.0 and last["WBSimGoods-triplets"]["ndcg@1"] == 0.0
 
 
 # --------------------------------------------------------------------------- construction
@@ -679,8 +656,20 @@ def test_cache_encodes_each_distinct_text_once(benchmarks) -> None:
     results, cache = evaluate_benchmarks(benchmarks, encoder, _prompts(), FAST_CFG, SEED)
     counts = encoder.encoded()
     assert max(counts.values()) == 1  # no (prompt, text) encoded twice
-    assert len(encoder.calls) == len({p for p, _ in encoder.calls})  # one call per distinct prompt
     assert cache.encoded == sum(counts.values()) < cache.requested  # the benchmarks do share texts
+    # Everything known before mteb runs comes first, one call per prompt: every query, document
+    # and classification test text; only mteb's training samples are asked for later.
+    prompts = {p for p, _ in encoder.calls}
+    first = encoder.calls[: len(prompts)]
+    assert {p for p, _ in first} == prompts
+    upfront = {(p, t) for p, texts in first for t in texts}
+    for name, bench in benchmarks.items():
+        pair = _prompts()[bench.spec.task]
+        for data in bench.retrieval.values():
+            assert {(pair.query, t) for t in data.queries["text"]} <= upfront, name
+            assert {(pair.document, t) for t in data.corpus["text"]} <= upfront, name
+        if bench.classification is not None:
+            assert {(pair.query, t) for t in bench.classification.test["text"]} <= upfront, name
     # Cached rows are exactly what encoding alone gives (alignment after deduplication).
     qa = benchmarks["WBQAGoods"].retrieval["all"]
     direct = HashEncoder().encode(qa.corpus["text"].tolist(), "passage: ")
@@ -711,28 +700,39 @@ def test_real_model_encodes_length_sorted_batches_once_on_cpu(benchmarks, tiny_m
     over all 11 benchmarks, in batches sorted by length (longest first), on the configured device."""
     model = load_model(tiny_model, FAST_CFG.device, trust_remote_code=False)
     assert FAST_CFG.device == "cpu" and model.device.type == "cpu"
-    batches: list[tuple[str, list[str]]] = []
-    # Recorded at model.encode, whose name and arguments are the same on sentence-transformers 5
-    # and 6 (the tokenising hook below it is not); each call is one batch (batch_size = its length).
+    # (cache call, prompt, texts) of every batch. Recorded at model.encode, whose name and
+    # arguments are the same on sentence-transformers 5 and 6 (the tokenising hook below it is
+    # not); each call is one batch (batch_size = its length).
+    batches: list[tuple[int, str, list[str]]] = []
     encode = model.encode
 
     def recording(inputs, *args, prompt=None, **kwargs):
-        batches.append((prompt, list(inputs)))
+        batches.append((len(calls), prompt, list(inputs)))
         return encode(inputs, *args, prompt=prompt, **kwargs)
 
     model.encode = recording
     encoder = SentenceTransformerEncoder(model, 16)
+    calls: list[str] = []
+    cache_encode = encoder.encode
+
+    def counting(texts, prompt):
+        calls.append(prompt)
+        return cache_encode(texts, prompt)
+
+    encoder.encode = counting
     results, cache = evaluate_benchmarks(benchmarks, encoder, _prompts(), FAST_CFG, SEED)
-    seen = Counter((prompt, text) for prompt, texts in batches for text in texts)
+    seen = Counter((prompt, text) for _, prompt, texts in batches for text in texts)
     assert max(seen.values()) == 1 and sum(seen.values()) == cache.encoded < cache.requested
-    for prompt in {p for p, _ in batches}:
-        # Batches are token-count buckets, longest first: every text of a batch is at least as
-        # long as every text of the next (inside a batch, order does not matter).
-        tokens = [encoder.token_counts(batch, prompt) for p, batch in batches if p == prompt]
-        assert all(a.min() >= b.max() for a, b in pairwise(tokens)), prompt
-        assert tokens[0].max() > tokens[-1].min()  # the fixture's texts do differ in length
-        sizes = [len(texts) for p, texts in batches if p == prompt]
+    for call in range(1, len(calls) + 1):
+        # Within one encoding call, batches are token-count buckets, longest first: every text of
+        # a batch is at least as long as every text of the next (inside a batch, order does not matter).
+        prompt = calls[call - 1]
+        tokens = [encoder.token_counts(texts, prompt) for c, _, texts in batches if c == call]
+        assert all(a.min() >= b.max() for a, b in pairwise(tokens)), call
+        sizes = [len(texts) for c, _, texts in batches if c == call]
         assert all(size == 16 for size in sizes[:-1]) and 0 < sizes[-1] <= 16
+    first = [encoder.token_counts(texts, calls[0]) for c, _, texts in batches if c == 1]
+    assert len(first) > 1 and first[0].max() > first[-1].min()  # the fixture's texts do differ in length
     assert all(0.0 <= v <= 1.0 for metrics in results.values() for v in metrics.values())
 
 
@@ -855,26 +855,26 @@ def test_report_refuses_mismatched_inputs(tmp_path: Path, three_systems, benchma
 
 def test_lexical_rows_on_a_toy_benchmark() -> None:
     """BM25 finds the document sharing (stemmed) words with the query; TF-IDF + logistic
-    regression separates labels carried by words; both go through the same scoring as a model."""
+    regression separates labels carried by words; both go through the same scoring (mteb) as a model."""
     corpus = pd.DataFrame({"doc_id": [0, 1, 2], "text": ["Красные кроссовки для бега", "Кружка керамическая",
                                                          "Плед шерстяной клетчатый"]})
     queries = pd.DataFrame({"query_id": [0, 1], "text": ["кроссовок красных", "шерстяные пледы"]})
     qrels = pd.DataFrame({"query_id": [0, 1], "doc_id": [0, 2], "score": [1, 1]})
     data = RetrievalSet(queries, corpus, qrels, pd.DataFrame({"query_id": pd.Series(dtype="int64"),
                                                               "doc_id": pd.Series(dtype="int64")}))
-    bench = Benchmark(SPECS["WBQASupportFacts"], retrieval={"": data})
-    system = LexicalSystem(FAST_CFG)
-    metrics, items = RetrievalTask(bench, PromptPair(query="query: ", document="passage: "), FAST_CFG).score(system)
-    assert metrics["ndcg@1"] == 1.0 and items["ndcg@1"].tolist() == [1.0, 1.0]
-    assert stem_tokens("Кроссовки КРОССОВКАМИ Nike") == ["кроссовк", "кроссовк", "nike"]
-
     train = pd.DataFrame({"text": [f"отличный товар {i}" for i in range(8)] + [f"ужасный брак {i}" for i in range(8)],
                           "label": ["pos"] * 8 + ["neg"] * 8})
     test = pd.DataFrame({"text": ["отличный", "брак ужасный"], "label": ["pos", "neg"]})
-    cls = Benchmark(SPECS["WBReviewsPolarityClassification"], classification=ClassificationSet(train, test))
-    metrics, items = ClassificationTask(cls, "query: ", FAST_CFG, SEED).score(system)
-    assert metrics == {"accuracy": 1.0, "f1": 1.0}
-    assert items["label"].tolist() == ["pos", "neg"]
+    toy = {"WBQASupportFacts": Benchmark(SPECS["WBQASupportFacts"], retrieval={"": data}),
+           "WBReviewsPolarityClassification": Benchmark(SPECS["WBReviewsPolarityClassification"],
+                                                        classification=ClassificationSet(train, test))}
+    results, items = _score({"test": toy}, LexicalSystem(FAST_CFG))["test"]
+    assert results["WBQASupportFacts"]["ndcg@1"] == 1.0 and items["WBQASupportFacts"]["ndcg@1"].tolist() == [1.0, 1.0]
+    assert stem_tokens("Кроссовки КРОССОВКАМИ Nike") == ["кроссовк", "кроссовк", "nike"]
+    polarity = results["WBReviewsPolarityClassification"]
+    assert (polarity["accuracy"], polarity["f1"]) == (1.0, 1.0)
+    assert items["WBReviewsPolarityClassification"]["label"].tolist() == ["pos", "neg"]
+    assert items["WBReviewsPolarityClassification"]["pred_0"].tolist() == ["pos", "neg"]
 
 
 def test_bootstrap_against_a_hand_computed_case() -> None:
@@ -921,6 +921,69 @@ def test_bad_model_and_prompts_are_clear_errors(tmp_path: Path, benchmarks) -> N
         read_results(tmp_path / "empty", "test")
 
 
+# --------------------------------------------------------------------------- external MTEB tasks
+
+
+def _local_mteb_task(name: str, unreachable: bool = False):
+    """A tiny MTEB classification task whose data is made here (labels carried by words), or one
+    whose download fails the way the hub's does offline."""
+    from datasets import Dataset, DatasetDict
+    from mteb.abstasks import AbsTaskClassification
+    from mteb.abstasks.task_metadata import TaskMetadata
+
+    class LocalTask(AbsTaskClassification):
+        metadata = TaskMetadata(name=name, description="a local test task", type="Classification",
+                                dataset={"path": f"local/{name}", "revision": "1"}, category="t2c",
+                                modalities=["text"], eval_splits=["test"], eval_langs=["rus-Cyrl"],
+                                main_score="accuracy")
+        samples_per_label = 4
+        n_experiments = 2
+
+        def load_data(self, *args, **kwargs) -> None:
+            if unreachable:
+                raise ConnectionError(f"Couldn't reach 'local/{name}' on the Hub (OfflineModeIsEnabled)")
+            rows = {"text": [f"{word} товар {i}" for word in ("отличный", "ужасный") for i in range(6)],
+                    "label": [0] * 6 + [1] * 6}
+            self.dataset = {"default": DatasetDict({"train": Dataset.from_dict(rows),
+                                                    "test": Dataset.from_dict(rows)})}
+            self.data_loaded = True
+
+    return LocalTask()
+
+
+def test_external_tasks_score_a_local_task_and_skip_an_unreachable_one(caplog: pytest.LogCaptureFixture) -> None:
+    encoder = HashEncoder()
+    model = CachedEncoder(EmbeddingCache(encoder), {}, "test/hash", default=PromptPair(query="query: ", document="passage: "))
+    with caplog.at_level("INFO", logger="wb_embedder.evaluation.mteb_tasks"):
+        scores, skipped = evaluate_external([_local_mteb_task("LocalReviews"), _local_mteb_task("Unreachable", True)],
+                                            model, 16)
+    assert skipped == ["Unreachable"] and list(scores) == ["LocalReviews"]
+    local = scores["LocalReviews"]
+    # Words carry the labels: the classifier is right on every example, in both experiments.
+    assert local["main_score"] == local["test/default/accuracy"] == 1.0 and local["test/default/f1"] == 1.0
+    assert {prompt for prompt, _ in encoder.calls} == {"query: "}  # the external prompts' query side
+    lines = [r.getMessage() for r in caplog.records if "Unreachable" in r.getMessage()]
+    assert len(lines) == 1 and "skipped" in lines[0] and r"OfflineModeIsEnabled" in lines[0]
+
+
+def test_hub_tasks_offline_are_skipped_and_unknown_names_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real ruMTEB task with the hub off (HF_HUB_OFFLINE=1) is skipped, not a crash; a name
+    mteb does not know is a clear error before anything is encoded."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    # The libraries read HF_HUB_OFFLINE once, at import: set their copies too.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    encoder = HashEncoder()
+    model = CachedEncoder(EmbeddingCache(encoder), {}, "test/hash", default=PromptPair(query="q: ", document="d: "))
+    scores, skipped = evaluate_external(external_tasks(["RuReviewsClassification"]), model, 16)
+    assert (scores, skipped, encoder.calls) == ({}, ["RuReviewsClassification"], [])
+    with pytest.raises(EvaluationError, match="NoSuchTask"):
+        external_tasks(["NoSuchTask"])
+
+
 # --------------------------------------------------------------------------- stage scripts
 
 
@@ -955,15 +1018,28 @@ def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (tmp_path / "data" / "eval" / "base").mkdir(parents=True)
     (tmp_path / "data" / "eval" / "base" / "stale.json").write_text("{}")
     stages["evaluate"].main(["--model", str(tiny_model), "--out", "data/eval/base"])
-    # The same model in the fine-tuned role: a second CPU run, byte for byte the same files.
+    # The same model in the fine-tuned role, with an external MTEB task and the hub off: a second
+    # CPU run, byte for byte the same benchmark files; the external task is skipped and counted.
+    import datasets.config
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    params.evaluate = evaluate.model_copy(update={"external_tasks": ["RuReviewsClassification"]})
     stages["evaluate"].main(["--model", str(tiny_model), "--out", "data/eval/finetuned"])
+    params.evaluate = evaluate
     files = {p.relative_to(tmp_path / "data" / "eval" / "base"): p.read_bytes()
              for p in (tmp_path / "data" / "eval" / "base").rglob("*") if p.is_file()}
-    assert files == {p.relative_to(tmp_path / "data" / "eval" / "finetuned"): p.read_bytes()
-                     for p in (tmp_path / "data" / "eval" / "finetuned").rglob("*") if p.is_file()}
-    assert Path("stale.json") not in files
+    tuned = {p.relative_to(tmp_path / "data" / "eval" / "finetuned"): p.read_bytes()
+             for p in (tmp_path / "data" / "eval" / "finetuned").rglob("*") if p.is_file()}
+    assert json.loads(tuned.pop(Path(EXTERNAL_FILE))) == {}
+    assert json.loads(tuned.pop(Path(RUN_FILE)))["external_tasks"] == {"evaluated": [],
+                                                                      "skipped": ["RuReviewsClassification"]}
+    assert {p: b for p, b in files.items() if p != Path(RUN_FILE)} == tuned
+    assert Path("stale.json") not in files and Path(EXTERNAL_FILE) not in files
     info = json.loads(files[Path(RUN_FILE)])
     assert info["device"] == "cpu" and 0 < info["texts_encoded"] < info["texts_requested"]
+    assert info["external_tasks"] == {"evaluated": [], "skipped": []}
     stages["evaluate_lexical"].main()
 
     stages["report"].main()

@@ -140,6 +140,8 @@ class Params(_Section):
     def _prompts_are_not_empty(self) -> Params:
         if not self.model.prompts:
             raise ValueError("model.prompts must name at least one task")
+        if self.evaluate.external_prompts not in self.model.prompts:
+            raise ValueError(f"evaluate.external_prompts: model.prompts has no task {self.evaluate.external_prompts!r}")
         return self
 
     @model_validator(mode="after")

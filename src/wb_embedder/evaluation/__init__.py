@@ -4,7 +4,7 @@ Deliberately empty of imports: ``wb_embedder.config`` imports :mod:`.schema`, an
 package must not pull in torch or sentence-transformers.
 
 Modules: :mod:`.schema` (params sections), :mod:`.errors`, :mod:`.benchmarks` (construction and
-storage), :mod:`.retrieval` and :mod:`.classification` (MTEB protocols), :mod:`.embedding_cache`
+storage), :mod:`.mteb_tasks` (the benchmarks as MTEB tasks, scored by mteb), :mod:`.embedding_cache`
 (content-addressed, deduplicated encoding), :mod:`.run` (score one model: stages evaluate_base
 and evaluate), :mod:`.report` (base vs fine-tuned: stage report).
 """

@@ -1,5 +1,5 @@
-"""Lexical baselines, scored exactly like a model: BM25 for retrieval, TF-IDF + logistic
-regression for classification.
+"""Lexical baselines, scored exactly like a model (by mteb, see :class:`.mteb_tasks.LexicalModel`):
+BM25 for retrieval, TF-IDF + logistic regression for classification.
 
 They answer "what does the embedding add?": a benchmark where the fine-tuned model does not beat
 its lexical row either rewards word overlap (surface cues) or gains nothing from embeddings.
@@ -16,7 +16,6 @@ from functools import lru_cache
 import bm25s
 import numpy as np
 import Stemmer
-from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from wb_embedder.evaluation.schema import LexicalConfig
@@ -55,12 +54,10 @@ class BM25Scorer:
         return out
 
 
-def tfidf_features(fit_texts: Sequence[str], texts: Sequence[str], cfg: LexicalConfig) -> csr_matrix:
-    """Word (stemmed) and character (n-grams within words) TF-IDF of ``texts``, the vocabulary
-    and weights fitted on ``fit_texts`` only."""
+def tfidf_analyzers(cfg: LexicalConfig) -> tuple[TfidfVectorizer, TfidfVectorizer]:
+    """The two unfitted TF-IDF vectorizers whose features are stacked side by side: stemmed words,
+    and character n-grams within words."""
     word = TfidfVectorizer(analyzer=stem_tokens, sublinear_tf=True)
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(cfg.char_ngram_min, cfg.char_ngram_max),
                            sublinear_tf=True, lowercase=True)
-    word.fit(fit_texts)
-    char.fit(fit_texts)
-    return hstack([word.transform(texts), char.transform(texts)]).tocsr()
+    return word, char

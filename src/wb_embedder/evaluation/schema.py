@@ -6,9 +6,14 @@ embeds these models in ``Params``.
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import re
+
+from pydantic import Field, field_validator, model_validator
 
 from wb_embedder.schema import StrictSection as _Strict
+
+# MTEB task names are identifiers such as RuReviewsClassification or MIRACLRetrieval.v2.
+_MTEB_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]*")
 
 
 class SearchGradesConfig(_Strict):
@@ -124,6 +129,23 @@ class EvaluateConfig(_Strict):
     classification: ClassificationConfig
     bootstrap: BootstrapConfig
     lexical: LexicalConfig
+    # MTEB task names (e.g. RuReviewsClassification, RiaNewsRetrieval) scored with the models
+    # (evaluate_base, evaluate) where the hub is reachable: do general skills survive
+    # fine-tuning? Offline each is skipped with one log line and counted in run.json.
+    external_tasks: list[str]
+    # The model.prompts task whose prompt pair encodes the external tasks' texts (query side for
+    # queries and classification texts, document side for corpora).
+    external_prompts: str = Field(min_length=1)
+
+    @field_validator("external_tasks")
+    @classmethod
+    def _task_names(cls, names: list[str]) -> list[str]:
+        bad = [name for name in names if not _MTEB_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"not MTEB task names: {bad}")
+        if len(set(names)) != len(names):
+            raise ValueError("external_tasks must be distinct")
+        return names
 
     @model_validator(mode="after")
     def _k_values(self) -> EvaluateConfig:
