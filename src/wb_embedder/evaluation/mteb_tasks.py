@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from mteb.models import ModelMeta
 from mteb.models.abs_encoder import AbsEncoder
 from mteb.types import PromptType
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.linear_model import LogisticRegression
 
 from wb_embedder.config import PromptPair
@@ -337,7 +339,11 @@ class LexicalModel(AbsEncoder):
 def score_tasks(tasks: Sequence[MtebTask], model: Any, batch_size: int) -> list[tuple[dict[str, float], pd.DataFrame]]:
     """Run mteb on the tasks; per task its metrics (flat, as :mod:`.run` writes them) and its
     per-item records, in the order of ``tasks``."""
-    with tempfile.TemporaryDirectory(prefix="mteb-predictions-") as folder:
+    with tempfile.TemporaryDirectory(prefix="mteb-predictions-") as folder, warnings.catch_warnings():
+        # mteb also computes macro precision / recall, which we do not report; scikit-learn warns
+        # for every experiment whose classifier never predicts some label (common with 16
+        # examples per label), which says nothing about the accuracy / macro-F1 we keep.
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
         result = mteb.evaluate(model, list(tasks), cache=None, prediction_folder=folder, co2_tracker=False,
                                encode_kwargs={"batch_size": batch_size}, show_progress_bar=False)
         if len(result.task_results) != len(tasks):
