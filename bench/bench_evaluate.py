@@ -5,10 +5,10 @@
 
 Three ways to get every embedding the 11 benchmarks need, timed one after the other:
 
-- "separate": what MTEB does when its tasks run one after another: each benchmark encodes what
-  it asks for, group by group, with a plain ``model.encode`` (a WBQAGoods question once per
-  corpus view, a review once per review classifier, each classification experiment's training
-  sample anew);
+- "separate": what MTEB does with a plain model when its tasks run one after another: each
+  benchmark encodes what it asks for, group by group, with a plain ``model.encode`` (a WBQAGoods
+  question once per corpus view, a review once per review classifier). The groups are recorded
+  from mteb itself, scoring the benchmarks with a stand-in model that returns random vectors;
 - "shared, char-sorted batches": the same requests through one EmbeddingCache (every distinct
   (prompt, text) once, one call per prompt), still with the plain ``model.encode`` (which sorts
   by characters): the gain of deduplication alone;
@@ -40,7 +40,8 @@ from wb_embedder.evaluation.embedding_cache import (
     SentenceTransformerEncoder,
     load_model,
 )
-from wb_embedder.evaluation.run import prepare_tasks
+from wb_embedder.evaluation.mteb_tasks import CachedEncoder, benchmark_task, score_tasks
+from wb_embedder.evaluation.run import task_prompts
 from wb_embedder.evaluation.schema import EvaluateConfig
 from wb_embedder.io import read_yaml
 from wb_embedder.splits import EVAL_SPLITS
@@ -57,6 +58,23 @@ class PlainEncoder:
     def encode(self, texts: list[str], prompt: str) -> np.ndarray:
         return self.model.encode(texts, prompt=prompt, batch_size=self.batch_size, show_progress_bar=False,
                                  convert_to_numpy=True)
+
+
+class RecordingModel(CachedEncoder):
+    """An MTEB model that records the (prompt, texts) of every encode call mteb makes and answers
+    with random vectors: the requests of an evaluation, without encoding anything (its cache is
+    never used; the prompts are resolved as the evaluate stages resolve them)."""
+
+    def __init__(self, plain: PlainEncoder, prompts: dict[str, PromptPair]) -> None:
+        super().__init__(EmbeddingCache(plain), prompts, "bench/recorder")
+        self.groups: list[tuple[str, str, list[str]]] = []
+        self.rng = np.random.default_rng(0)
+
+    def encode(self, inputs: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
+               prompt_type: Any = None, **kwargs: Any) -> np.ndarray:
+        texts = [text for batch in inputs for text in batch["text"]]
+        self.groups.append((task_metadata.name, self.prompt(task_metadata.name, prompt_type), texts))
+        return self.rng.standard_normal((len(texts), 8))
 
 
 def parse_args() -> argparse.Namespace:
@@ -77,10 +95,13 @@ def main() -> None:
     prompts = TypeAdapter(dict[str, PromptPair]).validate_python(raw["model"]["prompts"])
     model = load_model(args.model, cfg.device, bool(raw["model"].get("trust_remote_code", False)))
     plain = PlainEncoder(model, cfg.batch_size)
-    # Both evaluation splits, as the evaluate stages score them.
-    tasks = [task for split in EVAL_SPLITS
-             for task in prepare_tasks(load_benchmarks(args.benchmarks, split), prompts, cfg, int(raw["seed"]))]
-    groups = [(task.name, prompt, texts) for task in tasks for prompt, texts in task.requests()]
+    # Both evaluation splits, as the evaluate stages score them; the requests as mteb makes them.
+    by_split = {split: load_benchmarks(args.benchmarks, split) for split in EVAL_SPLITS}
+    recorder = RecordingModel(plain, task_prompts(by_split[EVAL_SPLITS[0]], prompts))
+    tasks = [benchmark_task(bench, split, cfg, int(raw["seed"])) for split, benchmarks in by_split.items()
+             for bench in benchmarks.values()]
+    score_tasks(tasks, recorder, cfg.batch_size)
+    groups = recorder.groups
     requested = sum(len(texts) for _, _, texts in groups)
 
     # Warm-up outside the timings: first-call allocations and thread-pool start-up.
