@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -36,19 +36,14 @@ from wb_embedder.evaluation.embedding_cache import (
     load_model,
 )
 from wb_embedder.evaluation.errors import EvaluationError
-from wb_embedder.evaluation.mteb_tasks import (
-    CachedEncoder,
-    LexicalModel,
-    MtebTask,
-    benchmark_task,
-    evaluate_external,
-    external_tasks,
-    score_tasks,
-    task_texts,
-)
 from wb_embedder.evaluation.schema import EvaluateConfig
 from wb_embedder.io import atomic_dir, read_json, tree_digest, write_json
 from wb_embedder.splits import EVAL_SPLITS
+
+# mteb (seconds to import) is imported where scoring happens, not here: the report stage reads
+# the results through this module and needs no model library.
+if TYPE_CHECKING:
+    from wb_embedder.evaluation.mteb_tasks import CachedEncoder, LexicalModel, MtebTask
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +89,10 @@ class EmbeddingSystem:
                     self.cache.requested, self.cache.requested / max(self.cache.encoded, 1),
                     time.perf_counter() - started)
 
-    def model(self, prompts: Mapping[str, PromptPair]) -> CachedEncoder:
-        return CachedEncoder(self.cache, prompts, self.name)
+    def model(self, prompts: Mapping[str, PromptPair], default: PromptPair | None = None) -> CachedEncoder:
+        from wb_embedder.evaluation.mteb_tasks import CachedEncoder
+
+        return CachedEncoder(self.cache, prompts, self.name, default)
 
 
 class LexicalSystem:
@@ -109,6 +106,8 @@ class LexicalSystem:
         return None
 
     def model(self, prompts: Mapping[str, PromptPair]) -> LexicalModel:
+        from wb_embedder.evaluation.mteb_tasks import LexicalModel
+
         return LexicalModel(self.cfg)
 
 
@@ -121,6 +120,8 @@ def task_prompts(benchmarks: Mapping[str, Benchmark], prompts: Mapping[str, Prom
 
 
 def score_split(tasks: Sequence[MtebTask], model: Any, cfg: EvaluateConfig) -> tuple[Results, Items]:
+    from wb_embedder.evaluation.mteb_tasks import score_tasks
+
     results: Results = {}
     items: Items = {}
     for task, (metrics, records) in zip(tasks, score_tasks(tasks, model, cfg.batch_size), strict=True):
@@ -143,6 +144,8 @@ def evaluate_system(
     (queries, corpora, classification test sets, of every split) is announced first, so an encoder
     encodes each distinct one once, in one call per prompt; the classifiers' training samples,
     mteb's draws, come through the same cache when mteb asks for them."""
+    from wb_embedder.evaluation.mteb_tasks import benchmark_task, task_texts
+
     by_name = {name: pair for benchmarks in by_split.values() for name, pair in task_prompts(benchmarks, prompts).items()}
     tasks = {split: [benchmark_task(bench, split, cfg, seed) for bench in benchmarks.values()]
              for split, benchmarks in by_split.items()}
@@ -183,6 +186,8 @@ def evaluate_model(
     tasks of ``evaluate.external_tasks`` (skipped, and counted, where their data cannot be had);
     also return the run facts written to run.json (no timings there: the folder is a cached
     output and must not change between identical runs) and the external tasks' scores."""
+    from wb_embedder.evaluation.mteb_tasks import evaluate_external, external_tasks
+
     by_split = load_splits(benchmarks_dir)
     external = external_tasks(cfg.external_tasks)  # an unknown name fails before any encoding
     if cfg.external_tasks and cfg.external_prompts not in prompts:
@@ -193,8 +198,7 @@ def evaluate_model(
     results = evaluate_system(by_split, system, prompts, cfg, seed)
     requested, encoded = system.cache.requested, system.cache.encoded
     external_scores, skipped = evaluate_external(
-        external, CachedEncoder(system.cache, {}, system.name, default=prompts.get(cfg.external_prompts)),
-        cfg.batch_size)
+        external, system.model({}, default=prompts.get(cfg.external_prompts)), cfg.batch_size)
     info = {
         "system": "model",
         "benchmarks": tree_digest(benchmarks_dir),
