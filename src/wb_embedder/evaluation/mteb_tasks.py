@@ -45,6 +45,9 @@ from wb_embedder.evaluation.lexical import BM25Scorer, tfidf_analyzers
 from wb_embedder.evaluation.schema import EvaluateConfig, LexicalConfig
 
 logger = logging.getLogger(__name__)
+# mteb logs every phase of every experiment at INFO (~40 lines a benchmark); the stages log one
+# line per benchmark and split themselves, so only mteb's warnings are kept.
+logging.getLogger("mteb").setLevel(logging.WARNING)
 
 # The only language of the benchmarks, in MTEB's ISO 639-3 + script notation.
 LANGUAGE = "rus-Cyrl"
