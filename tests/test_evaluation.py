@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import shutil
 import math
 from collections import Counter
 from itertools import pairwise
@@ -830,6 +831,8 @@ def test_report_intervals_deltas_lexical_rows_and_files(tmp_path: Path, three_sy
     assert counts["benchmarks"] == 11 and counts["improved"] >= counts["significantly_better"]
     text = (out / "report.md").read_text()
     assert "### test" in text and "### dev" in text and "Not above the lexical baseline:" in text
+    assert summary["external"] == {"tasks": {}, "counts": {"evaluated": 0, "skipped": 0}}
+    assert "public tasks" not in text
     with (out / "comparison.csv").open(encoding="utf-8") as handle:
         plot = list(csv.DictReader(handle))
     assert {r["model"] for r in plot} == {"lexical", "base", "finetuned"} and len(plot) == 3 * 12
@@ -837,6 +840,24 @@ def test_report_intervals_deltas_lexical_rows_and_files(tmp_path: Path, three_sy
     again = tmp_path / "again"
     report(three_systems, again, 10, BOOT_CFG, SEED)
     assert (again / "summary.json").read_bytes() == (out / "summary.json").read_bytes()
+
+
+def test_report_shows_the_public_tasks_forgetting_check(tmp_path: Path, three_systems) -> None:
+    dirs = {name: tmp_path / name for name in three_systems}
+    for name, source in three_systems.items():
+        shutil.copytree(source, dirs[name])
+    for name, score in (("base", 0.61), ("finetuned", 0.58)):
+        (dirs[name] / "external.json").write_text(json.dumps({"RuLocalTask": {"main_score": score, "accuracy": score}}))
+        info = json.loads((dirs[name] / "run.json").read_text())
+        info["external_tasks"] = {"evaluated": ["RuLocalTask"], "skipped": ["RiaNewsRetrieval"]}
+        (dirs[name] / "run.json").write_text(json.dumps(info))
+    summary = report(dirs, tmp_path / "metrics", 10, BOOT_CFG, SEED)
+    assert summary["external"] == {
+        "tasks": {"RuLocalTask": {"base": 0.61, "finetuned": 0.58, "delta": pytest.approx(-0.03)}},
+        "counts": {"evaluated": 1, "skipped": 1},
+    }
+    text = (tmp_path / "metrics" / "report.md").read_text()
+    assert "| RuLocalTask | 0.6100 | 0.5800 | -0.0300 |" in text and "1 scored, 1 skipped" in text
 
 
 def test_report_refuses_mismatched_inputs(tmp_path: Path, three_systems, benchmarks, dev_benchmarks) -> None:

@@ -42,6 +42,7 @@ from wb_embedder.evaluation.bootstrap import (
 from wb_embedder.evaluation.errors import EvaluationError
 from wb_embedder.evaluation.run import (
     DIGITS,
+    EXTERNAL_FILE,
     LABEL,
     MAIN_SCORE,
     PREDICTION_PREFIX,
@@ -53,7 +54,7 @@ from wb_embedder.evaluation.run import (
     round_metrics,
 )
 from wb_embedder.evaluation.schema import BootstrapConfig
-from wb_embedder.io import atomic_dir, write_json
+from wb_embedder.io import atomic_dir, read_json, write_json
 from wb_embedder.splits import EVAL_SPLITS, TEST
 
 logger = logging.getLogger(__name__)
@@ -190,6 +191,40 @@ def markdown(summary: Mapping[str, Any], confidence: float) -> str:
     return "\n".join(lines)
 
 
+EXTERNAL = "external"
+
+
+def external_summary(eval_dirs: Mapping[str, Path | str]) -> dict[str, Any]:
+    """The forgetting check: each public MTEB task of ``evaluate.external_tasks`` that both models
+    were scored on, base / fine-tuned / delta of its main score, and how many tasks were skipped.
+    No interval: mteb gives these tasks' figures, not per-item records."""
+    scores, skipped = {}, set()
+    for system in (BASE, FINETUNED):
+        path = Path(eval_dirs[system]) / EXTERNAL_FILE
+        scores[system] = read_json(path) if path.exists() else {}
+        skipped |= set(read_run_info(eval_dirs[system]).get("external_tasks", {}).get("skipped", []))
+    tasks = {
+        name: {BASE: _r(scores[BASE][name][MAIN_SCORE]), FINETUNED: _r(scores[FINETUNED][name][MAIN_SCORE]),
+               DELTA: _r(scores[FINETUNED][name][MAIN_SCORE] - scores[BASE][name][MAIN_SCORE])}
+        for name in sorted(set(scores[BASE]) & set(scores[FINETUNED]))
+    }
+    return {"tasks": tasks, "counts": {"evaluated": len(tasks), "skipped": len(skipped)}}
+
+
+def external_markdown(external: Mapping[str, Any]) -> list[str]:
+    counts = external["counts"]
+    if not counts["evaluated"] and not counts["skipped"]:
+        return []
+    lines = ["### public tasks (evaluate.external_tasks: did fine-tuning cost general skills?)", ""]
+    if external["tasks"]:
+        lines += ["| task | base | fine-tuned | delta |", "|---|---|---|---|"]
+        lines += [f"| {name} | {e[BASE]:.4f} | {e[FINETUNED]:.4f} | {e[DELTA]:+.4f} |" for name, e in external["tasks"].items()]
+        lines.append("")
+    lines += [f"MTEB main scores, no interval (mteb gives no per-item records for these); "
+              f"{counts['evaluated']} scored, {counts['skipped']} skipped (no hub).", ""]
+    return lines
+
+
 def write_report(
     per_benchmark: Mapping[str, Mapping[str, Any]], summary: Mapping[str, Any], text: str, out_dir: Path | str
 ) -> None:
@@ -245,7 +280,9 @@ def report(
         )
         for name, metrics in split_metrics.items():
             per_benchmark.setdefault(name, {})[split] = metrics
-    write_report(per_benchmark, summary, markdown(summary, cfg.confidence), out_dir)
+    summary[EXTERNAL] = external_summary(eval_dirs)
+    text = "\n".join([markdown(summary, cfg.confidence), *external_markdown(summary[EXTERNAL])])
+    write_report(per_benchmark, summary, text, out_dir)
     for split in EVAL_SPLITS:
         mean = summary[split][MEAN][MAIN_SCORE]
         logger.info("%s mean headline: lexical %.4f, base %.4f, fine-tuned %.4f (delta %+.4f [%+.4f, %+.4f])", split,
