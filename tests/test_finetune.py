@@ -288,6 +288,19 @@ def test_schema_module_imports_no_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_training_arguments_use_the_current_checkpointing_name(tmp_path: Path) -> None:
+    """transformers 5 renamed gradient_checkpointing (the old name warns on every run)."""
+    import warnings
+
+    from wb_embedder.training.run import training_arguments
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        args = training_arguments(tiny_cfg(gradient_checkpointing=True), SEED, tmp_path, {})
+    assert args.gradient_checkpointing is True
+    assert not [w for w in caught if "gradient_checkpointing" in str(w.message)], [str(w.message) for w in caught]
+
+
 # --------------------------------------------------------------------------- label-safe losses
 
 
@@ -367,6 +380,33 @@ def test_every_group_gets_its_loss(tiny_model: Path, triplets: Path) -> None:
     )
     with pytest.raises(FinetuneError, match="embedding size 32"):
         build_loss(model, tasks["search_query"], cfg.model_copy(update={"matryoshka_dims": [64]}))
+
+
+def test_losses_gather_only_under_torch_distributed(
+    tiny_model: Path, triplets: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """gather_across_devices: true gathers under DDP; a single process neither gathers nor logs
+    the library's "Trying to gather while torch.distributed is not available"."""
+    from transformers.utils import logging as hf_logging
+
+    from wb_embedder.training import losses
+    from wb_embedder.training.adapt import load_base_model
+    from wb_embedder.training.data import load_tasks
+
+    model = load_base_model(tiny_model, False, 32, "cpu")
+    tasks = load_tasks(triplets, model_cfg().prompts)
+    cfg = tiny_cfg().loss
+    assert cfg.gather_across_devices
+    built = [(task, losses.build_loss(model, task, cfg)) for task in tasks]
+    assert not any(loss.gather_across_devices for _, loss in built)
+    hf_logging.warning_once.cache_clear()  # the library warns once per process
+    with caplog.at_level("WARNING"):
+        for task, loss in built:
+            labels = torch.tensor([0, 0, 1, 1]) if task.labelled else None
+            loss.compute_loss_from_embeddings(_embeddings(0, 4), labels)
+    assert "gather" not in caplog.text
+    monkeypatch.setattr(losses, "distributed_initialized", lambda: True)
+    assert all(losses.build_loss(model, task, cfg).gather_across_devices for task in tasks)
 
 
 # --------------------------------------------------------------------------- data and errors

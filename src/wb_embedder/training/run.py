@@ -52,6 +52,7 @@ def training_arguments(cfg: FinetuneConfig, seed: int, output_dir: Path, prompts
     from wb_embedder.training.compat import (
         MultiDatasetBatchSamplers,
         SentenceTransformerTrainingArguments,
+        checkpointing_kwargs,
         warmup_kwargs,
     )
     from wb_embedder.training.samplers import no_duplicates_unless_labelled, random_batches
@@ -74,7 +75,7 @@ def training_arguments(cfg: FinetuneConfig, seed: int, output_dir: Path, prompts
         bf16=cfg.precision == "bf16",
         fp16=cfg.precision == "fp16",
         tf32=True if cfg.tf32 else None,
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        **checkpointing_kwargs(cfg.gradient_checkpointing),
         use_cpu=cfg.device == "cpu",
         seed=seed,
         data_seed=seed,
