@@ -755,6 +755,7 @@ def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: P
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert "launching 2 workers" in done.stderr
+    assert "in-batch candidates gathered across 2 processes" in done.stderr  # gathering on under DDP
     summary = json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
     assert summary["steps"] == 4
     assert (tmp_path / "model" / "model.safetensors").is_file()

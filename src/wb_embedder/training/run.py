@@ -174,7 +174,7 @@ def build_trainer(
     from wb_embedder.training.card import card_data
     from wb_embedder.training.compat import SentenceTransformerTrainer
     from wb_embedder.training.data import column_prompts, load_tasks
-    from wb_embedder.training.losses import build_loss
+    from wb_embedder.training.losses import build_loss, gathers
 
     tasks = load_tasks(paths.triplets, model_cfg.prompts)
     _check_batches(tasks, cfg)
@@ -201,6 +201,8 @@ def build_trainer(
     counts = prepare_model(model, cfg)
     datasets = {t.name: Dataset.from_pandas(t.frame, preserve_index=False) for t in tasks}
     losses = {t.name: build_loss(model, t, cfg.loss) for t in tasks}
+    if gathers(cfg.loss):
+        logger.info("in-batch candidates gathered across %d processes", args.world_size)
     live = open_live(paths.live) if args.process_index == 0 else None
     trainer = SentenceTransformerTrainer(
         model=model,
