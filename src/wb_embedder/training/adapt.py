@@ -157,7 +157,8 @@ def restore_weights(model: Any, checkpoint: Path) -> None:
         missing = [k for k in loaded.missing_keys if "lora_" in k]
     else:
         index = checkpoint / WEIGHTS_INDEX
-        files = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())) if index.is_file() else [WEIGHTS]
+        shards = json.loads(index.read_text(encoding="utf-8"))["weight_map"].values() if index.is_file() else [WEIGHTS]
+        files = sorted(set(shards))
         state: dict[str, Any] = {}
         for name in files:
             state.update(load_file(checkpoint / name))
