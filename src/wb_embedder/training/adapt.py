@@ -3,6 +3,7 @@ word embeddings), and folding LoRA back into plain weights for export."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -17,6 +18,11 @@ from wb_embedder.training.schema import FinetuneConfig, LoraSection
 logger = logging.getLogger(__name__)
 
 ST_MARKERS = ("modules.json", "config.json")
+# What the trainer writes into a checkpoint folder: the adapter alone in LoRA mode, else the model
+# (one file, or shards listed in an index).
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+WEIGHTS = "model.safetensors"
+WEIGHTS_INDEX = "model.safetensors.index.json"
 
 
 def load_base_model(path: Path, trust_remote_code: bool, max_seq_length: int, device: str | None) -> Any:
@@ -108,26 +114,64 @@ def prepare_model(model: Any, cfg: FinetuneConfig) -> dict[str, int]:
 
 
 def has_lora(model: Any) -> bool:
+    """Whether the model carries (unmerged) adapters: transformers' adapter integration, which
+    ``SentenceTransformer.add_adapter`` uses, lists them in ``active_adapters``."""
+    active = getattr(get_backbone(model), "active_adapters", None)
+    try:
+        return bool(active and active())
+    except ValueError:  # transformers: "No adapter loaded"
+        return False
+
+
+def merged_copy(model: Any, base: Path, trust_remote_code: bool, max_seq_length: int) -> Any:
+    """A standalone copy of a LoRA-trained model, adapters folded into plain weights (it loads
+    without peft or the base folder): the base model reloaded, the trained adapter put in with
+    peft's ``LoraModel`` and its public state-dict loader, and folded in with ``merge_and_unload``.
+    The trained model itself carries transformers' adapter integration, which has no merge (folding
+    it in place meant resetting private flags). ``LoraModel``, not ``PeftModel``: the latter reads
+    a property transformers 5 deprecates, with a FutureWarning at every export. The card data,
+    filled while training, moves to the copy."""
+    import copy as copying
+
+    from peft import LoraModel, set_peft_model_state_dict
+
+    trained = get_backbone(model)
+    (name, config), = trained.peft_config.items()  # add_lora adds one adapter
+    plain = load_base_model(base, trust_remote_code, max_seq_length, "cpu")
+    target = get_backbone(plain)
+    tuner = LoraModel(target, copying.deepcopy(config), name)
+    loaded = set_peft_model_state_dict(target, trained.get_adapter_state_dict(name), adapter_name=name)
+    if [k for k in loaded.missing_keys if "lora_" in k] or loaded.unexpected_keys:
+        raise FinetuneError(f"the trained adapter does not fit a fresh {type(target).__name__}: {loaded}")
+    tuner.merge_and_unload()
+    plain.model_card_data = model.model_card_data
+    plain.model_card_data.register_model(plain)
+    return plain
+
+
+def restore_weights(model: Any, checkpoint: Path) -> None:
+    """Load the trained weights of a trainer checkpoint into the prepared model (the adapter in
+    LoRA mode, every weight otherwise), with peft's and safetensors' public loaders. Used where the
+    trainer's own resume cannot serve: resumed at its last step, it would train one step more."""
+    from safetensors.torch import load_file
+
     backbone = get_backbone(model)
-    return bool(getattr(backbone, "_hf_peft_config_loaded", False))
+    if has_lora(model):
+        from peft import set_peft_model_state_dict
 
-
-def merge_lora(model: Any) -> int:
-    """Fold every LoRA layer into its base weight and put the plain layer back, so the model saves
-    as ordinary full weights (loadable without peft or the base folder). Returns layers merged."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    backbone = get_backbone(model)
-    merged = 0
-    for name, module in list(backbone.named_modules()):
-        if isinstance(module, BaseTunerLayer):
-            module.merge()
-            parent_name, _, child = name.rpartition(".")
-            parent = backbone.get_submodule(parent_name) if parent_name else backbone
-            setattr(parent, child, module.get_base_layer())
-            merged += 1
-    # Without these flags transformers would save (and reload) an adapter, not the weights.
-    backbone._hf_peft_config_loaded = False
-    if hasattr(backbone, "peft_config"):
-        del backbone.peft_config
-    return merged
+        loaded = set_peft_model_state_dict(backbone, load_file(checkpoint / ADAPTER_WEIGHTS))
+        missing = [k for k in loaded.missing_keys if "lora_" in k]
+    else:
+        index = checkpoint / WEIGHTS_INDEX
+        shards = json.loads(index.read_text(encoding="utf-8"))["weight_map"].values() if index.is_file() else [WEIGHTS]
+        files = sorted(set(shards))
+        state: dict[str, Any] = {}
+        for name in files:
+            state.update(load_file(checkpoint / name))
+        loaded = backbone.load_state_dict(state, strict=False)
+        missing = list(loaded.missing_keys)
+    if missing or loaded.unexpected_keys:
+        raise FinetuneError(
+            f"checkpoint {checkpoint} does not fit the model: missing {missing[:5]}, "
+            f"unexpected {list(loaded.unexpected_keys)[:5]}; delete the checkpoint folder and train again"
+        )

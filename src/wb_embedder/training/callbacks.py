@@ -1,103 +1,50 @@
-"""Training curves for DVC: loss, learning rate and throughput per logged step, through DVCLive.
+"""Training curves for DVC through transformers' own ``DVCLiveCallback``.
 
-After a resume the trainer's restored log history (saved in each checkpoint) is replayed first,
-so the curves cover the whole run exactly once, as if it had never been interrupted.
+The callback logs every trainer log entry (loss, grad_norm, learning_rate, epoch per logged step;
+runtime and throughput at the end) into ``<dir>/plots/metrics/*.tsv`` and ``<dir>/metrics.json``.
+It is kept as it is except for the two things it cannot do, which :class:`StepCurves` adds:
+
+- its x axis counts log calls (``Live.next_step`` once per entry), not optimizer steps; with
+  ``logging_steps > 1``, or after a resume, its "step" would not be the trainer's;
+- it has no history to replay: DVC deletes a stage's outputs (the DVCLive folder) before it reruns
+  the stage, so the curves of a resumed run would start at the checkpoint. The trainer's log
+  history, restored from the checkpoint, is replayed at train begin instead, so that the curves
+  cover the whole run exactly once, as if it had never been interrupted.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-import time
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
-logger = logging.getLogger(__name__)
-
-# Keys of a trainer log entry -> DVCLive metric names.
-CURVES = {
-    "loss": "train/loss",
-    "learning_rate": "train/learning_rate",
-    "samples_per_second": "train/samples_per_second",
-}
-THROUGHPUT = "samples_per_second"
+from transformers.integrations import DVCLiveCallback
 
 
-class LiveCallback(TrainerCallback):
-    """Write ``<dir>/plots/metrics/train/*.tsv`` and ``<dir>/metrics.json`` (main process only)."""
+def open_live(live_dir: Path) -> Any:
+    """The DVCLive logger of the finetune stage. ``dvcyaml=None``: the pipeline's dvc.yaml declares
+    the plots and DVCLive must not rewrite it; ``save_dvc_exp=False``: a stage never creates a
+    Git commit (inside ``dvc exp run`` DVC records the experiment itself)."""
+    from dvclive import Live
 
-    def __init__(self, live_dir: Path, global_batch_size: int) -> None:
-        self.live_dir = Path(live_dir)
-        self.global_batch_size = global_batch_size
-        self.live: Any = None
-        self._last_time: float | None = None
-        self._last_step = 0
-        self._session_start: float | None = None
-        self._session_first_step = 0
+    return Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, resume=False)
+
+
+class StepCurves(DVCLiveCallback):
+    """``DVCLiveCallback`` with optimizer steps on the x axis and a replay of the restored log
+    history after a resume (see the module docstring). ``live`` is None off the main process."""
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        super().on_train_begin(args, state, control, **kwargs)
         if not state.is_world_process_zero:
             return
-        from dvclive import Live
+        for entry in state.log_history:  # empty unless resumed from a checkpoint
+            logs = {key: value for key, value in entry.items() if key != "step"}
+            self._log_at(entry["step"], args, state, control, logs)
 
-        # dvcyaml=None: the pipeline's dvc.yaml declares the plots; DVCLive must not rewrite it.
-        self.live = Live(dir=str(self.live_dir), save_dvc_exp=False, dvcyaml=None, resume=False)
-        for entry in state.log_history:
-            self._write(entry, entry["step"])
-        self._last_step = self._session_first_step = state.global_step
-        if state.global_step:
-            logger.info(
-                "resumed at step %d: replayed %d logged steps into %s",
-                state.global_step,
-                len(state.log_history),
-                self.live_dir,
-            )
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self._log_at(state.global_step, args, state, control, logs or {}, **kwargs)
 
-    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        # Start the clock at the first step, not at train begin: model placement and the first
-        # data-loader fetch are not training throughput.
-        if self._last_time is None:
-            self._last_time = self._session_start = time.perf_counter()
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
-        if not logs or "loss" not in logs or self._last_time is None:
-            return
-        now = time.perf_counter()
-        steps = state.global_step - self._last_step
-        if steps > 0 and now > self._last_time:
-            rate = steps * self.global_batch_size / (now - self._last_time)
-            # Stored in the trainer's history too, so it is checkpointed and replayed on resume.
-            if state.log_history and state.log_history[-1].get("step") == state.global_step:
-                state.log_history[-1][THROUGHPUT] = rate
-            logs = {**logs, THROUGHPUT: rate}
-        self._last_time, self._last_step = now, state.global_step
-        if self.live is not None:
-            self._write(logs, state.global_step)
-
-    def _write(self, entry: dict[str, Any], step: int) -> None:
-        values = {name: entry[key] for key, name in CURVES.items() if isinstance(entry.get(key), (int, float))}
-        if not values:
-            return
-        self.live.step = step
-        for name, value in values.items():
-            self.live.log_metric(name, float(value))
-        self.live.make_summary()
-
-    def session_throughput(self, global_step: int) -> float:
-        """Rows per second over this process's training steps (0 when none ran)."""
-        if self._session_start is None or global_step <= self._session_first_step:
-            return 0.0
-        elapsed = time.perf_counter() - self._session_start
-        return (global_step - self._session_first_step) * self.global_batch_size / elapsed if elapsed > 0 else 0.0
-
-    def finish(self, summary: dict[str, Any]) -> None:
-        """Record the run summary in metrics.json and close DVCLive."""
-        if self.live is None:
-            return
-        for key, value in summary.items():
-            if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
-                self.live.summary[key] = value
-        self.live.end()
-        self.live = None
+    def _log_at(self, step: int, args: Any, state: Any, control: Any, logs: dict[str, Any], **kwargs: Any) -> None:
+        if state.is_world_process_zero and self.live is not None:
+            self.live.step = step
+        super().on_log(args, state, control, logs=logs, **kwargs)

@@ -1,101 +1,67 @@
-"""The model card (README.md) written into the exported model folder."""
+"""The model card (README.md) of the exported model: sentence-transformers' own.
+
+``SentenceTransformerModelCardData`` and the trainer's card callback fill it (the training
+datasets with rows, columns and token statistics per task, each task's loss with its settings, the
+trainer's arguments, the loss per logged step, framework versions); the pipeline's own facts go in
+through the card data's public fields: base model and revision, the ``finetune:`` params section,
+the triplets' negatives strategy.
+
+The exported folder must be the same bytes for the same params (its DVC hash decides whether
+evaluate reruns), also after a resume. So what would differ between two such runs is set here:
+the wall-clock training time is left out, and the training log comes from the trainer's full log
+history (which the checkpoints carry over), not from the callback's record of this session only.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
+from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
+
+CARD_TAGS = ["wb-embedder"]
+# The card data's training-log keys, as the library's card callback writes them.
+LOG_KEYS = {"epoch": "Epoch", "step": "Step", "loss": "Training Loss"}
 
 
-def _loss_summary(log_history: list[dict[str, Any]]) -> tuple[str, dict[str, float]]:
-    losses = [(int(e["step"]), float(e["loss"])) for e in log_history if "loss" in e and "step" in e]
-    if not losses:
-        return "no training steps were logged", {}
-    first, last = losses[0], losses[-1]
-    tail = losses[-max(1, len(losses) // 10) :]
-    stats = {
-        "first_step": first[0],
-        "first_loss": first[1],
-        "last_step": last[0],
-        "last_loss": last[1],
-        "min_loss": min(v for _, v in losses),
-        "mean_last_10pct": sum(v for _, v in tail) / len(tail),
-    }
-    text = (
-        f"loss {first[1]:.4f} at step {first[0]} -> {last[1]:.4f} at step {last[0]} "
-        f"(minimum {stats['min_loss']:.4f}; mean of the last 10% of logged steps {stats['mean_last_10pct']:.4f})"
-    )
-    return text, stats
+class PipelineCardData(SentenceTransformerModelCardData):
+    """The library's card data, without the wall-clock training time (it differs between two runs
+    of the same params; the DVCLive logs keep it)."""
+
+    def get_training_duration_data(self) -> dict[str, str | None]:
+        return {"training_time": None, "evaluation_time": None, "total_time": None}
 
 
-def model_card(
-    *,
-    base: str,
-    revision: str | None,
-    base_path: str,
+def card_data(base: str, revision: str | None) -> PipelineCardData:
+    """Card data for a model about to be trained from ``base`` (no hub look-ups: offline runs)."""
+    data = PipelineCardData(model_name=f"wb-embedder fine-tune of {base}", local_files_only=True)
+    data.add_tags(CARD_TAGS)
+    data.base_model = base
+    data.base_model_revision = revision
+    return data
+
+
+def _flatten(tree: dict[str, Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def finish_card(
+    data: SentenceTransformerModelCardData,
     finetune: dict[str, Any],
-    stats: dict[str, dict[str, Any]],
     strategy: str | None,
-    summary: dict[str, Any],
     log_history: list[dict[str, Any]],
-    merged: bool,
-    prompts: dict[str, Any],
-) -> str:
-    loss_text, _ = _loss_summary(log_history)
-    rows = "\n".join(
-        f"| {task} | {s['group']} | {s['rows']} | {s['negatives']} | {s['labels'] or ''} |"
-        for task, s in sorted(stats.items())
-    )
-    prompt_rows = "\n".join(
-        f"| {task} | `{p['query']!r}` | `{p['document']!r}` |" for task, p in sorted(prompts.items())
-    )
-    if merged:
-        weights = "LoRA adapters merged into the weights: a standalone model, loads without peft or the base folder."
-    elif finetune["mode"] == "lora":
-        weights = (
-            f"LoRA adapter only; it loads on top of the base model at `{Path(base_path).resolve()}` "
-            "(an absolute path: move the base folder and this model stops loading)."
-        )
-    else:
-        weights = "All weights fine-tuned" + (
-            " (word embeddings frozen)." if finetune["freeze_word_embeddings"] else "."
-        )
-    return f"""---
-library_name: sentence-transformers
-tags: [sentence-transformers, feature-extraction, wb-embedder]
-base_model: {base}
----
-
-# wb-embedder fine-tuned model
-
-Fine-tuned by the `finetune` stage of the wb-embedder DVC pipeline.
-
-- base model: `{base}` (revision `{revision or "n/a"}`), read from `{base_path}` (relative to the repository)
-- weights: {weights}
-- triplet negatives strategy: `{strategy}`
-- training: {summary.get("steps", 0)} optimizer steps, {summary.get("epochs", 0):.2f} epochs
-  (wall time and throughput are in the DVCLive logs, `dvclive/finetune`)
-- training loss: {loss_text}
-
-Encode with the task prompts below (queries and documents differ), as the evaluation does:
-`model.encode(texts, prompt=...)`.
-
-## Training data (rows per task)
-
-| task | group | rows | negatives per row | labels |
-|---|---|---|---|---|
-{rows}
-
-## Prompts
-
-| task | query | document |
-|---|---|---|
-{prompt_rows}
-
-## Parameters (`finetune:` section of params.yaml)
-
-```yaml
-{yaml.safe_dump(finetune, sort_keys=False, allow_unicode=True).rstrip()}
-```
-"""
+) -> None:
+    """Add the pipeline's facts after training, and the whole run's training log."""
+    data.all_hyperparameters = {
+        **data.all_hyperparameters,
+        **_flatten(finetune, "finetune."),
+        "triplets.strategy": strategy,
+    }
+    data.training_logs = [
+        {title: entry[key] for key, title in LOG_KEYS.items()} for entry in log_history if "loss" in entry
+    ]

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from wb_embedder.io import read_json, write_json
+from wb_embedder.io import read_json, tree_digest, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +49,8 @@ def code_identity(package_root: Path | None = None) -> dict[str, str]:
         import wb_embedder
 
         package_root = Path(wb_embedder.__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(package_root.rglob("*.py")):  # sources only: compiled files come and go
-        digest.update(path.relative_to(package_root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return {"source": digest.hexdigest(), **{name: version(name) for name in TRAINING_LIBRARIES}}
+    # sources only: compiled files come and go
+    return {"source": tree_digest(package_root, "*.py"), **{name: version(name) for name in TRAINING_LIBRARIES}}
 
 
 def fingerprint(parts: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 try:  # sentence-transformers >= 6
+    from sentence_transformers.base.model_card import BaseModelCardCallback as ModelCardCallback
     from sentence_transformers.base.sampler import (
         BatchSamplers,
         DefaultBatchSampler,
@@ -35,6 +36,7 @@ except ImportError:  # sentence-transformers 5.x
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
     )
+    from sentence_transformers.model_card import ModelCardCallback
     from sentence_transformers.models import Normalize, Pooling, Transformer
     from sentence_transformers.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
     from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
@@ -46,6 +48,7 @@ __all__ = [
     "CachedMultipleNegativesRankingLoss",
     "DefaultBatchSampler",
     "MatryoshkaLoss",
+    "ModelCardCallback",
     "MultiDatasetBatchSamplers",
     "MultipleNegativesRankingLoss",
     "NoDuplicatesBatchSampler",
@@ -57,6 +60,8 @@ __all__ = [
     "all_gather",
     "all_gather_with_grad",
     "backbone",
+    "checkpointing_kwargs",
+    "distributed_initialized",
     "embedding_dimension",
     "get_rank",
     "mine_hard_negatives_scored",
@@ -92,12 +97,19 @@ def token_embedding_dimension(transformer: Any) -> int:
     return getter()
 
 
+def distributed_initialized() -> bool:
+    """Whether this process belongs to an initialised torch.distributed process group."""
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
 def get_rank() -> int:
     """This process's rank in the default process group, 0 outside one (sentence-transformers 5.x
     has no ``util.get_rank``)."""
     import torch.distributed as dist
 
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    return dist.get_rank() if distributed_initialized() else 0
 
 
 def mine_hard_negatives_scored(dataset: Any, model: Any, **kwargs: Any) -> Any:
@@ -137,6 +149,16 @@ def mine_hard_negatives_scored(dataset: Any, model: Any, **kwargs: Any) -> Any:
         for i, listed in enumerate(frame["positive"])
     ]
     return frame
+
+
+def checkpointing_kwargs(enabled: bool) -> dict[str, bool]:
+    """transformers 5 renamed ``gradient_checkpointing`` to ``activation_checkpointing`` (the old
+    name still works but warns with a FutureWarning); 4.x knows only the old name."""
+    from dataclasses import fields
+
+    names = {f.name for f in fields(SentenceTransformerTrainingArguments)}
+    name = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {name: enabled}
 
 
 def warmup_kwargs(ratio: float) -> dict[str, float]:

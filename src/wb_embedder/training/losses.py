@@ -26,6 +26,7 @@ from wb_embedder.training.compat import (
     MultipleNegativesRankingLoss,
     all_gather,
     all_gather_with_grad,
+    distributed_initialized,
     embedding_dimension,
     get_rank,
 )
@@ -116,10 +117,17 @@ class CachedLabelAwareMNRL(CachedMultipleNegativesRankingLoss):
         return sum(losses)
 
 
+def gathers(cfg: LossSection) -> bool:
+    """Whether the losses gather in-batch candidates across processes. Only where there is
+    something to gather from: in a single process the library would return the local batch and
+    warn that gathering is on without torch.distributed."""
+    return cfg.gather_across_devices and distributed_initialized()
+
+
 def build_loss(model: nn.Module, task: TaskData, cfg: LossSection) -> nn.Module:
     """The loss for one task: its group's choice, label-aware when the task carries labels."""
     kind = getattr(cfg, task.group)
-    common = {"scale": cfg.scale, "gather_across_devices": cfg.gather_across_devices}
+    common = {"scale": cfg.scale, "gather_across_devices": gathers(cfg)}
     if kind == "cached_mnrl":
         cls = CachedLabelAwareMNRL if task.labelled else CachedMultipleNegativesRankingLoss
         loss = cls(model, mini_batch_size=cfg.mini_batch_size, **common)

@@ -4,6 +4,7 @@ curves, and an atomic export of a model folder that loads from any working direc
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,10 +26,12 @@ def _is_timing(key: str) -> bool:
     return "runtime" in key or "per_second" in key or key == "resumed_from_step"
 
 
-# The trainer's closing log entry reports the loss of one session: after a resume, only of the
-# steps since the checkpoint. The model folder keeps what a resumed and an uninterrupted run agree
-# on: the per-step log, which the checkpoint carries over.
-_SESSION_ONLY = frozenset({"train_loss"})
+def _step_log(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-step entries of the trainer's log, which the checkpoints carry over: what a resumed,
+    an uninterrupted and a re-exported finished run agree on. The closing entry is left out: it
+    reports one session (after a resume, the loss of the steps since the checkpoint only), and a
+    finished run exported again from its checkpoint has none."""
+    return [{k: v for k, v in entry.items() if not _is_timing(k)} for entry in log_history if "loss" in entry]
 
 
 def _mean_logged_loss(log_history: list[dict[str, Any]]) -> float:
@@ -43,7 +46,7 @@ class FinetunePaths:
     triplets: Path  # gen_triplets output: manifest.json + <task>.parquet
     out: Path  # the exported model folder
     checkpoints: Path  # kept between runs on this machine; no DVC output (dvc.yaml, stage finetune)
-    live: Path  # DVCLive folder: curves and metrics.json
+    live: Path  # DVCLive folder: curves, params.yaml and metrics.json
 
 
 def training_arguments(cfg: FinetuneConfig, seed: int, output_dir: Path, prompts: dict[str, dict[str, str]]) -> Any:
@@ -52,6 +55,7 @@ def training_arguments(cfg: FinetuneConfig, seed: int, output_dir: Path, prompts
     from wb_embedder.training.compat import (
         MultiDatasetBatchSamplers,
         SentenceTransformerTrainingArguments,
+        checkpointing_kwargs,
         warmup_kwargs,
     )
     from wb_embedder.training.samplers import no_duplicates_unless_labelled, random_batches
@@ -74,7 +78,7 @@ def training_arguments(cfg: FinetuneConfig, seed: int, output_dir: Path, prompts
         bf16=cfg.precision == "bf16",
         fp16=cfg.precision == "fp16",
         tf32=True if cfg.tf32 else None,
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        **checkpointing_kwargs(cfg.gradient_checkpointing),
         use_cpu=cfg.device == "cpu",
         seed=seed,
         data_seed=seed,
@@ -86,7 +90,7 @@ def training_arguments(cfg: FinetuneConfig, seed: int, output_dir: Path, prompts
         save_strategy="steps",
         save_steps=cfg.checkpoint.save_steps,
         save_total_limit=cfg.checkpoint.keep,
-        report_to="none",  # curves go through our DVCLive callback only
+        report_to="none",  # curves go through the DVCLive callback build_trainer passes (its own Live)
         batch_sampler=no_duplicates_unless_labelled if cfg.batch_sampler == "no_duplicates" else random_batches,
         multi_dataset_batch_sampler=(
             MultiDatasetBatchSamplers.ROUND_ROBIN
@@ -149,7 +153,7 @@ class Session:
     model: Any
     tasks: list[Any]
     resume: Path | None
-    live: Any
+    live: Any  # the dvclive.Live of the curves; None off the main process
     counts: dict[str, int]
 
 
@@ -165,10 +169,11 @@ def build_trainer(
     from transformers import enable_full_determinism, set_seed
 
     from wb_embedder.training.adapt import load_base_model, prepare_model
-    from wb_embedder.training.callbacks import LiveCallback
+    from wb_embedder.training.callbacks import StepCurves, open_live
+    from wb_embedder.training.card import card_data
     from wb_embedder.training.compat import SentenceTransformerTrainer
     from wb_embedder.training.data import column_prompts, load_tasks
-    from wb_embedder.training.losses import build_loss
+    from wb_embedder.training.losses import build_loss, gathers
 
     tasks = load_tasks(paths.triplets, model_cfg.prompts)
     _check_batches(tasks, cfg)
@@ -189,12 +194,21 @@ def build_trainer(
     model = load_base_model(
         paths.base, model_cfg.trust_remote_code, model_cfg.max_seq_length, "cpu" if cfg.device == "cpu" else None
     )
+    # The trainer's card callback fills this card data; the export writes it as README.md.
+    model.model_card_data = card_data(model_cfg.base, model_cfg.revision)
+    model.model_card_data.register_model(model)
     counts = prepare_model(model, cfg)
     datasets = {t.name: Dataset.from_pandas(t.frame, preserve_index=False) for t in tasks}
     losses = {t.name: build_loss(model, t, cfg.loss) for t in tasks}
-    live = LiveCallback(paths.live, cfg.batch_size)
+    if gathers(cfg.loss):
+        logger.info("in-batch candidates gathered across %d processes", args.world_size)
+    live = open_live(paths.live) if args.process_index == 0 else None
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=datasets, loss=losses, callbacks=[live, *(extra_callbacks or [])]
+        model=model,
+        args=args,
+        train_dataset=datasets,
+        loss=losses,
+        callbacks=[StepCurves(live=live), *(extra_callbacks or [])],
     )
     return Session(trainer=trainer, model=model, tasks=tasks, resume=resume, live=live, counts=counts)
 
@@ -215,12 +229,13 @@ def _check_batches(tasks: list[Any], cfg: FinetuneConfig) -> None:
 
 def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: FinetunePaths) -> dict[str, Any]:
     """Train, export ``paths.out`` (main process) and return the run summary."""
-    from wb_embedder.training.adapt import has_lora, merge_lora
-    from wb_embedder.training.card import model_card
+    from wb_embedder.base_model import carry_load_kwargs
+    from wb_embedder.training.adapt import has_lora, merged_copy
+    from wb_embedder.training.card import finish_card
     from wb_embedder.training.data import read_manifest, task_stats
 
     session = build_trainer(cfg, model_cfg, seed, paths)
-    trainer, model, live, resume = session.trainer, session.model, session.live, session.resume
+    trainer, model, resume = session.trainer, session.model, session.resume
     stats = task_stats(session.tasks)
     logger.info(
         "training on %d tasks, %d rows: %s",
@@ -230,31 +245,23 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
     )
     finished = checkpoints.completed_checkpoint(paths.checkpoints)
     if resume is not None and resume == finished:
-        # The trainer would run one more step past max_steps when resumed at the end: export instead.
-        logger.info("%s is the finished run for these params and data: exporting it without training", finished)
-        from transformers import TrainerState
-
-        trainer._load_from_checkpoint(str(finished))
-        trainer.state = TrainerState.load_from_json(str(finished / checkpoints.TRAINER_STATE))
-        trainer.state.is_world_process_zero = trainer.is_world_process_zero()
-        live.on_train_begin(trainer.args, trainer.state, trainer.control)
-        runtime = 0.0
+        metrics = _export_finished(trainer, model, finished)
     else:
         try:
-            result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+            metrics = trainer.train(resume_from_checkpoint=str(resume) if resume else None).metrics
         except Exception as exc:
             if _is_oom(exc):
                 raise FinetuneError(oom_message(cfg, model_cfg)) from None
             raise
-        runtime = float(result.metrics.get("train_runtime", 0.0))
 
     state = trainer.state
     summary = {
         "steps": state.global_step,
         "epochs": float(state.epoch or 0.0),
         "train_loss": _mean_logged_loss(state.log_history),
-        "runtime_s": runtime,
-        "samples_per_second": live.session_throughput(state.global_step),
+        "runtime_s": float(metrics.get("train_runtime", 0.0)),
+        # The trainer's figure counts only the steps this session ran (0 when none did).
+        "samples_per_second": float(metrics.get("train_samples_per_second", 0.0)),
         "resumed_from_step": int(resume.name.rsplit("-", 1)[-1]) if resume else 0,
         "trainable_parameters": session.counts["trainable"],
         "total_parameters": session.counts["total"],
@@ -263,32 +270,21 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
     # dvc.lock must not change between identical runs); wall-clock figures go to DVCLive.
     deterministic = {k: v for k, v in summary.items() if not _is_timing(k)}
     if trainer.is_world_process_zero():
-        merged = False
+        export = model
         if has_lora(model) and cfg.merge_lora:
-            logger.info("merged %d LoRA layers into the weights for export", merge_lora(model))
-            merged = True
-        card = model_card(
-            base=model_cfg.base,
-            revision=model_cfg.revision,
-            # As given in params, not resolved: a clone elsewhere must produce the same folder hash.
-            base_path=str(paths.base),
+            export = merged_copy(model, paths.base, model_cfg.trust_remote_code, model_cfg.max_seq_length)
+            logger.info("merged the LoRA adapters into the weights for export")
+        finish_card(
+            export.model_card_data,
             finetune=cfg.model_dump(),
-            stats=stats,
             strategy=read_manifest(paths.triplets).get("strategy"),
-            summary=deterministic,
             log_history=state.log_history,
-            merged=merged,
-            prompts={t.name: model_cfg.prompts[t.name].model_dump() for t in session.tasks},
         )
         with atomic_dir(paths.out) as tmp:
-            model.save(str(tmp), create_model_card=False)
-            (tmp / "README.md").write_text(card, encoding="utf-8")
-            history = [
-                {k: v for k, v in entry.items() if not _is_timing(k) and k not in _SESSION_ONLY}
-                for entry in state.log_history
-            ]
-            write_json({**deterministic, "tasks": stats, "log_history": history}, tmp / SUMMARY)
-        live.finish(summary)
+            export.save(str(tmp))
+            carry_load_kwargs(paths.base, tmp)
+            write_json({**deterministic, "tasks": stats, "log_history": _step_log(state.log_history)}, tmp / SUMMARY)
+        _record_summary(session.live, summary)
         checkpoints.finish(paths.checkpoints, cfg.checkpoint.keep_after_success)
         logger.info(
             "wrote %s: %d steps, final loss %.4f, %.1f rows/s",
@@ -299,3 +295,37 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         )
     trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def _export_finished(trainer: Any, model: Any, finished: Path) -> dict[str, float]:
+    """The finished run's checkpoint, made the trainer's result without training: resumed at its
+    last step, ``trainer.train`` would run one step past max_steps. The curves and the card see a
+    train begin and end (the log history replayed, the training arguments recorded); the other
+    callbacks are left out, as they expect a training loop (an optimizer, a progress bar)."""
+    from transformers import TrainerState
+
+    from wb_embedder.training.adapt import restore_weights
+    from wb_embedder.training.callbacks import StepCurves
+    from wb_embedder.training.compat import ModelCardCallback
+
+    logger.info("%s is the finished run for these params and data: exporting it without training", finished)
+    restore_weights(model, finished)
+    trainer.state = TrainerState.load_from_json(str(finished / checkpoints.TRAINER_STATE))
+    trainer.state.is_world_process_zero = trainer.is_world_process_zero()
+    trainer.state.is_local_process_zero = trainer.is_local_process_zero()
+    chosen = [c for c in trainer.callback_handler.callbacks if isinstance(c, (StepCurves, ModelCardCallback))]
+    for event in ("on_train_begin", "on_train_end"):
+        for callback in chosen:
+            getattr(callback, event)(trainer.args, trainer.state, trainer.control, model=trainer.model)
+    return {}
+
+
+def _record_summary(live: Any, summary: dict[str, Any]) -> None:
+    """The run summary in DVCLive's metrics.json, next to the last logged values (the callback has
+    closed the logger at train end; the summary file is written again)."""
+    if live is None:
+        return
+    for key, value in summary.items():
+        if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
+            live.summary[key] = value
+    live.make_summary()
