@@ -3,7 +3,8 @@
 # metrics/summary.json); test is read once, for the configuration chosen here.
 #   bash bench/sweep_dev.sh                  # queue every candidate below and run them one at a time
 #   bash bench/sweep_dev.sh lr-1e-3 full-48  # only these
-#   bash bench/sweep_dev.sh --show [rev]     # the table docs/experiments.md shows (rev: the commit they ran from)
+#   bash bench/sweep_dev.sh --show [rev]     # the table docs/experiments.md shows (rev: the commit they ran from),
+#                                            # written to bench/results/sweep_dev.md too
 # Candidates are queued (`dvc exp run --queue`): each snapshots the workspace when queued, so
 # editing the workspace while the queue runs does not leak into later candidates.
 set -euo pipefail
@@ -13,9 +14,11 @@ cd "$(dirname "$0")/.."
 # candidates would run the new code with their old params. A relative PYTHONPATH is resolved in
 # each stage's own working directory, so every stage imports the src/ of the copy it runs in.
 export PYTHONPATH=src
-keep='Experiment|finetune\.(mode|learning_rate|max_steps|lora\.top_layers)$|synonyms\.strategies\.g2p|triplets\.groups\.classification|dev\.mean\.main_score\.(finetuned|delta)(_ci_low|_ci_high)?$|dev\.counts\.(improved|significantly_better|significantly_worse)$|dev\.WBBrandSyns\.main_score\.(finetuned|delta)$'
+keep='Experiment|finetune\.(mode|learning_rate|max_steps|lora\.top_layers)$|dev\.counts\.(improved|significantly_better|significantly_worse)$|dev\.mean\.main_score\.(finetuned|delta)(_ci_low|_ci_high)?$'
 if [[ "${1:-}" == "--show" ]]; then
-  exec dvc exp show --md --rev "${2:-HEAD}" --drop '.*' --keep "$keep"
+  # also kept in git: docs/experiments.md shows this file (python -m wb_embedder.docs)
+  dvc exp show --md --rev "${2:-HEAD}" --drop '.*' --keep "$keep" | tee bench/results/sweep_dev.md
+  exit 0
 fi
 declare -A candidates=(
   # the default itself, run from the same snapshot as the others: the row they are compared with

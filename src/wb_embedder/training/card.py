@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
+from wb_embedder.training.compat import SentenceTransformerModelCardData
 
 CARD_TAGS = ["wb-embedder"]
 # The card data's training-log keys, as the library's card callback writes them.
@@ -25,7 +25,8 @@ LOG_KEYS = {"epoch": "Epoch", "step": "Step", "loss": "Training Loss"}
 
 class PipelineCardData(SentenceTransformerModelCardData):
     """The library's card data, without the wall-clock training time (it differs between two runs
-    of the same params; the DVCLive logs keep it)."""
+    of the same params; the DVCLive logs keep it). sentence-transformers 5.x writes no training
+    time, so the override only matters on 6.x."""
 
     def get_training_duration_data(self) -> dict[str, str | None]:
         return {"training_time": None, "evaluation_time": None, "total_time": None}

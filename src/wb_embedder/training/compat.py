@@ -26,6 +26,7 @@ try:  # sentence-transformers >= 6
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
     )
+    from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
@@ -36,7 +37,7 @@ except ImportError:  # sentence-transformers 5.x
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
     )
-    from sentence_transformers.model_card import ModelCardCallback
+    from sentence_transformers.model_card import ModelCardCallback, SentenceTransformerModelCardData
     from sentence_transformers.models import Normalize, Pooling, Transformer
     from sentence_transformers.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
     from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
@@ -54,6 +55,7 @@ __all__ = [
     "NoDuplicatesBatchSampler",
     "Normalize",
     "Pooling",
+    "SentenceTransformerModelCardData",
     "SentenceTransformerTrainer",
     "SentenceTransformerTrainingArguments",
     "Transformer",
