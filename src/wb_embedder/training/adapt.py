@@ -149,6 +149,9 @@ def merged_copy(model: Any, base: Path, trust_remote_code: bool, max_seq_length:
     return plain
 
 
+PEFT_KEY_PREFIX = "base_model.model."
+
+
 def restore_weights(model: Any, checkpoint: Path) -> None:
     """Load the trained weights of a trainer checkpoint into the prepared model (the adapter in
     LoRA mode, every weight otherwise), with peft's and safetensors' public loaders. Used where the
@@ -159,7 +162,12 @@ def restore_weights(model: Any, checkpoint: Path) -> None:
     if has_lora(model):
         from peft import set_peft_model_state_dict
 
-        loaded = set_peft_model_state_dict(backbone, load_file(checkpoint / ADAPTER_WEIGHTS))
+        # peft's file format names keys by the PeftModel path ("base_model.model.<name>"): the
+        # trainer of transformers 4.x (the GPU stack) saves the adapter so, 5.x by the bare names
+        # that the model's own adapter integration uses. transformers' load_adapter strips the
+        # prefix the same way.
+        state = {key.removeprefix(PEFT_KEY_PREFIX): value for key, value in load_file(checkpoint / ADAPTER_WEIGHTS).items()}
+        loaded = set_peft_model_state_dict(backbone, state)
         missing = [k for k in loaded.missing_keys if "lora_" in k]
     else:
         index = checkpoint / WEIGHTS_INDEX

@@ -37,7 +37,9 @@ except ImportError:  # sentence-transformers 5.x
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
     )
-    from sentence_transformers.model_card import ModelCardCallback, SentenceTransformerModelCardData
+    # 5.x's ModelCardCallback is a deprecated subclass; the trainer adds the class below.
+    from sentence_transformers.model_card import SentenceTransformerModelCardCallback as ModelCardCallback
+    from sentence_transformers.model_card import SentenceTransformerModelCardData
     from sentence_transformers.models import Normalize, Pooling, Transformer
     from sentence_transformers.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
     from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
