@@ -12,8 +12,9 @@ from wb_embedder.synonyms.quality import evaluate_lists, report
 CLEAN = Path("data/clean")
 OUT = Path("data/synonyms/synonyms.parquet")
 STATS = Path("data/stats/synonyms.json")
-# The recall tables in Markdown, kept in git (docs/synonyms.md shows them: python -m wb_embedder.docs)
-QUALITY = Path("metrics/synonyms_quality.md")
+# The recall tables in Markdown, kept in git (docs/synonyms.md shows them: python -m wb_embedder.docs);
+# not under metrics/, which the report stage replaces as a whole
+QUALITY = Path("data/stats/synonyms_quality.md")
 
 
 def main() -> None:

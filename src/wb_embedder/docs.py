@@ -18,7 +18,7 @@ from pathlib import Path
 BLOCKS: dict[str, tuple[Path, Path]] = {
     "results": (Path("README.md"), Path("metrics/report.md")),
     "pipeline": (Path("docs/performance.md"), Path("bench/results/pipeline.md")),
-    "synonyms_quality": (Path("docs/synonyms.md"), Path("metrics/synonyms_quality.md")),
+    "synonyms_quality": (Path("docs/synonyms.md"), Path("data/stats/synonyms_quality.md")),
 }
 
 
