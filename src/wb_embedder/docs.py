@@ -19,6 +19,7 @@ BLOCKS: dict[str, tuple[Path, Path]] = {
     "results": (Path("README.md"), Path("metrics/report.md")),
     "pipeline": (Path("docs/performance.md"), Path("bench/results/pipeline.md")),
     "synonyms_quality": (Path("docs/synonyms.md"), Path("data/stats/synonyms_quality.md")),
+    "sweep": (Path("docs/experiments.md"), Path("bench/results/sweep_dev.md")),
 }
 
 
