@@ -1065,7 +1065,9 @@ def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     stages["report"].main()
     summary = json.loads((tmp_path / "metrics" / "summary.json").read_text())
-    assert set(summary) == {"dev", "test"}
+    assert set(summary) == {"dev", "test", "external"}
+    # the offline external task both models were asked for: skipped, and counted once
+    assert summary["external"] == {"tasks": {}, "counts": {"evaluated": 0, "skipped": 1}}
     for split in ("dev", "test"):
         mean = summary[split]["mean"][MAIN_SCORE]
         assert mean["delta"] == 0.0 and not mean["significant"]  # the same model twice
