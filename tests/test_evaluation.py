@@ -60,8 +60,10 @@ from wb_embedder.evaluation.lexical import stem_tokens
 from wb_embedder.evaluation.report import report
 from wb_embedder.evaluation.mteb_tasks import (
     CachedEncoder,
+    benchmark_task,
     evaluate_external,
     external_tasks,
+    score_tasks,
 )
 from wb_embedder.evaluation.run import (
     MAIN_SCORE,
@@ -74,6 +76,7 @@ from wb_embedder.evaluation.run import (
     evaluate_system,
     read_results,
     round_metrics,
+    task_prompts,
     write_results,
 )
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
@@ -391,6 +394,24 @@ def test_mteb_figures_match_sklearn_on_all_benchmarks(benchmarks) -> None:
         assert 0.0 < results[name][MAIN_SCORE] <= 1.0, name  # not zeros compared with zeros
         gap = max(abs(results[name][key] - value) for key, value in reference.items())
         assert gap <= 1e-6, (name, gap)
+
+
+def test_one_mteb_call_scores_both_splits_of_a_benchmark(benchmarks, dev_benchmarks) -> None:
+    """A benchmark's dev and test tasks share a name, and mteb names a classification task's
+    predictions file by it: scored in one call (as bench/bench_evaluate.py does), each split must
+    still get its own figures and records, the same as when each split is scored alone."""
+    names = ["WBReviewsPolarityClassification", "WBQASupportShort"]  # a classification and a retrieval task
+    system = EmbeddingSystem(HashEncoder())
+    model = system.model(task_prompts(benchmarks, _prompts()))
+    tasks = [benchmark_task(b[name], split, FAST_CFG, SEED)
+             for split, b in (("dev", dev_benchmarks), ("test", benchmarks)) for name in names]
+    together = score_tasks(tasks, model, FAST_CFG.batch_size)
+    alone = [outcome for task in tasks for outcome in score_tasks([task], model, FAST_CFG.batch_size)]
+    for (metrics, records), (metrics_alone, records_alone) in zip(together, alone, strict=True):
+        assert metrics == metrics_alone
+        pd.testing.assert_frame_equal(records, records_alone)
+    assert together[0][1].shape[0] == dev_benchmarks[names[0]].classification.test.shape[0]
+    assert together[2][1].shape[0] == benchmarks[names[0]].classification.test.shape[0]
 
 
 class FixedEncoder:

@@ -342,7 +342,24 @@ class LexicalModel(AbsEncoder):
 
 def score_tasks(tasks: Sequence[MtebTask], model: Any, batch_size: int) -> list[tuple[dict[str, float], pd.DataFrame]]:
     """Run mteb on the tasks; per task its metrics (flat, as :mod:`.run` writes them) and its
-    per-item records, in the order of ``tasks``."""
+    per-item records, in the order of ``tasks``. Tasks may share a name (a benchmark's dev and
+    test split): mteb names a classification task's predictions file by the task's name, so such
+    tasks go to mteb in separate rounds, each with its own predictions folder."""
+    rounds: list[list[int]] = []
+    for index, task in enumerate(tasks):
+        name = task.metadata.name
+        free = next((r for r in rounds if all(tasks[i].metadata.name != name for i in r)), None)
+        if free is None:
+            rounds.append([index])
+        else:
+            free.append(index)
+    out: dict[int, tuple[dict[str, float], pd.DataFrame]] = {}
+    for indices in rounds:
+        out.update(zip(indices, _score_round([tasks[i] for i in indices], model, batch_size), strict=True))
+    return [out[i] for i in range(len(tasks))]
+
+
+def _score_round(tasks: Sequence[MtebTask], model: Any, batch_size: int) -> list[tuple[dict[str, float], pd.DataFrame]]:
     with tempfile.TemporaryDirectory(prefix="mteb-predictions-") as folder, warnings.catch_warnings():
         # mteb also computes macro precision / recall, which we do not report; scikit-learn warns
         # for every experiment whose classifier never predicts some label (common with 16
@@ -363,8 +380,6 @@ def score_tasks(tasks: Sequence[MtebTask], model: Any, batch_size: int) -> list[
                 (scores,) = by_subset.values()
                 metrics = {"accuracy": float(scores["accuracy"]), "f1": float(scores["f1"])}
                 out.append((metrics, task.records(saved[DEFAULT_SUBSET][split])))
-            # The next task of the same name (the other split) writes its own predictions file.
-            (Path(folder) / task.prediction_file_name).unlink(missing_ok=True)
     return out
 
 
