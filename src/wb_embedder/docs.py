@@ -17,7 +17,9 @@ from pathlib import Path
 # block name -> (the page that shows it, the file a script wrote), both relative to the repository root
 BLOCKS: dict[str, tuple[Path, Path]] = {
     "results": (Path("README.md"), Path("metrics/report.md")),
+    "pipeline_summary": (Path("README.md"), Path("bench/results/pipeline_summary.md")),
     "pipeline": (Path("docs/performance.md"), Path("bench/results/pipeline.md")),
+    "targets": (Path("docs/performance.md"), Path("bench/results/targets.md")),
     "synonyms_quality": (Path("docs/synonyms.md"), Path("data/stats/synonyms_quality.md")),
     "sweep": (Path("docs/experiments.md"), Path("bench/results/sweep_dev.md")),
 }
