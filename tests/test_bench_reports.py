@@ -1,0 +1,90 @@
+"""The tables the benchmark scripts write for the README and docs/ (never typed in): built from
+the figures the scripts recorded, each with the conditions it was measured under."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ratio(wall: float, values: list[float]) -> dict:
+    return {"wall": wall, "cpu": wall, "target": 0.95,
+            "wall_per_repeat": {"median": sorted(values)[1], "min": min(values), "max": max(values)},
+            "cpu_per_repeat": {"median": sorted(values)[1], "min": min(values), "max": max(values)}}
+
+
+REPORT = {
+    "finetune": {
+        "batch_size": 32, "max_seq_length": 64, "repeats": 3, "measured_on": "2026-11-29",
+        "samples_per_second": {"pipeline:lora": 9.5, "plain:lora": 9.9, "plain:full": 5.5},
+        "samples_per_cpu_second": {"pipeline:lora": 5.0, "plain:lora": 5.1, "plain:full": 3.0},
+        "trainable_parameters": {"pipeline:lora": 98304, "plain:lora": 98304, "plain:full": 117505920},
+        "peak_rss_mib": {"pipeline:lora": 3900, "plain:lora": 3860, "plain:full": 6640},
+        "measurements": {"pipeline:lora": [{"load_1min": 1.4}, {"load_1min": 6.2}], "plain:lora": [{"load_1min": 2.0}]},
+        "pipeline_vs_plain": _ratio(0.96, [0.91, 0.96, 1.02]),
+        "default_vs_naive_full": {**_ratio(1.73, [1.5, 1.7, 1.9]), "target": 1.5},
+    },
+    "evaluate": {"speed_up": 2.5, "shared_texts_per_s": 160.0, "separate_texts_per_s": 64.0, "texts_requested": 13962,
+                 "texts_distinct": 6299, "benchmarks": 22, "speed_up_dedup_only": 2.6, "load_average_1min": [0.9, 1.9]},
+    "pipeline": {"stages": [{"stage": "clean", "seconds": 3.0, "peak_rss_mib": 260}], "total_s": 745.0,
+                 "noop_s_median": 1.9, "evaluate_param_change": {"seconds": 300.0, "reran": ["evaluate"]},
+                 "load_1min": [1.6, 2.3], "measured_on": "2026-11-29"},
+}
+
+
+def test_targets_table_carries_figures_spread_and_load() -> None:
+    harness = _script("harness")
+    text = "\n".join(harness._targets_markdown(REPORT))
+    finetune = next(line for line in text.splitlines() if line.startswith("| finetune | pipeline vs plain"))
+    # the ratio, its per-repeat median and spread, the load range over all repeats, the day, the target
+    assert "0.96x wall" in finetune and "0.96x wall [0.91-1.02]" in finetune
+    assert "| 1.40-6.20 |" in finetune and "| 2026-11-29 |" in finetune and finetune.endswith("| >= 0.95 |")
+    evaluate = next(line for line in text.splitlines() if line.startswith("| evaluate"))
+    assert "2.5x" in evaluate and "13,962 requests, 6,299 distinct" in evaluate and "| 0.90-1.90 | - |" in evaluate
+    assert "| plain:full | 5.50 | 3.00 | 117,505,920 | 6,640 |" in text
+    assert "mining" not in text  # a part not measured gets no row
+
+
+def test_pipeline_summary_states_the_target_and_the_load() -> None:
+    harness = _script("harness")
+    line = harness._pipeline_summary(REPORT["pipeline"])
+    assert "745.0 s (12.4 min; target <= 15 min)" in line and "1-minute load 1.60-2.30" in line
+    assert "2026-11-29" in line and "1.9 s" in line
+    assert "load not recorded" in harness._pipeline_summary({k: v for k, v in REPORT["pipeline"].items()
+                                                             if k != "load_1min"})
+
+
+def _exp_row(name: str, rev: str, score: float) -> dict:
+    row = {"Experiment": name, "rev": rev}
+    for split in ("dev", "test"):
+        for system, value in (("base", 0.8), ("finetuned", score), ("delta", score - 0.8)):
+            key = f"metrics/WBBrandSyns.json:{split}.{system}.ndcg@10"
+            row.update({key: value, f"{key}_ci_low": value - 0.01, f"{key}_ci_high": value + 0.01})
+        row[f"metrics/WBBrandSyns.json:{split}.delta.significant"] = score - 0.8 > 0.01
+    return row
+
+
+def test_brandsyns_before_after_table() -> None:
+    module = _script("brandsyns_before_after")
+    rows = [{"Experiment": None, "rev": "workspace"}, _exp_row("default", "aaa1111", 0.84),
+            _exp_row("pronounce-only", "bbb2222", 0.805)]
+    lines = module.table(rows).splitlines()
+    assert len(lines) == 2 + 4
+    before, after = lines[2], lines[4]
+    assert before.startswith("| before: `pronounce` alone (pronounce-only, bbb2222) | dev |")
+    assert "| 0.8050 [0.7950, 0.8150] | 0.0050 [-0.0050, 0.0150] | False |" in before
+    assert after.startswith("| after: `g2p` + `pronounce` (default) (default, aaa1111) | dev |") and after.endswith("True |")
+    with pytest.raises(SystemExit, match="pronounce-only"):
+        module.table(rows[:2])
