@@ -3,7 +3,7 @@
 # metrics/summary.json); test is read once, for the configuration chosen here.
 #   bash bench/sweep_dev.sh                  # queue every candidate below and run them one at a time
 #   bash bench/sweep_dev.sh lr-1e-3 full-48  # only these
-#   bash bench/sweep_dev.sh --show [rev]     # the table docs/experiments.md shows (rev: the commit they ran from),
+#   bash bench/sweep_dev.sh --show [rev...]  # the table docs/experiments.md shows (revs: the commits they ran from),
 #                                            # written to bench/results/sweep_dev.md too
 # Candidates are queued (`dvc exp run --queue`): each snapshots the workspace when queued, so
 # editing the workspace while the queue runs does not leak into later candidates.
@@ -17,7 +17,12 @@ export PYTHONPATH=src
 keep='Experiment|finetune\.(mode|learning_rate|max_steps|lora\.top_layers)$|dev\.counts\.(improved|significantly_better|significantly_worse)$|dev\.mean\.main_score\.(finetuned|delta)(_ci_low|_ci_high)?$'
 if [[ "${1:-}" == "--show" ]]; then
   # also kept in git: docs/experiments.md shows this file (python -m wb_embedder.docs)
-  dvc exp show --md --rev "${2:-HEAD}" --drop '.*' --keep "$keep" | tee bench/results/sweep_dev.md
+  shift
+  revs=("$@")
+  [[ ${#revs[@]} -eq 0 ]] && revs=(HEAD)
+  rev_flags=()
+  for rev in "${revs[@]}"; do rev_flags+=(--rev "$rev"); done
+  dvc exp show --md "${rev_flags[@]}" --drop '.*' --keep "$keep" | tee bench/results/sweep_dev.md
   exit 0
 fi
 declare -A candidates=(

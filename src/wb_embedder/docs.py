@@ -18,6 +18,7 @@ from pathlib import Path
 BLOCKS: dict[str, tuple[Path, Path]] = {
     "results": (Path("README.md"), Path("metrics/report.md")),
     "pipeline_summary": (Path("README.md"), Path("bench/results/pipeline_summary.md")),
+    "brandsyns": (Path("README.md"), Path("bench/results/brandsyns_before_after.md")),
     "pipeline": (Path("docs/performance.md"), Path("bench/results/pipeline.md")),
     "targets": (Path("docs/performance.md"), Path("bench/results/targets.md")),
     "synonyms_quality": (Path("docs/synonyms.md"), Path("data/stats/synonyms_quality.md")),
