@@ -38,6 +38,9 @@ REPORT = {
     },
     "evaluate": {"speed_up": 2.5, "shared_texts_per_s": 160.0, "separate_texts_per_s": 64.0, "texts_requested": 13962,
                  "texts_distinct": 6299, "benchmarks": 22, "speed_up_dedup_only": 2.6, "load_average_1min": [0.9, 1.9]},
+    "mining": {"runs": [{"products": 1000, "anchors": 2000, "search_s": 5.7, "peak_rss_mib": 571.0},
+                        {"products": 10000, "anchors": 2000, "search_s": 5.2, "peak_rss_mib": 664.0}],
+               "harness_load_1min": [0.67, 0.91], "measured_on": "2026-11-29"},
     "pipeline": {"stages": [{"stage": "clean", "seconds": 3.0, "peak_rss_mib": 260}], "total_s": 745.0,
                  "noop_s_median": 1.9, "evaluate_param_change": {"seconds": 300.0, "reran": ["evaluate"]},
                  "load_1min": [1.6, 2.3], "measured_on": "2026-11-29"},
@@ -54,7 +57,10 @@ def test_targets_table_carries_figures_spread_and_load() -> None:
     evaluate = next(line for line in text.splitlines() if line.startswith("| evaluate"))
     assert "2.5x" in evaluate and "13,962 requests, 6,299 distinct" in evaluate and "| 0.90-1.90 | - |" in evaluate
     assert "| plain:full | 5.50 | 3.00 | 117,505,920 | 6,640 |" in text
-    assert "mining" not in text  # a part not measured gets no row
+    mining = next(line for line in text.splitlines() if line.startswith("| mining"))
+    assert "1,000 / 10,000 products" in mining and "5.7 / 5.2 s" in mining
+    assert "| 0.67-0.91 |" in mining  # no load of its own: the harness's reading around it
+    assert "synonyms" not in text  # a part not measured gets no row
 
 
 def test_pipeline_summary_states_the_target_and_the_load() -> None:
