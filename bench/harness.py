@@ -94,13 +94,11 @@ def bench_pipeline() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wb-bench-") as tmp:
         repo = Path(tmp)
         _copy_repo(repo)
-        load_before = os.getloadavg()[0]
         stages = []
         for stage in _stage_order(repo):
             seconds, peak, _ = _timed([*dvc, "repro", "--single-item", stage], repo)
             stages.append({"stage": stage, "seconds": round(seconds, 1), "peak_rss_mib": round(peak)})
             logger.info("stage %s: %.1f s, %.0f MiB", stage, seconds, peak)
-        load_after = os.getloadavg()[0]
         noop = [_timed([*dvc, "repro"], repo)[0] for _ in range(3)]
         params = read_yaml(repo / "params.yaml")
         params["evaluate"]["classification"]["max_iter"] += 1
@@ -113,7 +111,6 @@ def bench_pipeline() -> dict[str, Any]:
         "total_s": round(sum(s["seconds"] for s in stages), 1),
         "noop_s_median": round(statistics.median(noop), 2),
         "evaluate_param_change": {"seconds": round(seconds, 1), "reran": reran},
-        "load_1min": [round(load_before, 2), round(load_after, 2)],
     }
 
 
@@ -201,7 +198,7 @@ def _targets_markdown(report: dict[str, Any]) -> list[str]:
 
 def _pipeline_summary(p: dict[str, Any]) -> str:
     """The README's one line on the 15-minute target."""
-    load = f"1-minute load {_span(p['load_1min'])}" if "load_1min" in p else "load not recorded"
+    load = f"1-minute load {_load('pipeline', p)}" if "harness_load_1min" in p else "load not recorded"
     return (f"A default `dvc repro` from scratch (empty cache, every stage) took {p['total_s']} s "
             f"({p['total_s'] / 60:.1f} min; target <= 15 min) on the 2-core CPU machine ({load}, "
             f"{p.get('measured_on', 'day not recorded')}); a no-op `dvc repro` {p['noop_s_median']} s.")

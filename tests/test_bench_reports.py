@@ -43,7 +43,7 @@ REPORT = {
                "harness_load_1min": [0.67, 0.91], "measured_on": "2026-11-29"},
     "pipeline": {"stages": [{"stage": "clean", "seconds": 3.0, "peak_rss_mib": 260}], "total_s": 745.0,
                  "noop_s_median": 1.9, "evaluate_param_change": {"seconds": 300.0, "reran": ["evaluate"]},
-                 "load_1min": [1.6, 2.3], "measured_on": "2026-11-29"},
+                 "harness_load_1min": [1.6, 2.3], "measured_on": "2026-11-29"},
 }
 
 
@@ -69,7 +69,7 @@ def test_pipeline_summary_states_the_target_and_the_load() -> None:
     assert "745.0 s (12.4 min; target <= 15 min)" in line and "1-minute load 1.60-2.30" in line
     assert "2026-11-29" in line and "1.9 s" in line
     assert "load not recorded" in harness._pipeline_summary({k: v for k, v in REPORT["pipeline"].items()
-                                                             if k != "load_1min"})
+                                                             if k != "harness_load_1min"})
 
 
 def _exp_row(name: str, rev: str, score: float) -> dict:

@@ -19,6 +19,7 @@ import json
 import logging
 import tempfile
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,16 +346,15 @@ def score_tasks(tasks: Sequence[MtebTask], model: Any, batch_size: int) -> list[
     per-item records, in the order of ``tasks``. Tasks may share a name (a benchmark's dev and
     test split): mteb names a classification task's predictions file by the task's name, so such
     tasks go to mteb in separate rounds, each with its own predictions folder."""
-    rounds: list[list[int]] = []
+    # A task goes to the round of its name's occurrence: the first dev / test task of a name to
+    # round 0, the second to round 1.
+    seen: Counter[str] = Counter()
+    rounds: dict[int, list[int]] = {}
     for index, task in enumerate(tasks):
-        name = task.metadata.name
-        free = next((r for r in rounds if all(tasks[i].metadata.name != name for i in r)), None)
-        if free is None:
-            rounds.append([index])
-        else:
-            free.append(index)
+        rounds.setdefault(seen[task.metadata.name], []).append(index)
+        seen[task.metadata.name] += 1
     out: dict[int, tuple[dict[str, float], pd.DataFrame]] = {}
-    for indices in rounds:
+    for indices in rounds.values():
         out.update(zip(indices, _score_round([tasks[i] for i in indices], model, batch_size), strict=True))
     return [out[i] for i in range(len(tasks))]
 
