@@ -1,6 +1,6 @@
 """Dev-list diagnosis of the brand readers: recall per strategy and the misses, with IPA.
 
-Usage: python bench/synonyms_dev_misses.py [--misses] [--lm corpus|builtin] [--set JSON]
+Usage: python bench/synonyms_dev_misses.py [--misses] [--lm corpus|builtin] [--set JSON] [--grid]
 
 Reads ONLY the dev list (tests/data/brand_pairs_dev.csv): the held-out test list is never
 opened here, so tuning on this output cannot see it. Prints recall@1 / @5 of naive, g2p,
@@ -9,6 +9,9 @@ pronounce's rules were written against) and on its newer ones; with --misses, ea
 mix misses at 5, with the accepted spellings, each reader's top 5 and eSpeak's IPA per language.
 ``--set '{"g2p": {"language_cue_bonus": 0.7}}'`` merges a patch into params.yaml's synonyms
 section (one level of nesting merged), to compare a change before writing it to params.
+``--grid`` scores the mix over the usage weights and g2p mix weights of GRID (with --set applied
+first) and writes the markdown table to bench/results/synonyms_dev_grid.md, which
+docs/synonyms.md shows (python -m wb_embedder.docs): how the defaults were chosen.
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from wb_embedder.synonyms.schema import SynonymsConfig  # noqa: E402
 
 DEV = ROOT / "tests" / "data" / "brand_pairs_dev.csv"
 N_OLDER = 184  # the first rows: the list pronounce's rules were written against
+GRID_OUT = ROOT / "bench" / "results" / "synonyms_dev_grid.md"
+# The third round's grid (docs/synonyms.md): usage weight x the g2p reader's weight in the mix.
+GRID = {"usage_weight": [0.0, 0.1, 0.15, 0.2, 0.25, 0.3], "g2p": [0.3, 0.4, 0.5, 0.7, 1.0]}
+DEEP_K = 20  # how often the accepted spelling is among the readings at all, not only the first 5
 
 
 def _config(patch: dict) -> SynonymsConfig:
@@ -40,11 +47,39 @@ def _config(patch: dict) -> SynonymsConfig:
     return SynonymsConfig.model_validate(base)
 
 
+def _grid(patch: dict, lm: object, pairs: object, parts: dict) -> None:
+    """The dev-list table of the mix over GRID: recall@1 / @5 / @DEEP_K on the whole list, @5 on
+    its older and newer parts; the params.yaml row marked."""
+    chosen = _config(patch)
+    lines = [
+        f"Dev list ({len(pairs)} pairs), default mix, corpus spelling model; **bold**: params.yaml's setting.",
+        "",
+        f"| usage weight | g2p weight in the mix | recall@1 | recall@5 | recall@{DEEP_K} | older@5 | newer@5 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for usage_weight in GRID["usage_weight"]:
+        for g2p_weight in GRID["g2p"]:
+            cell_patch = {**patch, "scoring": {**patch.get("scoring", {}), "usage_weight": usage_weight},
+                          "mix": {**patch.get("mix", {}), "g2p": g2p_weight}}  # fmt: skip
+            cfg = _config(cell_patch)
+            mix = ranked_readings(list(pairs["latin"]), lm, cfg, DEEP_K)["default mix"]
+            cells = [recall(mix, pairs, 1), recall(mix, pairs, 5), recall(mix, pairs, DEEP_K)]
+            cells += [recall(mix, parts[p], 5) for p in ("older", "newer")]
+            is_default = cfg.scoring.usage_weight == chosen.scoring.usage_weight and cfg.mix == chosen.mix
+            keys = [f"{usage_weight:g}", f"{g2p_weight:g}"]
+            row = [f"**{k}**" for k in keys] if is_default else keys
+            lines.append("| " + " | ".join(row + [f"{c:.3f}" for c in cells]) + " |")
+    GRID_OUT.parent.mkdir(parents=True, exist_ok=True)
+    GRID_OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))  # noqa: T201 - the table is the output
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true")
     parser.add_argument("--lm", choices=["corpus", "builtin"], default="corpus")
     parser.add_argument("--set", default="{}", help="JSON patch of the synonyms section")
+    parser.add_argument("--grid", action="store_true", help="score GRID, write bench/results/synonyms_dev_grid.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cfg = _config(json.loads(args.set))
@@ -55,8 +90,11 @@ def main() -> None:
     else:
         lm = fit_lm([], cfg)
     pairs = load_pairs(DEV)
-    readings = ranked_readings(list(pairs["latin"]), lm, cfg, 5)
     parts = {"all": pairs, "older": pairs.iloc[:N_OLDER], "newer": pairs.iloc[N_OLDER:]}
+    if args.grid:
+        _grid(json.loads(args.set), lm, pairs, parts)
+        return
+    readings = ranked_readings(list(pairs["latin"]), lm, cfg, 5)
     print(f"dev list, {args.lm} LM; patch {args.set}")  # noqa: T201 - the report is the output
     print("strategy      " + "  ".join(f"{p}@1  {p}@5".ljust(20) for p in parts))  # noqa: T201
     for name in EVALUATED:

@@ -22,6 +22,8 @@ BLOCKS: dict[str, tuple[Path, Path]] = {
     "pipeline": (Path("docs/performance.md"), Path("bench/results/pipeline.md")),
     "targets": (Path("docs/performance.md"), Path("bench/results/targets.md")),
     "synonyms_quality": (Path("docs/synonyms.md"), Path("data/stats/synonyms_quality.md")),
+    "synonyms_recall": (Path("README.md"), Path("data/stats/synonyms_quality.md")),
+    "synonyms_dev_grid": (Path("docs/synonyms.md"), Path("bench/results/synonyms_dev_grid.md")),
     "sweep": (Path("docs/experiments.md"), Path("bench/results/sweep_dev.md")),
 }
 

@@ -20,6 +20,7 @@ from .schema import SynonymsConfig
 from .text import canonical, has_cyrillic, has_latin
 from .translit import transliterate
 from .typos import generate_typos
+from .usage import russian_usage
 
 log = logging.getLogger(__name__)
 
@@ -46,32 +47,42 @@ def split_brands(brands: list[str], dev_fraction: float, test_fraction: float, s
 
 
 def _word_logits(
-    readings: dict[str, list[tuple[str, float]]], lm: CharNgramLM, cfg: SynonymsConfig
+    readings: dict[str, list[tuple[str, float]]], lm: CharNgramLM, cfg: SynonymsConfig, with_usage: bool
 ) -> dict[str, list[tuple[str, float]]]:
-    """Rerank each word's readings by prior cost and the language model, in one vectorised
-    LM call over all distinct readings of all words."""
+    """Rerank each word's readings by prior cost, the language model and (``with_usage``) how
+    often Russian text writes them, in one vectorised LM call over all distinct readings."""
     texts = sorted({text for options in readings.values() for text, _ in options})
-    lm_score = dict(zip(texts, lm.mean_logprob(texts).tolist(), strict=True))
+    logit_of = cfg.scoring.lm_weight * lm.mean_logprob(texts)
+    if with_usage and cfg.scoring.usage_weight > 0:
+        usage = russian_usage(cfg.scoring.usage_wordlist)
+        # Measured from the list's most frequent word, the bonus is <= 0 like the other terms:
+        # scores stay in (0, 1], and every reading of every reader moves by the same constant.
+        logit_of += cfg.scoring.usage_weight * (usage.scores(texts) - usage.max_zipf)
+    bonus = dict(zip(texts, logit_of.tolist(), strict=True))
     out: dict[str, list[tuple[str, float]]] = {}
     for word, options in readings.items():
-        scored = [
-            (text, -cfg.scoring.prior_weight * cost + cfg.scoring.lm_weight * lm_score[text]) for text, cost in options
-        ]
+        scored = [(text, -cfg.scoring.prior_weight * cost + bonus[text]) for text, cost in options]
         out[word] = sorted(scored, key=lambda x: (-x[1], x[0]))
     return out
 
 
 def read_brands(
-    brands: Sequence[str], reader: WordReader, lm: CharNgramLM, cfg: SynonymsConfig, limit: int
+    brands: Sequence[str],
+    reader: WordReader,
+    lm: CharNgramLM,
+    cfg: SynonymsConfig,
+    limit: int,
+    with_usage: bool = True,
 ) -> dict[str, list[tuple[str, float]]]:
     """Latin -> Cyrillic readings of whole brands, best first, as (variant, score in (0, 1]).
 
     A brand's readings join the readings of its words (Cyrillic words and numbers are kept);
     its score is exp of the mean word logit, so brands of any length score on one scale.
+    ``with_usage``: word readings Russian text writes score higher (``cfg.scoring.usage_weight``).
     """
     tokenized = {b: tokenize(b) for b in brands}
     words = [t.text for tokens in tokenized.values() for t in tokens if t.kind == "word"]
-    word_readings = _word_logits(reader(words), lm, cfg)
+    word_readings = _word_logits(reader(words), lm, cfg, with_usage)
     out: dict[str, list[tuple[str, float]]] = {}
     for brand, tokens in tokenized.items():
         parts: list[list[tuple[str, float]]] = []
@@ -174,8 +185,11 @@ def reading_variants(
 def naive_variants(
     brands: Sequence[str], lm: CharNgramLM, cfg: SynonymsConfig, limit: int | None = None
 ) -> dict[str, list[tuple[str, float]]]:
-    """Ranked per-letter (baseline) readings of Latin brands."""
-    return read_brands(brands, _naive_reader(cfg), lm, cfg, limit or cfg.naive.max_candidates_per_word)
+    """Ranked per-letter (baseline) readings of Latin brands: the earlier notebook's, scored
+    without the usage signal."""
+    return read_brands(
+        brands, _naive_reader(cfg), lm, cfg, limit or cfg.naive.max_candidates_per_word, with_usage=False
+    )
 
 
 def _layout_variants(brand: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from wb_embedder.schema import StrictSection as _Section
@@ -43,10 +45,15 @@ class LanguageModelConfig(_Section):
 
 
 class ScoringConfig(_Section):
-    """score = exp(prior_weight * (-rule cost) + lm_weight * mean log-prob per character)."""
+    """A word reading's logit: prior_weight * (-rule cost) + lm_weight * mean log-prob per
+    character + usage_weight * its Zipf frequency in real Russian text (``usage``; readers only,
+    the naive baseline is scored without it)."""
 
     prior_weight: float = Field(ge=0)
     lm_weight: float = Field(ge=0)
+    usage_weight: float = Field(ge=0)
+    # wordfreq's Russian list: "large" (Zipf >= 1, about 700k words) or "best".
+    usage_wordlist: Literal["large", "best"]
 
 
 class PronounceConfig(_Section):
