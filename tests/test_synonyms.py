@@ -505,12 +505,16 @@ def test_stats_match_the_table(table_and_stats) -> None:
         assert counts["kept"] == kept.get(strategy, 0)
         assert counts["generated"] >= counts["kept"]
     assert stats["n_rows"] == len(table) == sum(c["kept"] for c in stats["strategies"].values())
+    read = table[table["strategy"].isin(["g2p", "pronounce"])]
+    assert stats["usage"]["brands_read"] == read["brand"].nunique()
+    assert 0 < stats["usage"]["brands_with_an_attested_reading"] <= stats["usage"]["brands_read"]
 
 
 def test_strategies_can_be_switched_off(brands: pd.DataFrame) -> None:
     only = {"g2p": False, "pronounce": False, "translit": True, "layout": False, "typos": False, "naive": False}
     table, stats = generate_synonyms(brands, [], synonyms_config(strategies=only), seed=42)
     assert set(table["strategy"]) == {"translit"} and set(stats["strategies"]) == {"translit"}
+    assert "usage" not in stats  # no reader, nothing scored by usage
 
 
 def test_missing_column_is_an_error(cfg: SynonymsConfig) -> None:

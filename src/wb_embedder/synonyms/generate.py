@@ -307,6 +307,18 @@ def generate_synonyms(
             "skipped_no_letters": len(no_letters),
             "skipped_unreadable_words": len(g2p_stats.unread_brands),
         }
+    if cfg.scoring.usage_weight > 0 and any(getattr(cfg.strategies, name) for name in READERS):
+        usage = russian_usage(cfg.scoring.usage_wordlist)
+        read = table[table["strategy"].isin(READERS)]
+        attested = read[usage.scores(read["variant"].tolist()) > 0]
+        # How far the signal reaches on this catalogue: brands whose kept readings include a
+        # spelling Russian text uses; the rest are ranked by the rules and spelling model alone.
+        stats["usage"] = {
+            "wordlist": cfg.scoring.usage_wordlist,
+            "words": len(usage),
+            "brands_read": int(read["brand"].nunique()),
+            "brands_with_an_attested_reading": int(attested["brand"].nunique()),
+        }
     log.info("synonyms: %d brands, %d rows; %s", len(names), len(table), stats["strategies"])
     return table, stats
 
