@@ -22,12 +22,15 @@ import logging
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from wb_embedder.config import load_params  # noqa: E402
 from wb_embedder.synonyms import g2p  # noqa: E402
-from wb_embedder.synonyms.generate import fit_lm, spelling_corpus  # noqa: E402
+from wb_embedder.synonyms.generate import READERS, fit_lm, reading_variants, spelling_corpus  # noqa: E402
+from wb_embedder.synonyms.lm import CharNgramLM  # noqa: E402
 from wb_embedder.synonyms.pronounce import normalise_latin  # noqa: E402
 from wb_embedder.synonyms.quality import EVALUATED, accepted, load_pairs, ranked_readings, recall  # noqa: E402
 from wb_embedder.synonyms.schema import SynonymsConfig  # noqa: E402
@@ -47,7 +50,7 @@ def _config(patch: dict) -> SynonymsConfig:
     return SynonymsConfig.model_validate(base)
 
 
-def _grid(patch: dict, lm: object, pairs: object, parts: dict) -> None:
+def _grid(patch: dict, lm: CharNgramLM, pairs: pd.DataFrame, parts: dict[str, pd.DataFrame]) -> None:
     """The dev-list table of the mix over GRID: recall@1 / @5 / @DEEP_K on the whole list, @5 on
     its older and newer parts; the params.yaml row marked."""
     chosen = _config(patch)
@@ -62,7 +65,10 @@ def _grid(patch: dict, lm: object, pairs: object, parts: dict) -> None:
             cell_patch = {**patch, "scoring": {**patch.get("scoring", {}), "usage_weight": usage_weight},
                           "mix": {**patch.get("mix", {}), "g2p": g2p_weight}}  # fmt: skip
             cfg = _config(cell_patch)
-            mix = ranked_readings(list(pairs["latin"]), lm, cfg, DEEP_K)["default mix"]
+            # Only the mix is scored here: the readers alone and naive do not depend on the grid.
+            enabled = [name for name in READERS if getattr(cfg.strategies, name)]
+            mixed = reading_variants(list(pairs["latin"]), lm, cfg, enabled, DEEP_K)
+            mix = {brand: [v for v, _, _ in options] for brand, options in mixed.items()}
             cells = [recall(mix, pairs, 1), recall(mix, pairs, 5), recall(mix, pairs, DEEP_K)]
             cells += [recall(mix, parts[p], 5) for p in ("older", "newer")]
             is_default = cfg.scoring.usage_weight == chosen.scoring.usage_weight and cfg.mix == chosen.mix
