@@ -26,7 +26,7 @@ def main() -> None:
     # Placeholder brands ("Нет бренда") are one list, owned by the benchmarks section.
     table, stats = synonyms_from_clean(tables, cfg, params.seed, params.benchmarks.ignored_brands, lm)
     # Recall of each reading strategy on the real brand pairs (dev and held-out test lists).
-    stats["quality"] = evaluate_lists(lm, cfg)
+    stats["quality"] = evaluate_lists(lm, cfg, params.seed)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(OUT) as tmp:
         table.to_parquet(tmp, index=False)

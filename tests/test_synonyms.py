@@ -118,7 +118,7 @@ def test_recall_accepts_any_listed_spelling() -> None:
 @pytest.fixture(scope="module")
 def test_figures(test_pairs: pd.DataFrame, cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> dict:
     """Recall on the held-out list: never looked at while the IPA table, priors and mix were set."""
-    figures = evaluate(builtin_lm, cfg, test_pairs)
+    figures = evaluate(builtin_lm, cfg, test_pairs, seed=42)
     log.info("recall on %d held-out pairs: %s", len(test_pairs), {n: figures[n] for n in EVALUATED})
     return figures
 
@@ -156,11 +156,31 @@ def test_pronounce_recall_beats_naive(dev_pairs: pd.DataFrame, cfg: SynonymsConf
 
 
 def test_quality_table_is_markdown(dev_pairs: pd.DataFrame, cfg: SynonymsConfig, builtin_lm: CharNgramLM) -> None:
-    figures = evaluate(builtin_lm, cfg, dev_pairs.head(20))
+    figures = evaluate(builtin_lm, cfg, dev_pairs.head(20), seed=42)
     table = markdown({"default_mix": {"g2p": 0.7, "pronounce": 1.0}, "dev": figures}, "dev")
     lines = table.splitlines()
     assert lines[0] == "| strategy | recall@1 | recall@5 |" and len(lines) == 2 + len(EVALUATED)
     assert "default mix (`g2p` x0.7 + `pronounce` x1)" in table
+
+
+def test_recall_intervals_bracket_the_figure_and_are_seeded(
+    dev_pairs: pd.DataFrame, cfg: SynonymsConfig, builtin_lm: CharNgramLM
+) -> None:
+    pairs = dev_pairs.head(40)
+    figures = evaluate(builtin_lm, cfg, pairs, seed=42)
+    for name in EVALUATED:
+        for k in cfg.evaluation.ks:
+            low, value, high = (figures[name][f"recall@{k}{end}"] for end in ("_ci_low", "", "_ci_high"))
+            assert 0 <= low <= value <= high <= 1, (name, k)
+    mix = figures["default mix"]
+    assert mix["recall@5_ci_low"] < mix["recall@5_ci_high"]  # 40 pairs, not all found or all missed
+    assert evaluate(builtin_lm, cfg, pairs, seed=42) == figures
+    assert evaluate(builtin_lm, cfg, pairs, seed=7) != figures
+    quality = {"default_mix": {"g2p": 0.5, "pronounce": 1.0}, "confidence": 0.95, "dev": figures}
+    table = markdown(quality, "dev")
+    assert table.splitlines()[0] == "| strategy | recall@1 [95% CI] | recall@5 [95% CI] |"
+    cell = f"{mix['recall@5']:.3f} [{mix['recall@5_ci_low']:.3f}, {mix['recall@5_ci_high']:.3f}]"
+    assert cell in table
 
 
 # --------------------------------------------------------------------------- g2p
@@ -310,7 +330,7 @@ def test_usage_reorders_readings_within_one_scale(builtin_lm: CharNgramLM) -> No
 def test_usage_raises_recall_on_the_dev_list(dev_pairs: pd.DataFrame, builtin_lm: CharNgramLM) -> None:
     on = synonyms_config()
     off = synonyms_config(scoring={**PARAMS["scoring"], "usage_weight": 0.0})
-    figures = {name: evaluate(builtin_lm, c, dev_pairs)["default mix"] for name, c in (("on", on), ("off", off))}
+    figures = {name: evaluate(builtin_lm, c, dev_pairs, seed=42)["default mix"] for name, c in (("on", on), ("off", off))}
     assert figures["on"]["recall@1"] > figures["off"]["recall@1"] + 0.05, figures
     assert figures["on"]["recall@5"] > figures["off"]["recall@5"], figures
 

@@ -13,7 +13,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from wb_embedder.evaluation.bootstrap import draw_indices, percentile_interval
 
 from .generate import READERS, naive_variants, reading_variants
 from .lm import CharNgramLM
@@ -42,13 +45,18 @@ def accepted(pairs: pd.DataFrame) -> list[set[str]]:
     return [{canonical(s) for s in cell.split("|")} for cell in pairs["cyrillic"]]
 
 
+def hits(variants: dict[str, list[str]], pairs: pd.DataFrame, k: int) -> np.ndarray:
+    """Per pair: 1.0 when an accepted spelling is among the brand's first k variants."""
+    return np.array(
+        [bool(ok & set(variants.get(latin, [])[:k])) for latin, ok in zip(pairs["latin"], accepted(pairs), strict=True)],
+        dtype=np.float64,
+    )
+
+
 def recall(variants: dict[str, list[str]], pairs: pd.DataFrame, k: int) -> float:
     """Share of pairs with an accepted spelling among the brand's first k variants."""
-    hits = [
-        bool(ok & set(variants.get(latin, [])[:k]))
-        for latin, ok in zip(pairs["latin"], accepted(pairs), strict=True)
-    ]
-    return sum(hits) / len(hits) if hits else 0.0
+    found = hits(variants, pairs, k)
+    return float(found.mean()) if len(found) else 0.0
 
 
 def ranked_readings(
@@ -64,38 +72,57 @@ def ranked_readings(
     return out
 
 
-def evaluate(lm: CharNgramLM, cfg: SynonymsConfig, pairs: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """strategy -> {"recall@k": ...} on one pairs list."""
+def evaluate(lm: CharNgramLM, cfg: SynonymsConfig, pairs: pd.DataFrame, seed: int) -> dict[str, dict[str, float]]:
+    """strategy -> {"recall@k": ..., "recall@k_ci_low": ..., "recall@k_ci_high": ...} on one
+    pairs list. The intervals resample the list's pairs (the same draws for every strategy)."""
     ks = cfg.evaluation.ks
     readings = ranked_readings(list(pairs["latin"]), lm, cfg, max(ks))
-    return {
-        name: {f"recall@{k}": round(recall(readings[name], pairs, k), 4) for k in ks} for name in EVALUATED
-    } | {"n_pairs": len(pairs)}
+    boot = cfg.evaluation.bootstrap
+    (draws,) = draw_indices([len(pairs)], boot.samples, np.random.default_rng(seed))
+    out: dict[str, dict[str, float]] = {}
+    for name in EVALUATED:
+        out[name] = {}
+        for k in ks:
+            found = hits(readings[name], pairs, k)
+            interval = percentile_interval(found.mean(), found[draws].mean(axis=1), boot.confidence)
+            out[name] |= {f"recall@{k}": round(interval.value, 4), f"recall@{k}_ci_low": round(interval.low, 4),
+                          f"recall@{k}_ci_high": round(interval.high, 4)}  # fmt: skip
+    return out | {"n_pairs": len(pairs)}
 
 
-def evaluate_lists(lm: CharNgramLM, cfg: SynonymsConfig) -> dict[str, dict]:
+def evaluate_lists(lm: CharNgramLM, cfg: SynonymsConfig, seed: int) -> dict[str, dict]:
     """The figures for data/stats/synonyms.json: dev and test lists, which strategies the mix holds."""
     ev = cfg.evaluation
     enabled = [name for name in READERS if getattr(cfg.strategies, name)]
     return {
         "default_mix": {name: getattr(cfg.mix, name) for name in enabled},
-        "dev": evaluate(lm, cfg, load_pairs(ev.dev_pairs)),
-        "test": evaluate(lm, cfg, load_pairs(ev.test_pairs)),
+        "confidence": ev.bootstrap.confidence,
+        "dev": evaluate(lm, cfg, load_pairs(ev.dev_pairs), seed),
+        "test": evaluate(lm, cfg, load_pairs(ev.test_pairs), seed),
     }
 
 
 def markdown(quality: dict, split: str = "test") -> str:
     """The docs/synonyms.md table of one list's figures."""
     figures = quality[split]
-    ks = sorted(int(key.split("@")[1]) for key in figures["naive"])
+    ks = sorted(int(key.split("@")[1]) for key in figures["naive"] if "_ci_" not in key)
     mix = " + ".join(f"`{name}` x{weight:g}" for name, weight in quality["default_mix"].items())
     labels = {
         "naive": "`naive` (baseline)", "g2p": "`g2p`", "pronounce": "`pronounce`", "default mix": f"default mix ({mix})"
     }
-    lines = ["| strategy | " + " | ".join(f"recall@{k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
+    ci = f" [{quality['confidence']:.0%} CI]" if "confidence" in quality else ""
+    lines = ["| strategy | " + " | ".join(f"recall@{k}{ci}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
     for name in EVALUATED:
-        lines.append(f"| {labels[name]} | " + " | ".join(f"{figures[name][f'recall@{k}']:.3f}" for k in ks) + " |")
+        lines.append(f"| {labels[name]} | " + " | ".join(_cell(figures[name], k) for k in ks) + " |")
     return "\n".join(lines)
+
+
+def _cell(figures: dict[str, float], k: int) -> str:
+    """A recall, with its interval where the stats hold one."""
+    key = f"recall@{k}"
+    if f"{key}_ci_low" not in figures:
+        return f"{figures[key]:.3f}"
+    return f"{figures[key]:.3f} [{figures[key + '_ci_low']:.3f}, {figures[key + '_ci_high']:.3f}]"
 
 
 def report(quality: dict) -> str:

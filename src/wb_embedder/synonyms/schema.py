@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from wb_embedder.evaluation.schema import BootstrapConfig
 from wb_embedder.schema import StrictSection as _Section
 from wb_embedder.splits import check_fractions
 
@@ -118,6 +119,8 @@ class EvaluationConfig(_Section):
     dev_pairs: str
     test_pairs: str
     ks: list[int] = Field(min_length=1)
+    # Percentile bootstrap over the pairs of a list: each recall is reported with its interval.
+    bootstrap: BootstrapConfig
 
 
 class NaiveConfig(_Section):
