@@ -12,7 +12,8 @@ from wb_embedder.leakage.audit import audit
 from wb_embedder.leakage.schema import LeakageConfig
 from wb_embedder.near_duplicates import has_near_duplicate, near_duplicate_groups
 
-LIMITS = LeakageConfig(max_near_duplicate_share=0.05, max_brand_leak_share=0.0, max_split_family_share=0.0)
+LIMITS = LeakageConfig(max_near_duplicate_share=0.05, max_brand_leak_share=0.0, max_split_family_share=0.0,
+                       max_real_near_duplicate_share=0.0)
 REVIEWS = [
     "Кроссовки сели по размеру, подошва мягкая, за месяц носки ничего не отклеилось, рекомендую",
     "Платье пришло мятое, ткань тонкая и просвечивает, в талии маломерит на размер, вернула",

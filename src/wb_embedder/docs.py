@@ -17,6 +17,7 @@ from pathlib import Path
 # block name -> (the page that shows it, the file a script wrote), both relative to the repository root
 BLOCKS: dict[str, tuple[Path, Path]] = {
     "results": (Path("README.md"), Path("metrics/report.md")),
+    "real_results": (Path("README.md"), Path("metrics/real.md")),
     "pipeline_summary": (Path("README.md"), Path("bench/results/pipeline_summary.md")),
     "brandsyns": (Path("README.md"), Path("bench/results/brandsyns_before_after.md")),
     "pipeline": (Path("docs/performance.md"), Path("bench/results/pipeline.md")),

@@ -88,13 +88,30 @@ def near_duplicate_groups(
     return [find(i) for i in range(len(texts))]
 
 
+class NearCopyIndex:
+    """Reference texts indexed once, asked many times which of them a text is a near-copy of
+    (the leakage audit asks it for every benchmark of every split)."""
+
+    def __init__(self, reference: Sequence[str], cfg: NearDuplicateConfig) -> None:
+        self.cfg = cfg
+        self.reference = list(reference)
+        self._sigs = signatures(self.reference, cfg)
+        self._lsh = _index(self._sigs, cfg) if self.reference else None
+
+    def matches(self, queries: Sequence[str]) -> list[int | None]:
+        """For each query text, the position of a reference text that is its near-copy (the
+        lowest such position), or None."""
+        if self._lsh is None:
+            return [None] * len(queries)
+        out: list[int | None] = []
+        for sig in signatures(queries, self.cfg):
+            hits = [int(j) for j in self._lsh.query(sig) if _near(sig, self._sigs[j], self.cfg)]
+            out.append(min(hits) if hits else None)
+        return out
+
+
 def has_near_duplicate(queries: Sequence[str], reference: Sequence[str], cfg: NearDuplicateConfig) -> list[bool]:
     """For each query text, whether some reference text is its near-copy."""
     if not reference or not queries:
         return [False] * len(queries)
-    ref_sigs = signatures(reference, cfg)
-    lsh = _index(ref_sigs, cfg)
-    out = []
-    for sig in signatures(queries, cfg):
-        out.append(any(_near(sig, ref_sigs[j], cfg) for j in lsh.query(sig)))
-    return out
+    return [match is not None for match in NearCopyIndex(reference, cfg).matches(queries)]

@@ -13,6 +13,10 @@ Retrieval benchmarks are stored as MTEB stores them: ``queries`` (query_id, text
 in WBSimGoods-triplets). Documents and queries are deduplicated by text: two corpus entries with
 the same text would tie, and the order of a tie would decide the metric.
 Classification benchmarks are ``train`` and ``test`` (text, label).
+
+The real-text benchmarks (:mod:`.real`, stage ``real_benchmarks``) are a second suite beside the
+11, never averaged with them: classification without a separate training set, stored as
+``items`` (text, label, fold) and scored by cross-fitting inside their split (kind ``crossfit``).
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ logger = logging.getLogger(__name__)
 STATS_FILE = "stats.json"
 RETRIEVAL_FILES = ("queries", "corpus", "qrels", "excluded")
 CLASSIFICATION_FILES = ("train", "test")
+CROSSFIT_FILE = "items"
 
-Kind = Literal["retrieval", "classification"]
+Kind = Literal["retrieval", "classification", "crossfit"]
 
 
 @dataclass(frozen=True)
@@ -73,10 +78,32 @@ SPECS: dict[str, BenchmarkSpec] = {
 }
 BENCHMARK_NAMES: tuple[str, ...] = tuple(SPECS)
 
+# The real-text suite (:mod:`.real`): real Ozon titles and Wildberries reviews, evaluation only.
+# Macro-F1 for the reviews: three in four real reviews have five stars, so accuracy would mostly
+# count the majority class.
+REAL_SPECS: dict[str, BenchmarkSpec] = {
+    spec.name: spec
+    for spec in [
+        BenchmarkSpec("RealOzonTitleLeaf", "goods_category", "crossfit", "accuracy"),
+        BenchmarkSpec("RealOzonTitleRoot", "goods_category", "crossfit", "accuracy"),
+        BenchmarkSpec("RealWBReviewsPolarity", "review_polarity", "crossfit", "f1"),
+        BenchmarkSpec("RealWBReviewsStars", "review_rating", "crossfit", "f1"),
+    ]
+}
+REAL_NAMES: tuple[str, ...] = tuple(REAL_SPECS)
+
+
+def spec_of(name: str) -> BenchmarkSpec:
+    """The spec of a benchmark of either suite."""
+    spec = SPECS.get(name) or REAL_SPECS.get(name)
+    if spec is None:
+        raise EvaluationError(f"unknown benchmark {name!r}; known: {[*SPECS, *REAL_SPECS]}")
+    return spec
+
 
 def headline_metric(name: str, main_k: int) -> str:
     """The metric a benchmark is summarised by (its ``main_score``): NDCG@main_k for retrieval."""
-    spec = SPECS[name]
+    spec = spec_of(name)
     return f"ndcg@{main_k}" if spec.main_metric == "ndcg" else spec.main_metric
 
 
@@ -95,11 +122,24 @@ class ClassificationSet:
 
 
 @dataclass(frozen=True)
+class CrossFitSet:
+    """Labelled texts of one split, each in a fold: fold f is scored by a probe trained on the
+    split's other folds."""
+
+    items: pd.DataFrame  # text, label, fold (int, 0-based)
+
+    @property
+    def folds(self) -> list[int]:
+        return sorted(int(f) for f in self.items["fold"].unique())
+
+
+@dataclass(frozen=True)
 class Benchmark:
     spec: BenchmarkSpec
     # Retrieval: one RetrievalSet per view ("" for a single-view benchmark).
     retrieval: dict[str, RetrievalSet] = field(default_factory=dict)
     classification: ClassificationSet | None = None
+    crossfit: CrossFitSet | None = None
     # Written next to the data for inspection only (e.g. the derived triplets); never read back.
     extras: dict[str, pd.DataFrame] = field(default_factory=dict)
 
@@ -391,6 +431,16 @@ def benchmark_stats(benchmarks: Mapping[str, Benchmark]) -> dict[str, Any]:
                     "test_label_counts": {str(k): int(v) for k, v in data.test["label"].value_counts().sort_index().items()},
                 }
             )
+        if bench.crossfit is not None:
+            items = bench.crossfit.items
+            entry.update(
+                {
+                    "items": len(items),
+                    "labels": int(items["label"].nunique()),
+                    "label_counts": {str(k): int(v) for k, v in items["label"].value_counts().sort_index().items()},
+                    "fold_sizes": {str(k): int(v) for k, v in items["fold"].value_counts().sort_index().items()},
+                }
+            )
         for extra, frame in bench.extras.items():
             entry[extra] = len(frame)
         stats[name] = entry
@@ -415,10 +465,12 @@ def _subset_dir(root: Path, name: str, view: str) -> Path:
     return root / name / view if view else root / name
 
 
-def write_benchmarks(by_split: Mapping[str, Mapping[str, Benchmark]], out_dir: Path | str) -> dict[str, Any]:
-    """Write every split's benchmarks (``<out_dir>/<split>/<Benchmark>``) and stats.json into
-    ``out_dir``, atomically; return the stats."""
-    stats = {split: benchmark_stats(benchmarks) for split, benchmarks in by_split.items()}
+def write_benchmarks(
+    by_split: Mapping[str, Mapping[str, Benchmark]], out_dir: Path | str, extra_stats: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write every split's benchmarks (``<out_dir>/<split>/<Benchmark>``) and stats.json (their
+    sizes, plus ``extra_stats``) into ``out_dir``, atomically; return the stats."""
+    stats = {**(extra_stats or {}), **{split: benchmark_stats(benchmarks) for split, benchmarks in by_split.items()}}
     with atomic_dir(out_dir) as root:
         for split, benchmarks in by_split.items():
             _write_split(benchmarks, root / split)
@@ -438,13 +490,16 @@ def _write_split(benchmarks: Mapping[str, Benchmark], tmp: Path) -> None:
             target.mkdir(parents=True, exist_ok=True)
             for part in CLASSIFICATION_FILES:
                 getattr(bench.classification, part).to_parquet(target / f"{part}.parquet", index=False)
+        if bench.crossfit is not None:
+            (tmp / name).mkdir(parents=True, exist_ok=True)
+            bench.crossfit.items.to_parquet(tmp / name / f"{CROSSFIT_FILE}.parquet", index=False)
         for extra, frame in bench.extras.items():
             frame.to_parquet(tmp / name / f"{extra}.parquet", index=False)
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _read(path: Path, stage: str = "benchmarks") -> pd.DataFrame:
     if not path.exists():
-        raise EvaluationError(f"{path}: not found (run the benchmarks stage first)")
+        raise EvaluationError(f"{path}: not found (run the {stage} stage first)")
     return pd.read_parquet(path)
 
 
@@ -453,9 +508,12 @@ def load_benchmark(root: Path | str, name: str, split: str) -> Benchmark:
     if split not in EVAL_SPLITS:
         raise EvaluationError(f"benchmarks exist for {EVAL_SPLITS}, not {split!r}")
     root = Path(root) / split
-    if name not in SPECS:
-        raise EvaluationError(f"unknown benchmark {name!r}; known: {list(SPECS)}")
-    spec = SPECS[name]
+    spec = spec_of(name)
+    if spec.kind == "crossfit":
+        items = _read(root / name / f"{CROSSFIT_FILE}.parquet", "real_benchmarks")
+        if items.empty:
+            raise EvaluationError(f"{root / name / CROSSFIT_FILE}.parquet: no rows")
+        return Benchmark(spec, crossfit=CrossFitSet(items))
     if spec.kind == "classification":
         parts = {p: _read(root / name / f"{p}.parquet") for p in CLASSIFICATION_FILES}
         for part, frame in parts.items():

@@ -56,8 +56,10 @@ class BM25Scorer:
 
 def tfidf_analyzers(cfg: LexicalConfig) -> tuple[TfidfVectorizer, TfidfVectorizer]:
     """The two unfitted TF-IDF vectorizers whose features are stacked side by side: stemmed words,
-    and character n-grams within words."""
-    word = TfidfVectorizer(analyzer=stem_tokens, sublinear_tf=True)
+    and character n-grams within words; terms seen in fewer than ``min_df`` training texts are left
+    out (each is a weight per label for logistic regression to fit, and one seen once cannot carry
+    over to a new text)."""
+    word = TfidfVectorizer(analyzer=stem_tokens, sublinear_tf=True, min_df=cfg.min_df)
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(cfg.char_ngram_min, cfg.char_ngram_max),
-                           sublinear_tf=True, lowercase=True)
+                           sublinear_tf=True, lowercase=True, min_df=cfg.min_df)
     return word, char

@@ -37,6 +37,7 @@ from mteb.types import PromptType
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
 
 from wb_embedder.config import PromptPair
 from wb_embedder.evaluation.benchmarks import Benchmark, RetrievalSet
@@ -224,12 +225,102 @@ class BenchmarkClassification(AbsTaskClassification):
         return out
 
 
-MtebTask = BenchmarkRetrieval | BenchmarkClassification
+def fold_subset(fold: int) -> str:
+    return f"fold{fold}"
+
+
+def experiments_per_fold(n_experiments: int, folds: int) -> int:
+    """Classifier draws per fold of a cross-fitted benchmark: ``evaluate.classification.n_experiments``
+    spread over the folds, so that one fits as many probes as a benchmark of the 11 (every text is
+    still predicted by at least one; the folds' probes are the draws that vary)."""
+    return max(1, -(-n_experiments // folds))
+
+
+class BenchmarkCrossFit(AbsTaskClassification):
+    """A real-text benchmark of one split, scored by cross-fitting: fold f is an MTEB subset whose
+    training set is the split's other folds, so every text is predicted by mteb's classifier
+    (its protocol: draws of ``samples_per_label`` per label, :func:`experiments_per_fold` of them
+    per fold) fitted without it. The
+    figures are pooled over the folds from those predictions: accuracy and macro-F1 of every
+    experiment over all texts of the split, averaged over experiments (what the bootstrap
+    recomputes per resample), not mteb's unweighted mean of per-fold figures."""
+
+    def __init__(self, bench: Benchmark, split: str, cfg: EvaluateConfig, seed: int) -> None:
+        if bench.crossfit is None:
+            raise EvaluationError(f"{bench.spec.name}: not a cross-fitted benchmark")
+        items = bench.crossfit.items
+        self.folds = bench.crossfit.folds
+        subsets = [fold_subset(f) for f in self.folds]
+        self.metadata = _metadata(bench.spec.name, "Classification", split, subsets, "accuracy")
+        self.samples_per_label = cfg.classification.samples_per_label
+        self.n_experiments = experiments_per_fold(cfg.classification.n_experiments, len(self.folds))
+        self.evaluator_model = LogisticRegression(max_iter=cfg.classification.max_iter)
+        super().__init__(seed=seed)
+        self.split = split
+        self.labels = sorted({str(v) for v in items["label"]})
+        code = {label: i for i, label in enumerate(self.labels)}
+        self.texts = items["text"].tolist()
+        self.test_labels: dict[str, list[str]] = {}
+        self.dataset = {}
+        for fold, subset in zip(self.folds, subsets, strict=True):
+            scored, fitted = items[items["fold"] == fold], items[items["fold"] != fold]
+            self.test_labels[subset] = scored["label"].astype(str).tolist()
+            self.dataset[subset] = DatasetDict({
+                TRAIN_SPLIT: Dataset.from_dict({"text": fitted["text"].tolist(),
+                                                "label": [code[str(v)] for v in fitted["label"]]}),
+                split: Dataset.from_dict({"text": scored["text"].tolist(),
+                                          "label": [code[v] for v in self.test_labels[subset]]}),
+            }).with_format("pandas")
+        self.data_loaded = True
+
+    def load_data(self, *args: Any, **kwargs: Any) -> None:
+        """The data is in memory from the start: nothing to download."""
+
+    def _calculate_scores(self, y_test: Any, y_pred: Any) -> Any:
+        """mteb's per-experiment scores, with the labels renumbered so that a fold holding only two
+        of the task's labels holds 0 and 1: mteb computes average precision whenever a test set
+        holds two labels, which scikit-learn refuses for any other pair (a fold of the five-star
+        task may hold only 4 and 5). The renumbering is one-to-one, so accuracy and F1 are
+        unchanged; the records keep mteb's own predictions."""
+        y_test, y_pred = np.asarray(y_test, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+        present = np.unique(y_test)
+        order = [*present.tolist(), *sorted(set(range(len(self.labels))) - set(present.tolist()))]
+        renumber = np.empty(len(self.labels), dtype=np.int64)
+        renumber[order] = np.arange(len(order))
+        return super()._calculate_scores(renumber[y_test], renumber[y_pred])
+
+    def records(self, saved: Mapping[str, Mapping[str, Sequence[Sequence[int]]]]) -> pd.DataFrame:
+        """Every text's label and its prediction in every experiment, folds in order."""
+        frames = []
+        for subset, labels in self.test_labels.items():
+            predictions = saved[subset][self.split]
+            if len(predictions) != self.n_experiments or any(len(p) != len(labels) for p in predictions):
+                raise EvaluationError(f"{self.metadata.name}: mteb saved predictions of an unexpected shape ({subset})")
+            frame = pd.DataFrame({"label": labels})
+            for i, pred in enumerate(predictions):
+                frame[f"pred_{i}"] = [self.labels[int(p)] for p in pred]
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+
+def pooled_metrics(records: pd.DataFrame) -> dict[str, float]:
+    """Accuracy and macro-F1 per experiment over all records, averaged over experiments."""
+    predictions = [c for c in records.columns if c.startswith("pred_")]
+    truth = records["label"].to_numpy()
+    return {
+        "accuracy": float(np.mean([accuracy_score(truth, records[c].to_numpy()) for c in predictions])),
+        "f1": float(np.mean([f1_score(truth, records[c].to_numpy(), average="macro") for c in predictions])),
+    }
+
+
+MtebTask = BenchmarkRetrieval | BenchmarkClassification | BenchmarkCrossFit
 
 
 def benchmark_task(bench: Benchmark, split: str, cfg: EvaluateConfig, seed: int) -> MtebTask:
     if bench.spec.kind == "retrieval":
         return BenchmarkRetrieval(bench, split, cfg, seed)
+    if bench.spec.kind == "crossfit":
+        return BenchmarkCrossFit(bench, split, cfg, seed)
     return BenchmarkClassification(bench, split, cfg, seed)
 
 
@@ -242,6 +333,8 @@ def task_texts(task: MtebTask, prompts: PromptPair) -> list[tuple[str, list[str]
             out.append((prompts.query, list(view.split_data["queries"]["text"])))
             out.append((prompts.document, list(view.split_data["corpus"]["text"])))
         return out
+    if isinstance(task, BenchmarkCrossFit):
+        return [(prompts.query, task.texts)]
     return [(prompts.query, list(task.dataset[DEFAULT_SUBSET][task.split]["text"]))]
 
 
@@ -375,6 +468,10 @@ def _score_round(tasks: Sequence[MtebTask], model: Any, batch_size: int) -> list
             by_subset = {scores["hf_subset"]: scores for scores in subsets}
             if isinstance(task, BenchmarkRetrieval):
                 out.append(_retrieval_outcome(task, by_subset))
+            elif isinstance(task, BenchmarkCrossFit):
+                saved = json.loads((Path(folder) / task.prediction_file_name).read_text(encoding="utf-8"))
+                records = task.records(saved)
+                out.append((pooled_metrics(records), records))
             else:
                 saved = json.loads((Path(folder) / task.prediction_file_name).read_text(encoding="utf-8"))
                 (scores,) = by_subset.values()

@@ -25,6 +25,7 @@ import pandas as pd
 from wb_embedder.config import PromptPair
 from wb_embedder.evaluation.benchmarks import (
     BENCHMARK_NAMES,
+    REAL_NAMES,
     Benchmark,
     headline_metric,
     load_benchmarks,
@@ -170,8 +171,21 @@ def evaluate_benchmarks(
     return results, system.cache
 
 
-def load_splits(benchmarks_dir: Path | str) -> dict[str, dict[str, Benchmark]]:
-    return {split: load_benchmarks(benchmarks_dir, split) for split in EVAL_SPLITS}
+def load_splits(benchmarks_dir: Path | str, real_dir: Path | str | None = None) -> dict[str, dict[str, Benchmark]]:
+    """Every benchmark of each evaluation split: the 11, and the real-text suite when ``real_dir``
+    (the real_benchmarks stage's output) is given."""
+    return {split: {**load_benchmarks(benchmarks_dir, split),
+                    **(load_benchmarks(real_dir, split, REAL_NAMES) if real_dir is not None else {})}
+            for split in EVAL_SPLITS}
+
+
+def benchmark_digests(benchmarks_dir: Path | str, real_dir: Path | str | None) -> dict[str, str]:
+    """What run.json records of the data scored, so the report can refuse to compare systems
+    scored on different benchmarks."""
+    out = {"benchmarks": tree_digest(benchmarks_dir)}
+    if real_dir is not None:
+        out["real_benchmarks"] = tree_digest(real_dir)
+    return out
 
 
 def evaluate_model(
@@ -181,14 +195,16 @@ def evaluate_model(
     cfg: EvaluateConfig,
     seed: int,
     trust_remote_code: bool = False,
+    real_dir: Path | str | None = None,
 ) -> tuple[dict[str, tuple[Results, Items]], dict[str, Any], Results]:
-    """Load the model and the stored benchmarks and score all 11 on dev and test, then the MTEB
-    tasks of ``evaluate.external_tasks`` (skipped, and counted, where their data cannot be had);
-    also return the run facts written to run.json (no timings there: the folder is a cached
-    output and must not change between identical runs) and the external tasks' scores."""
+    """Load the model and the stored benchmarks and score all 11 (and the real-text suite from
+    ``real_dir``) on dev and test, then the MTEB tasks of ``evaluate.external_tasks`` (skipped,
+    and counted, where their data cannot be had); also return the run facts written to run.json
+    (no timings there: the folder is a cached output and must not change between identical runs)
+    and the external tasks' scores."""
     from wb_embedder.evaluation.mteb_tasks import evaluate_external, external_tasks
 
-    by_split = load_splits(benchmarks_dir)
+    by_split = load_splits(benchmarks_dir, real_dir)
     external = external_tasks(cfg.external_tasks)  # an unknown name fails before any encoding
     if cfg.external_tasks and cfg.external_prompts not in prompts:
         raise EvaluationError(f"evaluate.external_prompts: model.prompts has no task {cfg.external_prompts!r}")
@@ -201,7 +217,7 @@ def evaluate_model(
         external, system.model({}, default=prompts.get(cfg.external_prompts)), cfg.batch_size)
     info = {
         "system": "model",
-        "benchmarks": tree_digest(benchmarks_dir),
+        **benchmark_digests(benchmarks_dir, real_dir),
         "device": str(model.device),
         "texts_requested": requested,
         "texts_encoded": encoded,
@@ -211,11 +227,12 @@ def evaluate_model(
 
 
 def evaluate_lexical(
-    benchmarks_dir: Path | str, prompts: Mapping[str, PromptPair], cfg: EvaluateConfig, seed: int
+    benchmarks_dir: Path | str, prompts: Mapping[str, PromptPair], cfg: EvaluateConfig, seed: int,
+    real_dir: Path | str | None = None,
 ) -> tuple[dict[str, tuple[Results, Items]], dict[str, Any]]:
     """The lexical baselines on dev and test, in the same records as a model's."""
-    results = evaluate_system(load_splits(benchmarks_dir), LexicalSystem(cfg), prompts, cfg, seed)
-    return results, {"system": "lexical", "benchmarks": tree_digest(benchmarks_dir)}
+    results = evaluate_system(load_splits(benchmarks_dir, real_dir), LexicalSystem(cfg), prompts, cfg, seed)
+    return results, {"system": "lexical", **benchmark_digests(benchmarks_dir, real_dir)}
 
 
 def round_metrics(metrics: Mapping[str, float]) -> dict[str, float]:

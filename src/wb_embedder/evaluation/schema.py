@@ -85,6 +85,25 @@ class BenchmarksConfig(_Strict):
     min_train_examples_per_label: int = Field(ge=1)
 
 
+class RealTextConfig(_Strict):
+    """The real-text benchmarks (stage ``real_benchmarks``): real marketplace text, kept in git
+    beside its provenance and used for evaluation only (never trained on, never tuned on beyond
+    choosing on its dev half).
+
+    Each text's near-copy family (``clean.near_duplicates``) is hashed once: the lower
+    ``test_fraction`` of the hash goes to the test half, the rest to dev. Inside a half, a
+    classifier probe is cross-fitted over ``folds`` folds of the same families (a second salted
+    hash), so every text is scored by a probe that never saw it or its near-copy.
+    """
+
+    # Tab-separated, with a header: title / category / root, and text / stars / product.
+    titles: str = Field(min_length=1)
+    reviews: str = Field(min_length=1)
+    test_fraction: float = Field(gt=0, lt=1)
+    split_salt: str = Field(min_length=1)
+    folds: int = Field(ge=2)
+
+
 class ClassificationConfig(_Strict):
     """MTEB's classification protocol: logistic regression on frozen embeddings."""
 
@@ -107,6 +126,8 @@ class LexicalConfig(_Strict):
     bm25_b: float = Field(ge=0, le=1)
     char_ngram_min: int = Field(ge=1)
     char_ngram_max: int = Field(ge=1)
+    # TF-IDF terms must occur in at least this many training texts.
+    min_df: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _ngrams(self) -> LexicalConfig:

@@ -10,7 +10,10 @@ Three checks, each against a limit in ``params.yaml`` (``leakage:``):
 - brands: the share of WBBrandSyns dev / test brands mentioned, by name or by any of their
   variants, in a training text (gen_triplets withholds such rows, so this should be 0);
 - families: the share of product families (near-copy products) with members both in training and
-  in an evaluation split (the clean stage splits by family, so this should be 0).
+  in an evaluation split (the clean stage splits by family, so this should be 0);
+- real text: per real-text benchmark and half, the share of its texts with a near-copy among the
+  training texts or the corpus (every text of the clean tables, all splits): the real-text suite
+  measures text the project did not write, so this should be 0.
 
 The audit writes everything it measured to ``data/stats/leakage.json`` first, then fails with one
 line naming the benchmark (or check) and its share when a limit is passed.
@@ -26,18 +29,20 @@ from typing import Any
 import pandas as pd
 
 from wb_embedder.brand_mentions import BrandMatcher, eval_brand_spellings
-from wb_embedder.clean import product_families
+from wb_embedder.clean import product_families, product_text
 from wb_embedder.config import CleanConfig
 from wb_embedder.errors import WbEmbedderError
 from wb_embedder.evaluation.benchmarks import Benchmark
 from wb_embedder.leakage.schema import LeakageConfig
-from wb_embedder.near_duplicates import NearDuplicateConfig, has_near_duplicate
+from wb_embedder.near_duplicates import NearCopyIndex, NearDuplicateConfig
 from wb_embedder.splits import EVAL_SPLITS, TRAIN
 
 logger = logging.getLogger(__name__)
 
 DIGITS = 6
 BRAND_VOCABULARY = "WBBrandSyns"
+# Real texts and the corpus texts they match, shown per benchmark in the stats.
+_EXAMPLES = 3
 
 
 class LeakageError(WbEmbedderError, ValueError):
@@ -55,8 +60,23 @@ def training_texts(triplets_dir: Path | str) -> list[str]:
     return sorted(texts)
 
 
+def corpus_texts(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Every text of the clean tables, whatever its split: what the generator (or a dump) wrote."""
+    texts: set[str] = set()
+    columns = {"products": ["title", "description"], "search_log": ["query"], "reviews": ["text"],
+               "product_qa": ["question", "answer"], "support": ["fact", "question"]}
+    for table, names in columns.items():
+        frame = tables[table]
+        for name in names:
+            texts.update(str(t) for t in frame[name].dropna() if str(t))
+    texts.update(t for t in product_text(tables["products"]) if t)
+    return sorted(texts)
+
+
 def evaluation_texts(bench: Benchmark) -> list[str]:
     texts: set[str] = set()
+    if bench.crossfit is not None:
+        texts.update(bench.crossfit.items["text"])
     for data in bench.retrieval.values():
         texts.update(data.queries["text"])
         if bench.spec.name != BRAND_VOCABULARY:
@@ -69,15 +89,39 @@ def evaluation_texts(bench: Benchmark) -> list[str]:
 def near_duplicate_shares(
     by_split: Mapping[str, Mapping[str, Benchmark]], train_texts: list[str], cfg: NearDuplicateConfig
 ) -> dict[str, dict[str, dict[str, Any]]]:
+    index = NearCopyIndex(train_texts, cfg)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for split, benchmarks in by_split.items():
         out[split] = {}
         for name, bench in benchmarks.items():
             texts = evaluation_texts(bench)
-            hits = sum(has_near_duplicate(texts, train_texts, cfg))
+            hits = sum(match is not None for match in index.matches(texts))
             out[split][name] = {"texts": len(texts), "with_near_copy_in_training": hits,
                                 "share": round(hits / max(len(texts), 1), DIGITS)}
     return out
+
+
+def real_text_copies(
+    real_by_split: Mapping[str, Mapping[str, Benchmark]], project_texts: list[str], cfg: NearDuplicateConfig
+) -> dict[str, Any]:
+    """How many distinct real texts have a near-copy among the texts the project wrote or trains
+    on (with a few (real, project) pairs to look at), and the share per benchmark and half."""
+    index = NearCopyIndex(project_texts, cfg)
+    texts = sorted({t for benchmarks in real_by_split.values() for b in benchmarks.values() for t in evaluation_texts(b)})
+    copied = {text: project_texts[match] for text, match in zip(texts, index.matches(texts), strict=True)
+              if match is not None}
+    by_benchmark: dict[str, dict[str, dict[str, Any]]] = {}
+    for split, benchmarks in real_by_split.items():
+        by_benchmark[split] = {}
+        for name, bench in benchmarks.items():
+            own = evaluation_texts(bench)
+            hits = sum(text in copied for text in own)
+            by_benchmark[split][name] = {"texts": len(own), "with_near_copy_in_project": hits,
+                                         "share": round(hits / max(len(own), 1), DIGITS)}
+    return {"texts": len(texts), "with_near_copy_in_project": len(copied),
+            "share": round(len(copied) / max(len(texts), 1), DIGITS),
+            "examples": [{"real": real, "project": copied[real]} for real in sorted(copied)[:_EXAMPLES]],
+            "by_benchmark": by_benchmark}
 
 
 def brand_leaks(synonyms: pd.DataFrame, train_texts: list[str]) -> dict[str, dict[str, Any]]:
@@ -109,8 +153,12 @@ def audit(
     products: pd.DataFrame,
     clean_cfg: CleanConfig,
     limits: LeakageConfig,
+    real_by_split: Mapping[str, Mapping[str, Benchmark]] | None = None,
+    corpus: list[str] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The audit's figures and the list of limits passed (one line each, empty when clean)."""
+    """The audit's figures and the list of limits passed (one line each, empty when clean).
+    ``real_by_split``: the real-text benchmarks, checked against the training texts and
+    ``corpus`` (:func:`corpus_texts`)."""
     stats: dict[str, Any] = {
         "training_texts": len(train_texts),
         "near_copies": near_duplicate_shares(by_split, train_texts, clean_cfg.near_duplicates),
@@ -118,6 +166,10 @@ def audit(
         "families": family_splits(products, clean_cfg),
         "limits": limits.model_dump(),
     }
+    if real_by_split is not None:
+        project = sorted(set(train_texts) | set(corpus or []))
+        stats["corpus_texts"] = len(corpus or [])
+        stats["real_text"] = real_text_copies(real_by_split, project, clean_cfg.near_duplicates)
     failures: list[str] = []
     for split, per_bench in stats["near_copies"].items():
         for name, entry in per_bench.items():
@@ -134,6 +186,14 @@ def audit(
                 f"({', '.join(entry['mentioned_in_training'][:5])}; limit leakage.max_brand_leak_share = "
                 f"{limits.max_brand_leak_share})"
             )
+    real = stats.get("real_text")
+    if real is not None and real["share"] > limits.max_real_near_duplicate_share:
+        example = real["examples"][0]
+        failures.append(
+            f"real text: {real['with_near_copy_in_project']} of {real['texts']} real texts have a near-copy in the "
+            f"training or corpus texts, e.g. {example['real']!r} ~ {example['project']!r} "
+            f"(limit leakage.max_real_near_duplicate_share = {limits.max_real_near_duplicate_share})"
+        )
     families = stats["families"]
     if families["share"] > limits.max_split_family_share:
         failures.append(

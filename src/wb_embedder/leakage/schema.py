@@ -17,3 +17,6 @@ class LeakageConfig(StrictSection):
     max_brand_leak_share: float = Field(ge=0, le=1)
     # The largest share of product families with members both in training and in dev / test.
     max_split_family_share: float = Field(ge=0, le=1)
+    # The largest share of the real texts (real_benchmarks) that may have a near-copy among the
+    # training texts or the corpus: real text must be text the project did not write.
+    max_real_near_duplicate_share: float = Field(ge=0, le=1)
