@@ -102,7 +102,7 @@ evaluate:
   query_chunk_size: 1024
   classification: {n_experiments: 10, samples_per_label: 16, max_iter: 100}
   bootstrap: {samples: 1000, confidence: 0.95}
-  lexical: {bm25_k1: 1.5, bm25_b: 0.75, char_ngram_min: 2, char_ngram_max: 5}
+  lexical: {bm25_k1: 1.5, bm25_b: 0.75, char_ngram_min: 2, char_ngram_max: 5, min_df: 2}
   external_tasks: []
   external_prompts: product_qa
 """
@@ -1038,10 +1038,14 @@ def _stage(name: str) -> ModuleType:
 
 def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean, tiny_model: Path) -> None:
     evaluate = FAST_CFG.model_copy(update={"bootstrap": BOOT_CFG})
-    params = SimpleNamespace(seed=SEED, benchmarks=BENCH_CFG, evaluate=evaluate,
-                             model=SimpleNamespace(prompts=_prompts(), trust_remote_code=False))
+    repo_params = load_params(ROOT / "params.yaml")
+    real = repo_params.real.model_copy(update={"titles": str(ROOT / repo_params.real.titles),
+                                               "reviews": str(ROOT / repo_params.real.reviews), "folds": 2})
+    params = SimpleNamespace(seed=SEED, benchmarks=BENCH_CFG, evaluate=evaluate, real=real, clean=repo_params.clean,
+                             model=SimpleNamespace(prompts=_prompts(), trust_remote_code=False),
+                             finetune=SimpleNamespace(prompts="none"))
     monkeypatch.chdir(tmp_path)
-    stages = {name: _stage(name) for name in ("benchmarks", "evaluate", "evaluate_lexical", "report")}
+    stages = {name: _stage(name) for name in ("benchmarks", "real_benchmarks", "evaluate", "evaluate_lexical", "report")}
     for stage in stages.values():
         monkeypatch.setattr(stage, "load_params", lambda: params)
     with pytest.raises(ContractError, match="run the clean stage first"):
@@ -1056,6 +1060,11 @@ def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     stages["benchmarks"].main()
     stats = json.loads((tmp_path / "data" / "benchmarks" / "stats.json").read_text())
     assert set(stats) == {"dev", "test"}
+    with pytest.raises(EvaluationError, match="run the real_benchmarks stage first"):
+        stages["evaluate"].main(["--model", str(tiny_model), "--out", "data/eval/base"])
+    stages["real_benchmarks"].main()
+    stats = json.loads((tmp_path / "data" / "real_benchmarks" / "stats.json").read_text())
+    assert set(stats) == {"dev", "test", "read"} and stats["read"]["reviews"]["rows_out"] == 429
 
     (tmp_path / "data" / "eval" / "base").mkdir(parents=True)
     (tmp_path / "data" / "eval" / "base" / "stale.json").write_text("{}")
@@ -1086,7 +1095,7 @@ def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     stages["report"].main()
     summary = json.loads((tmp_path / "metrics" / "summary.json").read_text())
-    assert set(summary) == {"dev", "test", "external"}
+    assert set(summary) == {"dev", "test", "external", "real"}
     # the offline external task both models were asked for: skipped, and counted once
     assert summary["external"] == {"tasks": {}, "counts": {"evaluated": 0, "skipped": 1}}
     for split in ("dev", "test"):
@@ -1098,3 +1107,29 @@ def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(EvaluationError, match="model folder not found"):
         stages["evaluate"].main(["--model", "models/missing", "--out", "data/eval/finetuned"])
     assert (tmp_path / "data" / "eval" / "finetuned" / RUN_FILE).exists()  # a failed run keeps the last one
+
+
+def test_the_fine_tuned_model_is_scored_with_the_prompts_it_was_trained_with(monkeypatch: pytest.MonkeyPatch) -> None:
+    """finetune.prompts: none trains without prompts, so the evaluate stage's --trained-prompts
+    scores the model without them too; the base model keeps model.prompts."""
+    from wb_embedder.config import NO_PROMPT, trained_prompts
+
+    prompts = _prompts()
+    assert trained_prompts(prompts, "per_task") == prompts
+    assert trained_prompts(prompts, "none") == {task: NO_PROMPT for task in prompts}
+    stage = _stage("evaluate")
+    seen = {}
+
+    def fake_evaluate(model, benchmarks, prompts, *args):
+        seen[str(model)] = prompts
+        return {}, {}, {}
+
+    monkeypatch.setattr(stage, "evaluate_model", fake_evaluate)
+    monkeypatch.setattr(stage, "write_results", lambda *args: None)
+    monkeypatch.setattr(stage, "load_params", lambda: SimpleNamespace(
+        model=SimpleNamespace(prompts=prompts, trust_remote_code=False), finetune=SimpleNamespace(prompts="none"),
+        evaluate=FAST_CFG, seed=SEED))
+    stage.main(["--model", "base", "--out", "x"])
+    stage.main(["--model", "tuned", "--out", "y", "--trained-prompts"])
+    assert seen["base"] == prompts
+    assert {pair.query for pair in seen["tuned"].values()} == {pair.document for pair in seen["tuned"].values()} == {""}

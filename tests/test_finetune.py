@@ -42,9 +42,12 @@ finetune:
     mini_batch_size: 8
     gather_across_devices: true
     matryoshka_dims: []
+    label_aware: true
   batch_size: 32
   batch_sampler: no_duplicates
   multi_dataset_sampler: proportional
+  use_negatives: true
+  prompts: per_task
   drop_last: false
   epochs: 1.0
   max_steps: 48
@@ -272,6 +275,10 @@ def test_params_section_validates_and_rejects_bad_values() -> None:
         ({"lora": {**SECTION["lora"], "target_modules": []}}, "target_modules"),
         ({"batch_size": 0}, "batch_size"),
         ({"unknown_knob": 1}, "unknown_knob"),
+        ({"multi_dataset_sampler": "pooled", "prompts": "none"}, "label_aware"),
+        ({"multi_dataset_sampler": "pooled", "loss": {**SECTION["loss"], "label_aware": False}}, "prompts: none"),
+        ({"multi_dataset_sampler": "pooled", "prompts": "none",
+          "loss": {**SECTION["loss"], "label_aware": False, "pairwise": "cached_mnrl"}}, "same loss"),
     ]
     for patch, needle in bad:
         with pytest.raises(ValueError, match=needle):
@@ -422,6 +429,59 @@ def test_prompts_follow_params_per_task_and_column(triplets: Path) -> None:
     assert table["review_polarity"] == {"anchor": "query: ", "positive": "query: ", "negative_1": "query: "}
     polarity = next(t for t in tasks if t.name == "review_polarity")
     assert polarity.labels == ("да", "может", "нет") and polarity.frame["label"].dtype == "int64"
+
+
+def test_tasks_without_negatives_and_pooled(triplets: Path) -> None:
+    from wb_embedder.training.data import POOLED, load_tasks, shape_tasks
+
+    tasks = load_tasks(triplets, model_cfg().prompts)
+    assert shape_tasks(tasks, True, False) == tasks
+    bare = {t.name: t for t in shape_tasks(tasks, False, False)}
+    assert list(bare["search_query"].frame.columns) == ["anchor", "positive"]
+    assert list(bare["review_polarity"].frame.columns) == ["anchor", "positive", "label"]
+    (pooled,) = shape_tasks(tasks, False, True)
+    assert pooled.name == POOLED and not pooled.labelled and list(pooled.frame.columns) == ["anchor", "positive"]
+    assert len(pooled.frame) == sum(len(t.frame) for t in tasks)
+    assert pooled.frame["anchor"].tolist() == [a for t in tasks for a in t.frame["anchor"]]
+    uneven = [tasks[0], type(tasks[1])(tasks[1].name, tasks[1].group, tasks[1].frame[["anchor", "positive"]], ())]
+    with pytest.raises(FinetuneError, match="same columns"):
+        shape_tasks(uneven, True, True)
+
+
+def test_plain_recipe_trains_one_pooled_dataset_with_plain_mnrl_and_no_prompts(
+    tmp_path: Path, tiny_model: Path, triplets: Path
+) -> None:
+    """The recipe a user would write: MNRL on (anchor, positive) pairs of every task in one
+    dataset, in-batch negatives only, no prompts, no label mask, every weight trained."""
+    from wb_embedder.training.compat import MultipleNegativesRankingLoss
+    from wb_embedder.training.losses import LabelAwareMNRL
+    from wb_embedder.training.run import build_trainer
+
+    cfg = tiny_cfg(mode="full", learning_rate=0.0001, max_steps=3, use_negatives=False, prompts="none",
+                   batch_sampler="batch_sampler", multi_dataset_sampler="pooled", loss={"label_aware": False})
+    session = build_trainer(cfg, model_cfg(), SEED, paths_in(tmp_path, tiny_model, triplets))
+    trainer = session.trainer
+    assert list(trainer.train_dataset) == ["pooled"] and trainer.train_dataset["pooled"].column_names == ["anchor", "positive"]
+    (loss,) = trainer.loss.values()
+    assert type(loss) is MultipleNegativesRankingLoss and not isinstance(loss, LabelAwareMNRL)
+    assert not trainer.args.prompts
+    assert session.counts["trainable"] > 0.95 * session.counts["total"]  # all but the unused pooler
+    summary = train(tmp_path / "run", tiny_model, triplets, cfg)
+    assert summary["steps"] == 3
+    assert not same_weights(tiny_model, tmp_path / "run" / "model")
+
+
+def test_label_aware_switch_picks_the_plain_loss(tiny_model: Path, triplets: Path) -> None:
+    from wb_embedder.training.adapt import load_base_model
+    from wb_embedder.training.compat import MultipleNegativesRankingLoss
+    from wb_embedder.training.data import load_tasks
+    from wb_embedder.training.losses import LabelAwareMNRL, build_loss
+
+    model = load_base_model(tiny_model, False, 32, "cpu")
+    polarity = next(t for t in load_tasks(triplets, model_cfg().prompts) if t.name == "review_polarity")
+    assert type(build_loss(model, polarity, tiny_cfg().loss)) is LabelAwareMNRL
+    off = tiny_cfg(loss={"label_aware": False}).loss
+    assert type(build_loss(model, polarity, off)) is MultipleNegativesRankingLoss
 
 
 def test_bad_triplets_stop_with_the_task_and_file_named(tmp_path: Path) -> None:

@@ -28,10 +28,11 @@ BENCHMARKS = [
     "WBReviewsPolarityClassification", "WBReviewsSummarizationClassification", "WBGoodsCategoriesClassification",
     "WBGenderClassification", "WBQASupportShort", "WBBrandSyns",
 ]
+REAL_BENCHMARKS = ["RealOzonTitleLeaf", "RealOzonTitleRoot", "RealWBReviewsPolarity", "RealWBReviewsStars"]
 STAGES = ["check_params", "base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "finetune", "benchmarks",
-          "leakage", "evaluate_base", "evaluate", "evaluate_lexical", "report"]
+          "real_benchmarks", "leakage", "evaluate_base", "evaluate", "evaluate_lexical", "report"]
 UPSTREAM_OF_FINETUNE = ["check_params", "base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "benchmarks",
-                        "leakage", "evaluate_base", "evaluate_lexical"]
+                        "real_benchmarks", "leakage", "evaluate_base", "evaluate_lexical"]
 
 
 def ran_stages(output: str) -> set[str]:
@@ -83,6 +84,7 @@ def test_repro_writes_every_output(repo_a: Path) -> None:
     for path in ["models/base/config.json", "models/finetuned/config.json", "models/finetuned/README.md",
                  "data/clean/products.parquet", "data/synonyms/synonyms.parquet", "data/triplets/manifest.json",
                  "data/annotation_queue.csv", "data/benchmarks/dev", "data/benchmarks/test", "data/eval/lexical",
+                 "data/real_benchmarks/dev", "data/real_benchmarks/test",
                  "metrics/summary.json", "metrics/comparison.csv", "metrics/report.md"]:
         assert (repo_a / path).exists(), path
     for name in ["clean", "synonyms", "triplets", "leakage"]:
@@ -90,6 +92,8 @@ def test_repro_writes_every_output(repo_a: Path) -> None:
         assert stats, name
     leakage = json.loads((repo_a / "data/stats/leakage.json").read_text(encoding="utf-8"))
     assert leakage["passed"] and leakage["brands"]["test"]["share"] == 0.0
+    # Every real text was checked against the training texts and the corpus, and none is a copy.
+    assert leakage["real_text"]["texts"] == 2400 + 429 and leakage["real_text"]["with_near_copy_in_project"] == 0
     for bench in BENCHMARKS:
         metrics = json.loads((repo_a / "metrics" / f"{bench}.json").read_text(encoding="utf-8"))
         assert set(metrics) == {"dev", "test"}, bench
@@ -102,6 +106,14 @@ def test_repro_writes_every_output(repo_a: Path) -> None:
         assert set(BENCHMARKS) <= set(summary[split])
         mean = summary[split]["mean"]["main_score"]
         assert mean["finetuned_ci_low"] <= mean["finetuned"] <= mean["finetuned_ci_high"]
+        # The real-text suite: its own key, never one of the benchmarks the mean averages.
+        assert set(summary["real"][split]) == {*REAL_BENCHMARKS, "counts"}
+        assert not set(REAL_BENCHMARKS) & set(summary[split])
+        for bench in REAL_BENCHMARKS:
+            entry = next(iter(summary["real"][split][bench].values()))
+            assert entry["delta_ci_low"] <= entry["delta"] <= entry["delta_ci_high"], bench
+    real = json.loads((repo_a / "metrics/real.json").read_text(encoding="utf-8"))
+    assert set(real) == set(REAL_BENCHMARKS) and "### real text, test half" in (repo_a / "metrics/real.md").read_text()
     # Generated data stays out of git: DVC tracks it.
     tracked = git("ls-files", cwd=repo_a).stdout.split()
     generated = ("models/", "data/clean", "data/triplets", "data/demo")
@@ -220,6 +232,8 @@ def test_branches_metrics_diff_and_run_cache(repo_a: Path, tmp_path: Path) -> No
                if any(v.get("diff") not in (None, 0) for v in metrics.values())}
     assert "WBReviewsClassification" in changed, diff
     assert "WBQAGoods" not in changed  # retrieval does not use the classification knob
+    # The real-text suite is classification too, and its figures show in the diff as well.
+    assert "real" in changed and "real.dev.RealOzonTitleLeaf.accuracy.finetuned" in diff["metrics/summary.json"], diff
     params = json.loads(dvc("params", "diff", "main", "--json", cwd=repo).stdout)
     assert params["params.yaml"]["evaluate.classification.samples_per_label"]["new"] == 4
 

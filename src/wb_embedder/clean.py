@@ -171,14 +171,19 @@ def product_text(products: pd.DataFrame) -> pd.Series:
     )
 
 
-def product_families(products: pd.DataFrame, cfg: CleanConfig) -> pd.Series:
+def product_families(products: pd.DataFrame, cfg: CleanConfig, near_copies: bool = True) -> pd.Series:
     """Each product's family, as the lowest nmid in it: products sharing a title (colour
     variants) and near-copies by their product text (one description template under another
     title, another colour) are one family, or an evaluation product would be a training text in
     all but a word. The text is the one the benchmarks rank and training reads, so the leakage
-    audit re-checks exactly this rule."""
+    audit re-checks exactly this rule. ``near_copies`` False groups by shared title only (the
+    clean stage with ``clean.group_near_duplicates: false``; the audit always checks the rule)."""
     products = products.reset_index(drop=True)
     title_anchor = products.index.to_series().groupby(products["title"].str.lower()).transform("first")
+    if not near_copies:
+        groups = title_anchor.astype("int64").tolist()
+        nmids = products["nmid"].astype("int64")
+        return nmids.groupby(pd.Series(groups, index=products.index)).transform("min").astype("int64")
     texts = product_text(products).tolist()
     groups = near_duplicate_groups(texts, cfg.near_duplicates, links=title_anchor.astype("int64").tolist())
     nmids = products["nmid"].astype("int64")
@@ -186,7 +191,7 @@ def product_families(products: pd.DataFrame, cfg: CleanConfig) -> pd.Series:
 
 
 def _assign_product_split(products: pd.DataFrame, cfg: CleanConfig, stats: TableStats) -> pd.Series:
-    family = product_families(products, cfg)
+    family = product_families(products, cfg, near_copies=cfg.group_near_duplicates)
     stats.families = int(family.nunique())
     stats.products_in_shared_families = int(family.duplicated(keep=False).sum())
     return pd.Series(_split_of(family, cfg), index=products.index)

@@ -7,6 +7,7 @@ the run with a message that names the key, instead of silently falling back to a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ from pydantic import Field, ValidationError, model_validator
 from wb_embedder.errors import WbEmbedderError
 
 # Sections whose schema lives next to the logic that reads it; they are validated here all the same.
-from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig
+from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig, RealTextConfig
 from wb_embedder.io import read_yaml
 from wb_embedder.leakage.schema import LeakageConfig
 from wb_embedder.near_duplicates import NearDuplicateConfig
@@ -38,6 +39,15 @@ class PromptPair(_Section):
 
     query: str
     document: str
+
+
+NO_PROMPT = PromptPair(query="", document="")
+
+
+def trained_prompts(prompts: Mapping[str, PromptPair], mode: str) -> dict[str, PromptPair]:
+    """The prompts a fine-tuned model is trained and scored with (``finetune.prompts``):
+    ``model.prompts`` per task, or none at all."""
+    return dict(prompts) if mode == "per_task" else {task: NO_PROMPT for task in prompts}
 
 
 class ModelConfig(_Section):
@@ -114,6 +124,9 @@ class CleanConfig(_Section):
     json_limits: JsonLimits
     # Near-copy products (title + description) are one family and fall on one side of the split.
     near_duplicates: NearDuplicateConfig
+    # false: families by shared title only, near-copies split freely (an ablation: the leakage
+    # audit, which always applies the rule, then reports the near-copies that cross the split).
+    group_near_duplicates: bool
     on_bad_rows: BadRowPolicies
 
 
@@ -133,6 +146,7 @@ class Params(_Section):
     triplets: TripletsConfig
     finetune: FinetuneConfig
     benchmarks: BenchmarksConfig
+    real: RealTextConfig
     evaluate: EvaluateConfig
     leakage: LeakageConfig
 

@@ -12,7 +12,10 @@ and per-item records for the dev and the test split; no model needed) and writes
   significantly better / worse, beaten by the lexical baseline);
 - ``metrics/comparison.csv``: the test headlines in long format, the data of ``dvc plots``;
 - ``metrics/report.md``: the same as tables a person reads, naming every benchmark where the
-  fine-tuned model does not beat its lexical baseline.
+  fine-tuned model does not beat its lexical baseline;
+- the real-text suite (when the systems were scored on it), never averaged with the 11:
+  ``summary.json``'s ``real`` key (per half and benchmark, the same entries, and counts),
+  ``metrics/real.json`` (per benchmark, as ``<Benchmark>.json``) and ``metrics/real.md``.
 
 Dev is what choices are made on (`dvc exp show` on the ``dev`` keys); test is the figure reported.
 """
@@ -28,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wb_embedder.evaluation.benchmarks import SPECS, headline_metric
+from wb_embedder.evaluation.benchmarks import BENCHMARK_NAMES, REAL_NAMES, headline_metric, spec_of
 from wb_embedder.evaluation.bootstrap import (
     Interval,
     Statistic,
@@ -62,6 +65,10 @@ logger = logging.getLogger(__name__)
 SUMMARY_FILE = "summary.json"
 COMPARISON_FILE = "comparison.csv"
 REPORT_FILE = "report.md"
+REAL_FILE = "real.json"
+REAL_REPORT_FILE = "real.md"
+REAL = "real"
+REAL_DIGEST = "real_benchmarks"
 COMPARISON_COLUMNS = ("benchmark", "metric", "model", "label", "value", "ci_low", "ci_high")
 BASE, FINETUNED, LEXICAL, DELTA = "base", "finetuned", "lexical", "delta"
 SYSTEMS = (LEXICAL, BASE, FINETUNED)
@@ -72,7 +79,7 @@ SIGNIFICANT = "significant"
 def headline_statistic(name: str, items: pd.DataFrame, main_k: int) -> tuple[Statistic, list[int]]:
     """The bootstrap statistic of a benchmark's headline, from one system's per-item records."""
     metric = headline_metric(name, main_k)
-    if SPECS[name].kind == "retrieval":
+    if spec_of(name).kind == "retrieval":
         return retrieval_statistic(items, metric, VIEW)
     predictions = [c for c in items.columns if c.startswith(PREDICTION_PREFIX)]
     if metric == "accuracy":
@@ -88,48 +95,57 @@ def _interval_keys(prefix: str, interval: Interval) -> dict[str, float]:
     return {prefix: _r(interval.value), f"{prefix}_ci_low": _r(interval.low), f"{prefix}_ci_high": _r(interval.high)}
 
 
+def bootstrap_benchmark(
+    name: str, results: Mapping[str, Results], items: Mapping[str, Items], main_k: int, cfg: BootstrapConfig,
+    rng: np.random.Generator,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+    """One benchmark of one split: the summary entry (each system's headline with its interval,
+    the paired fine-tuned-minus-base delta), the per-benchmark metrics file's content, and the
+    bootstrap draws per system (the same items for every system)."""
+    metric = headline_metric(name, main_k)
+    stats = {system: headline_statistic(name, items[system][name], main_k) for system in SYSTEMS}
+    sizes = stats[FINETUNED][1]
+    if any(stats[s][1] != sizes for s in SYSTEMS):
+        raise EvaluationError(f"{name}: the systems were scored on different items")
+    indices = draw_indices(sizes, cfg.samples, rng)
+    entry: dict[str, Any] = {}
+    draws: dict[str, np.ndarray] = {}
+    for system in SYSTEMS:
+        statistic = stats[system][0]
+        value = float(statistic(identity(sizes))[0])
+        if not np.isclose(value, results[system][name][MAIN_SCORE], atol=2 * 10**-DIGITS):
+            raise EvaluationError(f"{name}: {system}'s per-item records do not give its {metric}")
+        draws[system] = statistic(indices)
+        entry.update(_interval_keys(system, percentile_interval(value, draws[system], cfg.confidence)))
+    delta = percentile_interval(entry[FINETUNED] - entry[BASE], draws[FINETUNED] - draws[BASE], cfg.confidence)
+    draws[DELTA] = draws[FINETUNED] - draws[BASE]
+    entry.update({**_interval_keys(DELTA, delta), SIGNIFICANT: delta.significant})
+    per_benchmark = {
+        **{system: {**round_metrics(results[system][name]),
+                    **{k.replace(system, metric, 1): v for k, v in entry.items() if k.startswith(f"{system}_ci")}}
+           for system in SYSTEMS},
+        DELTA: {metric: entry[DELTA], f"{metric}_ci_low": entry[f"{DELTA}_ci_low"],
+                f"{metric}_ci_high": entry[f"{DELTA}_ci_high"], SIGNIFICANT: delta.significant},
+    }
+    return {metric: entry}, per_benchmark, draws
+
+
 def bootstrap_split(
     results: Mapping[str, Results], items: Mapping[str, Items], main_k: int, cfg: BootstrapConfig, seed: int,
     split_index: int,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """Summary and per-benchmark metrics of one split (see the module docstring)."""
+    """Summary and per-benchmark metrics of one split of the 11 (see the module docstring)."""
     summary: dict[str, Any] = {}
     per_benchmark: dict[str, dict[str, Any]] = {}
     mean_draws: dict[str, list[np.ndarray]] = {s: [] for s in (*SYSTEMS, DELTA)}
     mean_values: dict[str, list[float]] = {s: [] for s in (*SYSTEMS, DELTA)}
     for bench_index, name in enumerate(results[FINETUNED]):
-        metric = headline_metric(name, main_k)
-        stats = {system: headline_statistic(name, items[system][name], main_k) for system in SYSTEMS}
-        sizes = stats[FINETUNED][1]
-        if any(stats[s][1] != sizes for s in SYSTEMS):
-            raise EvaluationError(f"{name}: the systems were scored on different items")
         rng = np.random.default_rng([seed, split_index, bench_index])
-        indices = draw_indices(sizes, cfg.samples, rng)
-        entry: dict[str, Any] = {}
-        draws: dict[str, np.ndarray] = {}
-        for system in SYSTEMS:
-            statistic = stats[system][0]
-            value = float(statistic(identity(sizes))[0])
-            if not np.isclose(value, results[system][name][MAIN_SCORE], atol=2 * 10**-DIGITS):
-                raise EvaluationError(f"{name}: {system}'s per-item records do not give its {metric}")
-            draws[system] = statistic(indices)
-            entry.update(_interval_keys(system, percentile_interval(value, draws[system], cfg.confidence)))
+        summary[name], per_benchmark[name], draws = bootstrap_benchmark(name, results, items, main_k, cfg, rng)
+        entry = next(iter(summary[name].values()))
+        for system in (*SYSTEMS, DELTA):
             mean_draws[system].append(draws[system])
-            mean_values[system].append(value)
-        delta_value = entry[FINETUNED] - entry[BASE]
-        delta = percentile_interval(delta_value, draws[FINETUNED] - draws[BASE], cfg.confidence)
-        mean_draws[DELTA].append(draws[FINETUNED] - draws[BASE])
-        mean_values[DELTA].append(delta_value)
-        entry.update({**_interval_keys(DELTA, delta), SIGNIFICANT: delta.significant})
-        summary[name] = {metric: entry}
-        per_benchmark[name] = {
-            **{system: {**round_metrics(results[system][name]),
-                        **{k.replace(system, metric, 1): v for k, v in entry.items()
-                           if k.startswith(f"{system}_ci")}}
-               for system in SYSTEMS},
-            DELTA: {metric: entry[DELTA], f"{metric}_ci_low": entry[f"{DELTA}_ci_low"],
-                    f"{metric}_ci_high": entry[f"{DELTA}_ci_high"], SIGNIFICANT: delta.significant},
-        }
+            mean_values[system].append(entry[system] if system != DELTA else entry[FINETUNED] - entry[BASE])
     mean_entry: dict[str, Any] = {}
     for system in (*SYSTEMS, DELTA):
         value = float(np.mean(mean_values[system]))
@@ -142,8 +158,60 @@ def bootstrap_split(
     return summary, per_benchmark
 
 
+_ITEM_KEYS = ("query_id", VIEW, LABEL)
+
+
+def run_delta(
+    reference: Items, candidate: Items, names: tuple[str, ...], main_k: int, cfg: BootstrapConfig,
+    rng: np.random.Generator, paired: bool = True,
+) -> tuple[Interval, float, float]:
+    """Candidate minus reference on the mean headline of ``names`` (one name: its headline), from
+    two runs' per-item records of the same system role (two experiments' fine-tuned models, say):
+    the interval, the reference's and the candidate's values. Paired: the same items resampled for
+    both (they must be the same items); unpaired, for runs scored on different items (another
+    split), each run resampled on its own."""
+    ref_draws, cand_draws, ref_values, cand_values = [], [], [], []
+    for name in names:
+        ref_stat, ref_sizes = headline_statistic(name, reference[name], main_k)
+        cand_stat, cand_sizes = headline_statistic(name, candidate[name], main_k)
+        if paired:
+            keys = [k for k in _ITEM_KEYS if k in reference[name].columns]
+            if ref_sizes != cand_sizes or not reference[name][keys].equals(candidate[name][keys]):
+                raise EvaluationError(f"{name}: the two runs were scored on different items; compare them unpaired")
+            ref_idx = cand_idx = draw_indices(ref_sizes, cfg.samples, rng)
+        else:
+            ref_idx, cand_idx = draw_indices(ref_sizes, cfg.samples, rng), draw_indices(cand_sizes, cfg.samples, rng)
+        ref_draws.append(ref_stat(ref_idx))
+        cand_draws.append(cand_stat(cand_idx))
+        ref_values.append(float(ref_stat(identity(ref_sizes))[0]))
+        cand_values.append(float(cand_stat(identity(cand_sizes))[0]))
+    ref_value, cand_value = float(np.mean(ref_values)), float(np.mean(cand_values))
+    draws = np.mean(cand_draws, axis=0) - np.mean(ref_draws, axis=0)
+    return percentile_interval(cand_value - ref_value, draws, cfg.confidence), ref_value, cand_value
+
+
+# The real-text suite draws from its own random streams (a fourth seed element), so adding or
+# removing it never moves an interval of the 11.
+_REAL_STREAM = 1
+
+
+def bootstrap_real(
+    results: Mapping[str, Results], items: Mapping[str, Items], main_k: int, cfg: BootstrapConfig, seed: int,
+    split_index: int,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Summary and per-benchmark metrics of one split of the real-text suite: each benchmark on
+    its own, with counts, and no mean (the suites measure different things)."""
+    summary: dict[str, Any] = {}
+    per_benchmark: dict[str, dict[str, Any]] = {}
+    for bench_index, name in enumerate(results[FINETUNED]):
+        rng = np.random.default_rng([seed, split_index, bench_index, _REAL_STREAM])
+        summary[name], per_benchmark[name], _ = bootstrap_benchmark(name, results, items, main_k, cfg, rng)
+    summary["counts"] = _counts(summary)
+    return summary, per_benchmark
+
+
 def _counts(summary: Mapping[str, Any]) -> dict[str, int]:
-    entries = [next(iter(v.values())) for k, v in summary.items() if k != MEAN]
+    entries = [next(iter(v.values())) for k, v in summary.items() if k not in (MEAN, "counts")]
     return {
         "benchmarks": len(entries),
         "improved": sum(e[DELTA] > 0 for e in entries),
@@ -162,32 +230,56 @@ def _fmt(entry: Mapping[str, Any], key: str) -> str:
     return f"{entry[key]:.4f} [{entry[f'{key}_ci_low']:.4f}, {entry[f'{key}_ci_high']:.4f}]"
 
 
+def _row(name: str, value: Mapping[str, Any]) -> str:
+    metric, entry = next(iter(value.items()))
+    return (f"| {name} | {metric} | {_fmt(entry, LEXICAL)} | {_fmt(entry, BASE)} | {_fmt(entry, FINETUNED)} | "
+            f"{entry[DELTA]:+.4f} [{entry[f'{DELTA}_ci_low']:+.4f}, {entry[f'{DELTA}_ci_high']:+.4f}] | "
+            f"{'yes' if entry[SIGNIFICANT] else 'no'} |")
+
+
+_HEADER = ["| benchmark | metric | lexical | base | fine-tuned | delta | significant |", "|---|---|---|---|---|---|---|"]
+
+
+def _counts_lines(block: Mapping[str, Any], what: str) -> list[str]:
+    counts = block["counts"]
+    behind = not_above_lexical(block)
+    return [f"Fine-tuned above base on {counts['improved']} of {counts['benchmarks']} {what}, "
+            f"significantly on {counts['significantly_better']}, significantly below on "
+            f"{counts['significantly_worse']}.",
+            "Not above the lexical baseline: " + (", ".join(behind) if behind else "none") + "."]
+
+
+def _splits_test_first() -> tuple[str, ...]:
+    return (TEST, *[s for s in EVAL_SPLITS if s != TEST])
+
+
 def markdown(summary: Mapping[str, Any], confidence: float) -> str:
-    """metrics/report.md: one table per split, test first."""
+    """metrics/report.md: one table per split of the 11 benchmarks, test first."""
     lines = [f"Headline metric per benchmark with its {confidence:.0%} bootstrap interval; delta = fine-tuned - base "
              "(paired bootstrap); significant = its interval excludes 0. Written by the report stage.", ""]
-    for split in (TEST, *[s for s in EVAL_SPLITS if s != TEST]):
+    for split in _splits_test_first():
         block = summary[split]
-        counts = block["counts"]
-        lines += [f"### {split}", "",
-                  "| benchmark | metric | lexical | base | fine-tuned | delta | significant |",
-                  "|---|---|---|---|---|---|---|"]
-        for name, value in block.items():
-            if name in (MEAN, "counts"):
-                continue
-            metric, entry = next(iter(value.items()))
-            lines.append(f"| {name} | {metric} | {_fmt(entry, LEXICAL)} | {_fmt(entry, BASE)} | "
-                         f"{_fmt(entry, FINETUNED)} | {entry[DELTA]:+.4f} [{entry[f'{DELTA}_ci_low']:+.4f}, "
-                         f"{entry[f'{DELTA}_ci_high']:+.4f}] | {'yes' if entry[SIGNIFICANT] else 'no'} |")
+        lines += [f"### {split}", "", *_HEADER]
+        lines += [_row(name, value) for name, value in block.items() if name not in (MEAN, "counts")]
         mean = block[MEAN][MAIN_SCORE]
         lines.append(f"| **mean of headlines** | | {_fmt(mean, LEXICAL)} | {_fmt(mean, BASE)} | {_fmt(mean, FINETUNED)} | "
                      f"{mean[DELTA]:+.4f} [{mean[f'{DELTA}_ci_low']:+.4f}, {mean[f'{DELTA}_ci_high']:+.4f}] | "
                      f"{'yes' if mean[SIGNIFICANT] else 'no'} |")
-        behind = not_above_lexical(block)
-        lines += ["", f"Fine-tuned above base on {counts['improved']} of {counts['benchmarks']} benchmarks, "
-                  f"significantly on {counts['significantly_better']}, significantly below on "
-                  f"{counts['significantly_worse']}.",
-                  "Not above the lexical baseline: " + (", ".join(behind) if behind else "none") + ".", ""]
+        lines += ["", *_counts_lines(block, "benchmarks"), ""]
+    return "\n".join(lines)
+
+
+def real_markdown(real: Mapping[str, Any], confidence: float) -> str:
+    """metrics/real.md: the real-text suite, one table per half, test first; no mean."""
+    lines = [f"Real marketplace text (data/real/, evaluation only): headline per benchmark with its {confidence:.0%} "
+             "bootstrap interval, each text scored by a classifier cross-fitted on the other folds of its half; "
+             "delta = fine-tuned - base (paired bootstrap). Not averaged with the 11 benchmarks. Written by the "
+             "report stage.", ""]
+    for split in _splits_test_first():
+        block = real[split]
+        lines += [f"### real text, {split} half", "", *_HEADER]
+        lines += [_row(name, value) for name, value in block.items() if name != "counts"]
+        lines += ["", *_counts_lines(block, "real-text benchmarks"), ""]
     return "\n".join(lines)
 
 
@@ -226,9 +318,11 @@ def external_markdown(external: Mapping[str, Any]) -> list[str]:
 
 
 def write_report(
-    per_benchmark: Mapping[str, Mapping[str, Any]], summary: Mapping[str, Any], text: str, out_dir: Path | str
+    per_benchmark: Mapping[str, Mapping[str, Any]], summary: Mapping[str, Any], text: str, out_dir: Path | str,
+    real: tuple[Mapping[str, Any], str] | None = None,
 ) -> None:
-    """Replace ``out_dir`` as a whole: no file of an earlier report is left behind."""
+    """Replace ``out_dir`` as a whole: no file of an earlier report is left behind. ``real``: the
+    real-text suite's per-benchmark metrics and its tables (real.json, real.md)."""
     rows = []
     for name, value in summary[TEST].items():
         if name == "counts":
@@ -243,11 +337,39 @@ def write_report(
             write_json(dict(metrics), tmp / f"{name}.json")
         write_json(dict(summary), tmp / SUMMARY_FILE)
         (tmp / REPORT_FILE).write_text(text, encoding="utf-8")
+        if real is not None:
+            write_json(dict(real[0]), tmp / REAL_FILE)
+            (tmp / REAL_REPORT_FILE).write_text(real[1], encoding="utf-8")
         with (tmp / COMPARISON_FILE).open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(COMPARISON_COLUMNS), lineterminator="\n")
             writer.writeheader()
             writer.writerows({**row, **{k: f"{row[k]:.{DIGITS}f}" for k in ("value", "ci_low", "ci_high")}}
                              for row in rows)
+
+
+def _load_split(eval_dirs: Mapping[str, Path | str], split: str, names: tuple[str, ...], main_k: int
+                ) -> tuple[dict[str, Results], dict[str, Items]]:
+    loaded = {s: read_results(eval_dirs[s], split, names) for s in SYSTEMS}
+    results = {s: loaded[s][0] for s in SYSTEMS}
+    for system, by_name in results.items():
+        for name, metrics in by_name.items():
+            if metrics.get(headline_metric(name, main_k)) != metrics[MAIN_SCORE]:
+                raise EvaluationError(
+                    f"{name}: {system}'s main_score is not {headline_metric(name, main_k)} "
+                    "(evaluate.main_k changed since the evaluate stages ran?)"
+                )
+    return results, {s: loaded[s][1] for s in SYSTEMS}
+
+
+def _scored_on_real(eval_dirs: Mapping[str, Path | str]) -> bool:
+    """Whether the systems were scored on the real-text suite: all of them, or none."""
+    digests = {s: read_run_info(eval_dirs[s]).get(REAL_DIGEST) for s in SYSTEMS}
+    if len(set(digests.values())) != 1:
+        raise EvaluationError(
+            f"{', '.join(str(eval_dirs[s]) for s in SYSTEMS)} were scored on different real-text benchmarks "
+            "(or some on none): rerun the evaluate stages"
+        )
+    return next(iter(digests.values())) is not None
 
 
 def report(
@@ -263,29 +385,35 @@ def report(
             f"{', '.join(str(eval_dirs[s]) for s in SYSTEMS)} were scored on different benchmark data: "
             "rerun the evaluate stages"
         )
+    with_real = _scored_on_real(eval_dirs)
     summary: dict[str, Any] = {}
     per_benchmark: dict[str, dict[str, Any]] = {}
+    real_summary: dict[str, Any] = {}
+    real_metrics: dict[str, dict[str, Any]] = {}
     for split_index, split in enumerate(EVAL_SPLITS):
-        loaded = {s: read_results(eval_dirs[s], split) for s in SYSTEMS}
-        results = {s: loaded[s][0] for s in SYSTEMS}
-        for system, by_name in results.items():
-            for name, metrics in by_name.items():
-                if metrics.get(headline_metric(name, main_k)) != metrics[MAIN_SCORE]:
-                    raise EvaluationError(
-                        f"{name}: {system}'s main_score is not {headline_metric(name, main_k)} "
-                        "(evaluate.main_k changed since the evaluate stages ran?)"
-                    )
-        summary[split], split_metrics = bootstrap_split(
-            results, {s: loaded[s][1] for s in SYSTEMS}, main_k, cfg, seed, split_index
-        )
+        results, items = _load_split(eval_dirs, split, BENCHMARK_NAMES, main_k)
+        summary[split], split_metrics = bootstrap_split(results, items, main_k, cfg, seed, split_index)
         for name, metrics in split_metrics.items():
             per_benchmark.setdefault(name, {})[split] = metrics
+        if with_real:
+            results, items = _load_split(eval_dirs, split, REAL_NAMES, main_k)
+            real_summary[split], split_metrics = bootstrap_real(results, items, main_k, cfg, seed, split_index)
+            for name, metrics in split_metrics.items():
+                real_metrics.setdefault(name, {})[split] = metrics
     summary[EXTERNAL] = external_summary(eval_dirs)
+    if with_real:
+        summary[REAL] = real_summary
     text = "\n".join([markdown(summary, cfg.confidence), *external_markdown(summary[EXTERNAL])])
-    write_report(per_benchmark, summary, text, out_dir)
+    real = (real_metrics, real_markdown(real_summary, cfg.confidence)) if with_real else None
+    write_report(per_benchmark, summary, text, out_dir, real)
     for split in EVAL_SPLITS:
         mean = summary[split][MEAN][MAIN_SCORE]
         logger.info("%s mean headline: lexical %.4f, base %.4f, fine-tuned %.4f (delta %+.4f [%+.4f, %+.4f])", split,
                     mean[LEXICAL], mean[BASE], mean[FINETUNED], mean[DELTA], mean[f"{DELTA}_ci_low"],
                     mean[f"{DELTA}_ci_high"])
+        if with_real:
+            counts = real_summary[split]["counts"]
+            logger.info("%s real text: fine-tuned above base on %d of %d, significantly on %d, significantly below on %d",
+                        split, counts["improved"], counts["benchmarks"], counts["significantly_better"],
+                        counts["significantly_worse"])
     return summary

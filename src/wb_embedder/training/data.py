@@ -101,6 +101,27 @@ def load_tasks(triplets_dir: Path, prompts: Mapping[str, Any]) -> list[TaskData]
     return tasks
 
 
+POOLED = "pooled"
+
+
+def shape_tasks(tasks: list[TaskData], use_negatives: bool, pooled: bool) -> list[TaskData]:
+    """The tasks as the trainer gets them: without their negative columns when ``use_negatives``
+    is off, and all in one dataset (labels dropped, rows in task order) when ``pooled``."""
+    if not use_negatives:
+        tasks = [TaskData(t.name, t.group, t.frame[[c for c in t.frame.columns if not c.startswith(NEGATIVE_PREFIX)]],
+                          t.labels) for t in tasks]
+    if not pooled:
+        return tasks
+    columns = {tuple(t.text_columns) for t in tasks}
+    if len(columns) != 1:
+        raise FinetuneError(
+            f"finetune.multi_dataset_sampler: pooled needs every task to have the same columns, got {sorted(columns)} "
+            "(set finetune.use_negatives: false, or give every task the same number of negatives)"
+        )
+    frame = pd.concat([t.frame[t.text_columns] for t in tasks], ignore_index=True)
+    return [TaskData(POOLED, "retrieval", frame, ())]
+
+
 def column_prompts(tasks: list[TaskData], prompts: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     """Per dataset, per column: the query prompt on the anchor, the document prompt elsewhere."""
     return {

@@ -125,14 +125,16 @@ def gathers(cfg: LossSection) -> bool:
 
 
 def build_loss(model: nn.Module, task: TaskData, cfg: LossSection) -> nn.Module:
-    """The loss for one task: its group's choice, label-aware when the task carries labels."""
+    """The loss for one task: its group's choice, label-aware when the task carries labels (and
+    ``loss.label_aware`` is on)."""
     kind = getattr(cfg, task.group)
     common = {"scale": cfg.scale, "gather_across_devices": gathers(cfg)}
+    label_aware = task.labelled and cfg.label_aware
     if kind == "cached_mnrl":
-        cls = CachedLabelAwareMNRL if task.labelled else CachedMultipleNegativesRankingLoss
+        cls = CachedLabelAwareMNRL if label_aware else CachedMultipleNegativesRankingLoss
         loss = cls(model, mini_batch_size=cfg.mini_batch_size, **common)
     else:
-        cls = LabelAwareMNRL if task.labelled else MultipleNegativesRankingLoss
+        cls = LabelAwareMNRL if label_aware else MultipleNegativesRankingLoss
         loss = cls(model, **common)
     if cfg.matryoshka_dims:
         dim = embedding_dimension(model)

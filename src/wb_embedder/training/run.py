@@ -49,9 +49,11 @@ class FinetunePaths:
     live: Path  # DVCLive folder: curves, params.yaml and metrics.json
 
 
-def training_arguments(cfg: FinetuneConfig, seed: int, output_dir: Path, prompts: dict[str, dict[str, str]]) -> Any:
+def training_arguments(
+    cfg: FinetuneConfig, seed: int, output_dir: Path, prompts: dict[str, dict[str, str]] | None
+) -> Any:
     """Map the params section onto the trainer's arguments (creating them sets up torch.distributed
-    when launched by torchrun)."""
+    when launched by torchrun); ``prompts`` None trains without any."""
     from wb_embedder.training.compat import (
         MultiDatasetBatchSamplers,
         SentenceTransformerTrainingArguments,
@@ -172,13 +174,15 @@ def build_trainer(
     from wb_embedder.training.callbacks import StepCurves, open_live
     from wb_embedder.training.card import card_data
     from wb_embedder.training.compat import SentenceTransformerTrainer
-    from wb_embedder.training.data import column_prompts, load_tasks
+    from wb_embedder.training.data import POOLED, column_prompts, load_tasks, shape_tasks
     from wb_embedder.training.losses import build_loss, gathers
 
-    tasks = load_tasks(paths.triplets, model_cfg.prompts)
+    loaded = load_tasks(paths.triplets, model_cfg.prompts)
+    tasks = shape_tasks(loaded, cfg.use_negatives, cfg.multi_dataset_sampler == POOLED)
     _check_batches(tasks, cfg)
-    args = training_arguments(cfg, seed, paths.checkpoints, column_prompts(tasks, model_cfg.prompts))
-    parts = _fingerprint_parts(cfg, model_cfg, seed, paths, tasks)
+    prompts = column_prompts(tasks, model_cfg.prompts) if cfg.prompts == "per_task" else None
+    args = training_arguments(cfg, seed, paths.checkpoints, prompts)
+    parts = _fingerprint_parts(cfg, model_cfg, seed, paths, loaded)
     digest = checkpoints.fingerprint(parts)
     # The main process validates (or wipes) the folder first; the others then only read it.
     with args.main_process_first(desc="checkpoint fingerprint"):

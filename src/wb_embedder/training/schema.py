@@ -43,6 +43,9 @@ class LossSection(_Section):
     gather_across_devices: bool
     # Matryoshka: also train truncated embeddings of these sizes; [] switches the wrapper off.
     matryoshka_dims: list[int]
+    # Labelled (classification) tasks: mask every in-batch candidate that may share the anchor's
+    # label (false: plain MNRL, same-label texts of other rows count as negatives).
+    label_aware: bool
 
     @model_validator(mode="after")
     def _dims_are_valid(self) -> LossSection:
@@ -90,7 +93,15 @@ class FinetuneConfig(_Section):
     # negative); labelled tasks always batch at random (their loss masks same-label texts).
     batch_sampler: Literal["batch_sampler", "no_duplicates"]
     # Every batch comes from one task; round_robin alternates tasks, proportional draws by size.
-    multi_dataset_sampler: Literal["round_robin", "proportional"]
+    # pooled: every task's rows in one dataset, batches mixing tasks (what a plain script does);
+    # it needs prompts: none, loss.label_aware: false and one loss for every group.
+    multi_dataset_sampler: Literal["round_robin", "proportional", "pooled"]
+    # Each row's negatives (data/triplets' negative_ columns) in the loss; false keeps (anchor,
+    # positive) only, the other rows' positives in the batch being the negatives.
+    use_negatives: bool
+    # per_task: each task's model.prompts on its query / document side, in training and when the
+    # fine-tuned model is scored; none: no prompt in either.
+    prompts: Literal["per_task", "none"]
     # Drop each task's last partial batch. Needed under DDP with gathered negatives (equal shapes
     # on every process); otherwise false keeps tasks smaller than one batch in training.
     drop_last: bool
@@ -129,6 +140,14 @@ class FinetuneConfig(_Section):
             )
         if self.distributed.nproc > 1 and not self.drop_last:
             raise ValueError("drop_last must be true with distributed.nproc > 1 (processes need equal batch slices)")
+        if self.multi_dataset_sampler == "pooled":
+            if self.prompts != "none" or self.loss.label_aware:
+                raise ValueError(
+                    "multi_dataset_sampler: pooled mixes tasks in one dataset, so it needs prompts: none and "
+                    "loss.label_aware: false (per-task prompts and labels mean nothing across tasks)"
+                )
+            if len({self.loss.retrieval, self.loss.classification, self.loss.pairwise}) != 1:
+                raise ValueError("multi_dataset_sampler: pooled trains one dataset with one loss: give every group the same loss")
         uses_cache = "cached_mnrl" in (self.loss.retrieval, self.loss.classification, self.loss.pairwise)
         if uses_cache and self.loss.mini_batch_size > self.batch_size // self.distributed.nproc:
             raise ValueError("loss.mini_batch_size is larger than the per-process batch; it would cache nothing")

@@ -1,0 +1,216 @@
+"""The recipe, part by part, judged on dev: the candidates of bench/ablation.yaml as DVC experiments
+from one snapshot, each compared with that snapshot's `default` experiment by paired bootstrap.
+
+    python bench/ablation.py queue [name ...]     # queue every candidate (or these) and start the queue
+    python bench/ablation.py table <commit>       # the table of the experiments queued from <commit>
+
+`table` reads each experiment's outputs from the DVC cache (data/eval/finetuned: the fine-tuned
+model's per-item records on dev; dvclive/finetune/metrics.json: its training time), computes the
+candidate-minus-default delta of the mean of the 11 headlines and of each real-text benchmark with
+a 95% paired bootstrap interval (unpaired, and marked so, where a candidate changed the dev items
+themselves), applies the decision rule of docs/experiments.md, and writes
+bench/results/ablation_dev.md (shown in docs/experiments.md) and ablation_dev.json. Test is never
+read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CANDIDATES = ROOT / "bench" / "ablation.yaml"
+RESULTS = ROOT / "bench" / "results"
+EVAL = "data/eval/finetuned"
+CURVES = "dvclive/finetune/metrics.json"
+SPLIT = "dev"
+REFERENCE = "default"
+ELEVEN = "mean of the 11"
+
+logger = logging.getLogger("ablation")
+
+
+def candidates() -> dict[str, dict[str, Any]]:
+    return {name: dict(overrides or {}) for name, overrides in yaml.safe_load(CANDIDATES.read_text(encoding="utf-8")).items()}
+
+
+def _override(key: str, value: Any) -> str:
+    """One `-S key=value` in the override grammar DVC reads (strings quoted, lists in brackets)."""
+    if isinstance(value, str):
+        return f"{key}='{value}'"
+    return f"{key}={json.dumps(value)}"
+
+
+def queue(names: list[str]) -> None:
+    known = candidates()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"unknown candidates {unknown}; bench/ablation.yaml has {list(known)}")
+    # A queued experiment runs in a copy of the repository, but `pip install -e .` points
+    # `import wb_embedder` at the workspace's src/: a relative PYTHONPATH makes every stage import
+    # the src/ of the copy it runs in (the workspace may change while the queue runs).
+    env = {**os.environ, "PYTHONPATH": "src"}
+    for name in names or list(known):
+        command = ["dvc", "exp", "run", "--queue", "-n", name]
+        for key, value in known[name].items():
+            command += ["-S", _override(key, value)]
+        logger.info("%s", " ".join(command))
+        subprocess.run(command, cwd=ROOT, env=env, check=True)
+    subprocess.run(["dvc", "queue", "start", "--jobs", "1"], cwd=ROOT, env=env, check=True)
+
+
+def experiments(baseline: str) -> dict[str, str]:
+    """name -> commit of every experiment queued from ``baseline`` (DVC keeps them under
+    refs/exps/<baseline[:2]>/<baseline[2:]>/<name>)."""
+    sha = subprocess.run(["git", "rev-parse", baseline], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname) %(objectname)", f"refs/exps/{sha[:2]}/{sha[2:]}/"],
+                          cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\n")
+    return {ref.rsplit("/", 1)[-1].split()[0]: ref.split()[1] for ref in refs if ref.strip()}
+
+
+class Run:
+    """One experiment's outputs, read from the DVC cache through its commit."""
+
+    def __init__(self, name: str, rev: str) -> None:
+        from dvc.api import DVCFileSystem
+
+        self.name, self.rev = name, rev
+        self.fs = DVCFileSystem(str(ROOT), rev=rev)
+
+    def json(self, path: str) -> Any:
+        with self.fs.open(path, "r", encoding="utf-8") as handle:
+            return json.load(handle)
+
+    def items(self, names: tuple[str, ...]) -> dict[str, pd.DataFrame]:
+        out = {}
+        for name in names:
+            with self.fs.open(f"{EVAL}/{SPLIT}/{name}.items.parquet", "rb") as handle:
+                out[name] = pd.read_parquet(handle)
+        return out
+
+    def params(self):
+        from wb_embedder.config import load_params
+
+        with self.fs.open("params.yaml", "r", encoding="utf-8") as handle, tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "params.yaml"
+            path.write_text(handle.read(), encoding="utf-8")
+            return load_params(path)
+
+
+def verdict(intervals: list[Any]) -> str:
+    """The decision rule of docs/experiments.md, on the candidate-minus-default intervals."""
+    up = any(i.low > 0 for i in intervals)
+    down = any(i.high < 0 for i in intervals)
+    return "mixed" if up and down else "better" if up else "worse" if down else "tied"
+
+
+def table(baseline: str) -> dict[str, Any]:
+    from wb_embedder.evaluation.benchmarks import BENCHMARK_NAMES, REAL_NAMES
+    from wb_embedder.evaluation.report import run_delta
+
+    found = experiments(baseline)
+    wanted = candidates()
+    missing = [n for n in wanted if n not in found]
+    if REFERENCE not in found:
+        sys.exit(f"no `{REFERENCE}` experiment queued from {baseline}: found {sorted(found)}")
+    if missing:
+        logger.warning("candidates without an experiment from %s (left out): %s", baseline, missing)
+    runs = {name: Run(name, found[name]) for name in wanted if name in found}
+    reference = runs[REFERENCE]
+    params = reference.params()
+    cfg, main_k, seed = params.evaluate.bootstrap, params.evaluate.main_k, params.seed
+    suites = {ELEVEN: BENCHMARK_NAMES, **{name: (name,) for name in REAL_NAMES}}
+    ref_items = reference.items((*BENCHMARK_NAMES, *REAL_NAMES))
+    ref_info = reference.json(f"{EVAL}/run.json")
+    rows: dict[str, Any] = {}
+    for index, (name, run) in enumerate(runs.items()):
+        info = run.json(f"{EVAL}/run.json")
+        items = ref_items if run is reference else run.items((*BENCHMARK_NAMES, *REAL_NAMES))
+        row: dict[str, Any] = {"commit": run.rev[:7], "overrides": wanted[name],
+                               "train_runtime_s": round(float(run.json(CURVES).get("runtime_s", float("nan"))), 1),
+                               "figures": {}}
+        for column, (suite, names) in enumerate(suites.items()):
+            digest = "benchmarks" if suite == ELEVEN else "real_benchmarks"
+            paired = info.get(digest) == ref_info.get(digest)
+            rng = np.random.default_rng([seed, index, column])
+            interval, ref_value, value = run_delta(ref_items, items, names, main_k, cfg, rng, paired)
+            row["figures"][suite] = {"value": round(value, 6), "delta": round(interval.value, 6),
+                                     "ci_low": round(interval.low, 6), "ci_high": round(interval.high, 6),
+                                     "paired": paired, "_interval": interval}
+        if run is not reference:
+            row["verdict"] = verdict([f["_interval"] for f in row["figures"].values()])
+        for figure in row["figures"].values():
+            figure.pop("_interval")
+        rows[name] = row
+    result = {"baseline": baseline, "split": SPLIT, "confidence": cfg.confidence, "samples": cfg.samples, "rows": rows}
+    write(result)
+    return result
+
+
+def _cell(figure: Mapping[str, Any]) -> str:
+    mark = "" if figure["paired"] else " (unpaired)"
+    return f"{figure['delta']:+.4f} [{figure['ci_low']:+.4f}, {figure['ci_high']:+.4f}]{mark}"
+
+
+def markdown(result: Mapping[str, Any]) -> str:
+    rows = result["rows"]
+    suites = list(next(iter(rows.values()))["figures"])
+    lines = [
+        f"Dev only. Experiments queued from commit {result['baseline']}; each row is that commit's `default` run with "
+        "the overrides of bench/ablation.yaml. First row: the default's dev figures; other rows: candidate - default, "
+        f"{result['confidence']:.0%} paired bootstrap interval ({result['samples']} resamples of the same dev items). "
+        "Verdict: the rule of docs/experiments.md. Written by bench/ablation.py.",
+        "",
+        "| candidate | " + " | ".join(f"{s}" for s in suites) + " | verdict | training s |",
+        "|---|" + "---|" * len(suites) + "---|---|",
+    ]
+    for name, row in rows.items():
+        if name == REFERENCE:
+            cells = [f"{row['figures'][s]['value']:.4f}" for s in suites]
+            lines.append(f"| **{name}** ({row['commit']}) | " + " | ".join(cells) + f" | | {row['train_runtime_s']:.0f} |")
+        else:
+            cells = [_cell(row["figures"][s]) for s in suites]
+            lines.append(f"| {name} ({row['commit']}) | " + " | ".join(cells) + f" | {row['verdict']} | "
+                         f"{row['train_runtime_s']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(result: Mapping[str, Any]) -> None:
+    from wb_embedder.io import atomic_path, write_json
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_json(result, RESULTS / "ablation_dev.json")
+    with atomic_path(RESULTS / "ablation_dev.md") as tmp:
+        tmp.write_text(markdown(result), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    q = sub.add_parser("queue", help="queue the candidates as DVC experiments and start the queue")
+    q.add_argument("names", nargs="*")
+    t = sub.add_parser("table", help="the dev table of the experiments queued from a commit")
+    t.add_argument("baseline")
+    args = parser.parse_args(argv)
+    if args.command == "queue":
+        queue(args.names)
+    else:
+        result = table(args.baseline)
+        print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
