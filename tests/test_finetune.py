@@ -139,16 +139,11 @@ def write_triplets(root: Path, rows: int = ROWS, tasks: dict[str, str] = TASKS, 
     return root
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer BERT (hidden 32) with a WordPiece vocabulary of the test words, as an ST folder."""
-    from sentence_transformers import SentenceTransformer
+def _tiny_tokenizer() -> Any:
+    """A WordPiece tokenizer of the test words."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
-    from wb_embedder.training.compat import Normalize, Pooling, Transformer, token_embedding_dimension
-
-    root = tmp_path_factory.mktemp("tiny_model")
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -161,7 +156,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         single="[CLS] $A [SEP]",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
-    fast = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="[UNK]",
         pad_token="[PAD]",
@@ -169,16 +164,35 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         sep_token="[SEP]",
         mask_token="[MASK]",
     )
+
+
+def _tiny_bert(add_pooling_layer: bool, vocab_size: int) -> Any:
+    """A 2-layer BERT with hidden size 32, seeded."""
+    from transformers import BertConfig, BertModel
+
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=tok.get_vocab_size(),
+        vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
     )
-    BertModel(config).save_pretrained(root / "hf")  # with a pooler, like the real e5 folder
+    return BertModel(config, add_pooling_layer=add_pooling_layer)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT (hidden 32) with a WordPiece vocabulary of the test words, as an ST folder,
+    with a pooler head as a hub BERT has (the real base has none: :func:`pooler_free_model`)."""
+    from sentence_transformers import SentenceTransformer
+
+    from wb_embedder.training.compat import Normalize, Pooling, Transformer, token_embedding_dimension
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    fast = _tiny_tokenizer()
+    _tiny_bert(True, len(fast)).save_pretrained(root / "hf")
     fast.save_pretrained(root / "hf")
     transformer = Transformer(str(root / "hf"), max_seq_length=32)
     model = SentenceTransformer(
@@ -187,6 +201,19 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     model.save(str(root / "model"))
     return root / "model"
+
+
+@pytest.fixture(scope="module")
+def pooler_free_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT in the real base model's architecture: no pooler head, saved by the code that
+    saves the rebuilt e5 (``base_model.save_pooler_free_bert``), so its folder records
+    ``add_pooling_layer: false`` for every later load, as models/base does."""
+    from wb_embedder.base_model import save_pooler_free_bert
+
+    fast = _tiny_tokenizer()
+    out = tmp_path_factory.mktemp("pooler_free") / "model"
+    save_pooler_free_bert(_tiny_bert(False, len(fast)), fast, 32, out)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -582,45 +609,81 @@ def test_same_params_same_weights_other_seed_other_weights(
     assert not same_weights(root / "model", tmp_path / "other" / "model")
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(
-    reference_run: tuple[Path, dict], tmp_path: Path, tiny_model: Path, triplets: Path
+def stage_project(root: Path, base: Path, triplets: Path, cfg: FinetuneConfig) -> Path:
+    """A project folder as `dvc repro` runs the finetune stage in: params.yaml (the repository's,
+    with the tiny model and finetune sections), models/base and data/triplets."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params.update(seed=SEED, model=model_cfg().model_dump(), finetune=cfg.model_dump())
+    root.mkdir(parents=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    shutil.copytree(base, root / "models" / "base")
+    shutil.copytree(triplets, root / "data" / "triplets")
+    return root
+
+
+def run_stage_script(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "finetune.py")],
+        cwd=project, env=subprocess_env(), capture_output=True, text=True, timeout=600,
+    )
+
+
+def folder_files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_stage_killed_with_sigkill_resumes_on_the_base_models_architecture(
+    tmp_path: Path, pooler_free_model: Path, triplets: Path
 ) -> None:
-    config = write_cli_config(tmp_path / "cfg.yaml", tiny_cfg())
-    command = cli_command(config, tmp_path, tiny_model, triplets)
-    first = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """`python stages/finetune.py` (what `dvc repro finetune` runs) on a model without a pooler
+    head, as the rebuilt e5 is: killed with SIGKILL once a checkpoint is complete, then run again.
+    The checkpoint must reload as the base loads (pooler-free), and the resumed run's model folder
+    must be the uninterrupted run's, byte for byte."""
     from wb_embedder.training.checkpoints import complete_checkpoints, resume_point
 
+    cfg = tiny_cfg()
+    uninterrupted = stage_project(tmp_path / "uninterrupted", pooler_free_model, triplets, cfg)
+    done = run_stage_script(uninterrupted)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    project = stage_project(tmp_path / "killed", pooler_free_model, triplets, cfg)
+    first = subprocess.Popen(
+        [sys.executable, str(ROOT / "stages" / "finetune.py")],
+        cwd=project, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    ckpt = project / "checkpoints" / "finetune"
     # Generous: the deadline only stops a hung run; a loaded 2-core machine takes minutes to step 5.
     # Killed once a checkpoint is complete (its state readable), as a user's kill would find it.
     deadline = time.monotonic() + 600
-    while not complete_checkpoints(tmp_path / "ckpt"):
+    while not complete_checkpoints(ckpt):
         assert first.poll() is None, "the run ended before its first checkpoint"
         assert time.monotonic() < deadline
         time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait()
-
-    killed_at = resume_point(tmp_path / "ckpt")
-    assert killed_at is not None and not (tmp_path / "model").exists()
+    killed_at = resume_point(ckpt)
+    assert killed_at is not None and not (project / "models" / "finetuned").exists()
     step = int(killed_at.name.split("-")[1])
     assert 5 <= step < 15
 
-    done = subprocess.run(command, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    done = run_stage_script(project)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"resuming from {killed_at}" in done.stderr
+    assert f"resuming from {killed_at.relative_to(project)}" in done.stderr
     # The resume shows in the DVCLive summary; the model folder itself matches an uninterrupted run.
-    summary = json.loads((tmp_path / "live" / "metrics.json").read_text(encoding="utf-8"))
-    assert summary["resumed_from_step"] == step and summary["steps"] == reference_run[1]["steps"]
-    # Exactly the uninterrupted run: same data order, RNG and optimizer state after the resume.
-    assert same_weights(tmp_path / "model", reference_run[0] / "model")
+    summary = json.loads((project / "dvclive" / "finetune" / "metrics.json").read_text(encoding="utf-8"))
+    assert summary["resumed_from_step"] == step and summary["steps"] == 15
+    # Pooler-free like the base, and exactly the uninterrupted run: same data order, RNG and
+    # optimizer state after the resume.
+    resumed, reference = project / "models" / "finetuned", uninterrupted / "models" / "finetuned"
+    assert not any("pooler" in key for key in weights(resumed))
+    assert same_weights(resumed, reference)
     # The whole folder, byte for byte (its DVC hash must not tell a resumed run from another, or
     # evaluate reruns): the summary and card record only what both runs agree on.
-    resumed, uninterrupted = tmp_path / "model", reference_run[0] / "model"
-    files = sorted(p.relative_to(resumed) for p in resumed.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(uninterrupted) for p in uninterrupted.rglob("*") if p.is_file())
-    for name in files:
-        assert (resumed / name).read_bytes() == (uninterrupted / name).read_bytes(), name
-    loss_curve = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "loss.tsv", sep="\t")
+    resumed_files, reference_files = folder_files(resumed), folder_files(reference)
+    assert sorted(resumed_files) == sorted(reference_files)
+    for name, content in resumed_files.items():
+        assert content == reference_files[name], name
+    loss_curve = pd.read_csv(project / "dvclive" / "finetune" / "plots" / "metrics" / "loss.tsv", sep="\t")
     assert list(loss_curve["step"]) == list(range(1, 16))  # replayed once, not duplicated
 
 

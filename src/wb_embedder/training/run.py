@@ -168,6 +168,7 @@ def build_trainer(
     from datasets import Dataset
     from transformers import enable_full_determinism, set_seed
 
+    from wb_embedder.base_model import carry_load_kwargs
     from wb_embedder.training.adapt import load_base_model, prepare_model
     from wb_embedder.training.callbacks import StepCurves, open_live
     from wb_embedder.training.card import card_data
@@ -184,6 +185,13 @@ def build_trainer(
     with args.main_process_first(desc="checkpoint fingerprint"):
         if args.process_index == 0:
             resume = checkpoints.prepare_checkpoint_dir(paths.checkpoints, digest, parts)
+            if resume is not None:
+                # The trainer resumes by loading the checkpoint as a model folder of its own, and
+                # sentence-transformers saves none of the load kwargs the base folder records: the
+                # rebuilt e5 (add_pooling_layer: false) would come back with a pooler it lacks, and
+                # every resume would fail on the pooler's unexpected keys. Done here, not when the
+                # checkpoint is saved, so a checkpoint killed before any such fix-up resumes too.
+                carry_load_kwargs(paths.base, resume)
         else:
             resume = checkpoints.resume_point(paths.checkpoints)
     if resume is not None:
