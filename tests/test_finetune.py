@@ -514,6 +514,18 @@ def test_out_of_memory_becomes_a_clear_error(
         train(tmp_path, tiny_model, triplets)
 
 
+def test_a_diverged_run_writes_no_model(tmp_path: Path, tiny_model: Path, triplets: Path) -> None:
+    """`learning_rate: .inf` (now refused in params) exported a model of NaN and inf tensors and
+    exited 0; a finite learning rate can diverge as well. The trained weights are checked before
+    export: a clear error, and no model folder."""
+    with pytest.raises(FinetuneError, match=r"not finite.*learning_rate"):
+        train(tmp_path, tiny_model, triplets, tiny_cfg(learning_rate=1e38, max_steps=3))
+    assert not (tmp_path / "model").exists()
+    with pytest.raises(FinetuneError, match=r"not finite"):
+        train(tmp_path, tiny_model, triplets, tiny_cfg(mode="full", learning_rate=1e38, max_steps=3))
+    assert not (tmp_path / "model").exists()
+
+
 # --------------------------------------------------------------------------- training and export
 
 

@@ -282,6 +282,7 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         if has_lora(model) and cfg.merge_lora:
             export = merged_copy(model, paths.base, model_cfg.trust_remote_code, model_cfg.max_seq_length)
             logger.info("merged the LoRA adapters into the weights for export")
+        _check_finite(export, cfg)
         finish_card(
             export.model_card_data,
             finetune=cfg.model_dump(),
@@ -303,6 +304,21 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         )
     trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def _check_finite(model: Any, cfg: FinetuneConfig) -> None:
+    """Refuse to export NaN or inf weights: a diverged run (a learning rate far too high) trains to
+    the end without an error, and its model would only show as garbage scores stages later."""
+    import torch
+
+    state = model.state_dict()
+    bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise FinetuneError(
+            f"training diverged: {len(bad)} of {len(state)} weight tensors are not finite (NaN or inf), e.g. "
+            f"{bad[0]!r}; no model exported. Lower finetune.learning_rate (now {cfg.learning_rate}) or "
+            f"finetune.max_grad_norm (now {cfg.max_grad_norm})"
+        )
 
 
 def _export_finished(trainer: Any, model: Any, finished: Path) -> dict[str, float]:
