@@ -118,6 +118,9 @@ class BadRowPolicies(_Section):
     duplicate_key: BadRowPolicy
     counter_contradiction: BadRowPolicy
     out_of_range: BadRowPolicy
+    # Rows of one entity that disagree once cleaned (a card's nmid with two titles, a support
+    # fact_id with two texts); drop keeps the entity's first row.
+    key_conflict: BadRowPolicy
 
 
 class JsonLimits(_Section):
