@@ -545,6 +545,17 @@ def test_missing_column_is_an_error(cfg: SynonymsConfig) -> None:
 # --------------------------------------------------------------------------- hostile brand names
 
 
+def test_variants_are_compared_in_one_unicode_form() -> None:
+    """A spelling in a pairs file or a brand typed as NFD ("й" as "и" plus a combining breve) is
+    the variant the generators write in NFC."""
+    import unicodedata
+
+    for word in ("Йогурт Ёлка", "чай"):
+        assert canonical(unicodedata.normalize("NFD", word)) == canonical(word) == canonical(
+            unicodedata.normalize("NFC", word))
+    assert canonical("Ёлка") == "елка"
+
+
 def test_e_choices_are_capped_keeping_the_cheapest(cfg: SynonymsConfig) -> None:
     """Every "э" after a consonant doubles the е / э spellings: a word of 40 such has 2**40."""
     from wb_embedder.synonyms.pronounce import resolve_e

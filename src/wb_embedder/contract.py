@@ -475,7 +475,8 @@ def find_violations_once_cleaned(
                 detail = f"{problems[text]} once cleaned (HTML entities unescaped): {_short(before[i])}"
                 violations.append(Violation("bad_encoding", int(rows[i]), column, detail))
             elif kind == "text" and not text.strip():
-                violations.append(Violation("empty_text", int(rows[i]), column, f"empty once cleaned ({_short(before[i])})"))
+                detail = f"empty once cleaned ({_short(before[i])})"
+                violations.append(Violation("empty_text", int(rows[i]), column, detail))
     violations += _duplicate_keys(cleaned[list(KEYS[table])], rows, " once cleaned")
     flagged = {v.row for v in violations}
     if table in ENTITIES:
@@ -500,12 +501,13 @@ def _key_conflicts(
 ) -> list[Violation]:
     """Rows whose entity fields differ from the first (unflagged) row of the same entity."""
     key, fields = ENTITIES[table]
-    candidates = np.array([row not in flagged for row in rows], dtype=bool)
+    candidates = ~np.isin(rows, list(flagged))
     frame = cleaned[candidates]
     positions = rows[candidates]
     if frame.empty:
         return []
-    first = pd.Series(np.arange(len(frame)), index=frame.index).groupby(frame[key].to_numpy(), sort=False).transform("min").to_numpy()
+    order = pd.Series(np.arange(len(frame)), index=frame.index)
+    first = order.groupby(frame[key].to_numpy(), sort=False).transform("min").to_numpy()
     violations: list[Violation] = []
     conflicting = np.zeros(len(frame), dtype=bool)
     for field in fields:
@@ -523,7 +525,7 @@ def _key_conflicts(
                                             default=str)
                 comparable.append(cache[raw])
             values = np.array(comparable, dtype=object)
-        differs = np.array([values[i] != values[first[i]] for i in range(len(values))], dtype=bool)
+        differs = np.asarray(values != values[first], dtype=bool)
         for i in np.flatnonzero(differs & ~conflicting):
             detail = (f"{key} {frame[key].iat[i]} has another {field} on row {positions[first[i]] + 1} "
                       f"({_short(frame[field].iat[first[i]])} there, {_short(frame[field].iat[i])} here)")

@@ -121,12 +121,17 @@ def validate(merged: dict[str, Any]) -> None:
             raise ProfileError(f"the profile gives invalid {section} params: {describe(exc)}") from None
 
 
-def check_pinned(model: dict[str, Any], allow_unpinned: bool) -> None:
-    """The pin rule of the params schema (``wb_embedder.config.unpinned_remote_code``), checked
-    first so that its message names this tool's switch."""
+def _unpinned(model: dict[str, Any]) -> str | None:
+    """The params schema's pin rule (``wb_embedder.config.unpinned_remote_code``) on a raw,
+    merged model section."""
     from wb_embedder.config import unpinned_remote_code
 
-    why = unpinned_remote_code(str(model.get("base", "")), model.get("revision"), bool(model.get("trust_remote_code")))
+    return unpinned_remote_code(str(model.get("base", "")), model.get("revision"), bool(model.get("trust_remote_code")))
+
+
+def check_pinned(model: dict[str, Any], allow_unpinned: bool) -> None:
+    """The pin rule, checked before the schemas so that its message names this tool's switch."""
+    why = _unpinned(model)
     if why and not allow_unpinned and not model.get("allow_unpinned_remote_code"):
         raise ProfileError(f"{why}; pin model.revision to a commit, or pass --allow-unpinned")
 
@@ -135,10 +140,7 @@ def waive_pin(profile: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     """``profile`` with ``model.allow_unpinned_remote_code: true`` where the merged model would run
     unpinned remote code: --allow-unpinned recorded in params.yaml, where check_params and every
     stage apply the pin rule."""
-    from wb_embedder.config import unpinned_remote_code
-
-    model = merge(params, profile).get("model", {})
-    if not unpinned_remote_code(str(model.get("base", "")), model.get("revision"), bool(model.get("trust_remote_code"))):
+    if not _unpinned(merge(params, profile).get("model", {})):
         return profile
     return merge(profile, {"model": {"allow_unpinned_remote_code": True}})
 
