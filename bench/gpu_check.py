@@ -110,15 +110,24 @@ def device_flags(dry_run: bool) -> list[str]:
 
 def profile_flags(profile: Path, allow_unpinned: bool, params: Path) -> list[str]:
     """The profile's -S values as the profile tool makes them (validated and pin-checked)."""
-    from wb_embedder.io import read_yaml
-    from wb_embedder.training.profile import ProfileError, check_pinned, load_profile, merge, set_param_flags, validate
+    from wb_embedder.io import YamlError, read_yaml
+    from wb_embedder.training.profile import (
+        ProfileError,
+        check_pinned,
+        load_profile,
+        merge,
+        set_param_flags,
+        validate,
+        waive_pin,
+    )
 
     try:
         overrides, current = load_profile(profile), read_yaml(params)
-        merged = merge(current, overrides)
-        validate(merged)
-        check_pinned(merged["model"], allow_unpinned)
-    except ProfileError as exc:
+        check_pinned(merge(current, overrides).get("model", {}), allow_unpinned)
+        if allow_unpinned:
+            overrides = waive_pin(overrides, current)
+        validate(merge(current, overrides))
+    except (ProfileError, YamlError) as exc:
         raise CheckError(str(exc)) from None
     return set_param_flags(overrides, current)[1::2]
 

@@ -209,3 +209,134 @@ def test_near_copy_products_are_one_family_and_one_split(tmp_path: Path, clean_c
     scattered, _ = clean_tables(_write_raw(tmp_path, tables), loose)
     loose_members = scattered["products"][scattered["products"]["nmid"].between(700_000, 700_029)]
     assert loose_members["split"].nunique() > 1
+
+
+# --------------------------------------------------------------------------- rules checked again after cleaning
+
+
+def _policies(cfg: CleanConfig, **rules: str) -> CleanConfig:
+    return cfg.model_copy(update={"on_bad_rows": cfg.on_bad_rows.model_copy(update=rules)})
+
+
+# Texts that are not empty as written, but hold nothing once markup, entities and invisible
+# characters are gone.
+EMPTY_ONCE_CLEANED = ["<br>", "&nbsp;", "<p></p>", "\u200b", "\u2060\ufeff\u200c\u2060", " <b> </b> &#8203; "]
+
+
+def test_text_empty_only_after_cleaning_is_dropped_and_counted(tmp_path: Path, clean_cfg: CleanConfig) -> None:
+    tables = raw_tables(n_products=60)
+    cards = tables["cards"]
+    for i, text in enumerate(EMPTY_ONCE_CLEANED):
+        cards.loc[cards["nmid"] == 100_010 + i, "title"] = text  # both query rows of each card
+    tables["support"].loc[3, "question"] = "<br/>"
+    tables["reviews"].loc[[5, 6], "text"] = ["&nbsp;&nbsp;", "\ufeff"]
+    tables["product_qa"].loc[7, "answer"] = "<p>&#x200B;</p>"
+    out, stats = clean_tables(_write_raw(tmp_path, tables), _policies(clean_cfg, empty_text="drop"))
+    contract = stats["contract"]
+    assert contract["cards"]["dropped"] == {"empty_text": 2 * len(EMPTY_ONCE_CLEANED)}
+    assert contract["support"]["dropped"] == {"empty_text": 1}
+    assert contract["reviews"]["dropped"] == {"empty_text": 2}
+    assert contract["product_qa"]["dropped"] == {"empty_text": 1}
+    for name, columns in {"products": ["title"], "support": ["question"], "reviews": ["text"],
+                          "product_qa": ["answer"]}.items():
+        for column in columns:
+            assert (out[name][column].str.strip() != "").all(), (name, column)
+    assert not set(out["products"]["nmid"]) & {100_010 + i for i in range(len(EMPTY_ONCE_CLEANED))}
+
+
+def test_text_empty_after_cleaning_is_an_error_naming_file_row_and_column(tmp_path: Path, clean_cfg: CleanConfig) -> None:
+    tables = raw_tables(n_products=20)
+    tables["reviews"].loc[4, "text"] = "<p></p>"
+    data = _write_raw(tmp_path, tables)
+    with pytest.raises(ContractError) as err:
+        clean_tables(data, _policies(clean_cfg, empty_text="error"))
+    message = str(err.value)
+    assert f"{data.reviews}: row 5, column 'text': empty once cleaned ('<p></p>') [empty_text]" in message
+    assert "clean.on_bad_rows.empty_text: drop" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("Отзыв&#0;хороший", "U+FFFD"), ("Отзыв &#x202E;йынзерп", "U+202E"), ("Отзыв \u202eйынзерп", "U+202E"),
+     ("Отзыв &#xD800; тут", "U+FFFD")],
+)
+def test_characters_that_unescaping_makes_undecodable_or_bidi_are_a_bad_encoding(
+    tmp_path: Path, clean_cfg: CleanConfig, text: str, named: str
+) -> None:
+    """`&#0;` unescapes to U+FFFD and `&#x202E;` to a right-to-left override, after the raw text
+    passed validation."""
+    tables = raw_tables(n_products=20)
+    tables["reviews"].loc[2, "text"] = text
+    data = _write_raw(tmp_path, tables)
+    with pytest.raises(ContractError) as err:
+        clean_tables(data, _policies(clean_cfg, bad_encoding="error"))
+    message = str(err.value)
+    assert f"{data.reviews}: row 3, column 'text':" in message and named in message and "[bad_encoding]" in message
+    out, stats = clean_tables(data, _policies(clean_cfg, bad_encoding="drop"))
+    assert stats["contract"]["reviews"]["dropped"] == {"bad_encoding": 1}
+    for column in ("text", "reason"):
+        assert not out["reviews"][column].str.contains("[\ufffd\u202a-\u202e\u2066-\u2069]").any()
+
+
+def test_zero_width_characters_inside_a_text_are_removed() -> None:
+    from wb_embedder.config import load_params
+
+    norm = TextNormalizer(load_params(Path(__file__).parents[1] / "params.yaml").clean)
+    assert norm("Ni\u200bke Air\u2060Max\ufeff") == "Nike AirMax"
+    assert norm("Nike&#8203;Air") == "NikeAir"
+
+
+def test_nfd_and_nfc_forms_are_one_key(tmp_path: Path, clean_cfg: CleanConfig) -> None:
+    """«й» / «ё» typed as a letter plus a combining mark (NFD) and as one letter (NFC) are the same
+    text: the second row is a duplicate of the first, found and counted."""
+    import unicodedata
+
+    tables = raw_tables(n_products=20)
+    support = tables["support"]
+    question = "где мой заказ и её чек"
+    support.loc[0, "question"] = unicodedata.normalize("NFC", question)
+    support.loc[1, "question"] = unicodedata.normalize("NFD", question)
+    assert support.loc[0, "question"] != support.loc[1, "question"]
+    data = _write_raw(tmp_path, tables)
+    out, stats = clean_tables(data, _policies(clean_cfg, duplicate_key="drop"))
+    assert stats["contract"]["support"]["dropped"] == {"duplicate_key": 1}
+    kept = out["support"][out["support"]["fact_id"] == 0]
+    assert not kept.duplicated(["fact_id", "question"]).any() and len(kept) == 2
+    with pytest.raises(ContractError, match=re.escape(f"{data.support}: row 2, column 'fact_id+question': same key as row 1")):
+        clean_tables(data, _policies(clean_cfg, duplicate_key="error"))
+    # Any text a key holds is compared in that form: cards' queries and products' titles too.
+    tables = raw_tables(n_products=20)
+    cards = tables["cards"]
+    cards.loc[1, "query"] = unicodedata.normalize("NFD", "обувь йога")
+    cards.loc[0, "query"] = unicodedata.normalize("NFC", "обувь йога")
+    assert cards.loc[0, "nmid"] == cards.loc[1, "nmid"]
+    _, stats = clean_tables(_write_raw(tmp_path, tables), _policies(clean_cfg, duplicate_key="drop"))
+    assert stats["contract"]["cards"]["dropped"] == {"duplicate_key": 1}
+
+
+def test_one_nmid_with_two_different_cards_is_a_key_conflict(tmp_path: Path, clean_cfg: CleanConfig) -> None:
+    """The dump repeats a card's fields on each of its query rows; where they disagree, keeping
+    the first silently discarded the other."""
+    tables = raw_tables(n_products=20)
+    cards = tables["cards"]
+    rows = cards.index[cards["nmid"] == 100_003].tolist()
+    cards.loc[rows[1], "title"] = "Совсем другой товар"
+    # A difference that cleaning removes (markup, NFD) is the same card, no conflict.
+    other = cards.index[cards["nmid"] == 100_004].tolist()
+    cards.loc[other[1], "title"] = cards.loc[other[0], "title"].replace(" ", "&nbsp;<b></b>", 1)
+    data = _write_raw(tmp_path, tables)
+    with pytest.raises(ContractError) as err:
+        clean_tables(data, _policies(clean_cfg, key_conflict="error"))
+    message = str(err.value)
+    assert f"{data.cards}: row {rows[1] + 1}, column 'title': nmid 100003 has another title on row {rows[0] + 1}" in message
+    assert "[key_conflict]" in message and "clean.on_bad_rows.key_conflict: drop" in message
+    out, stats = clean_tables(data, _policies(clean_cfg, key_conflict="drop"))
+    assert stats["contract"]["cards"]["dropped"] == {"key_conflict": 1}
+    products = out["products"].set_index("nmid")
+    assert products.loc[100_003, "title"] == cards.loc[rows[0], "title"]
+    assert products.loc[100_004, "title"] == cards.loc[other[0], "title"]
+    # A support fact under one id with two texts is the same kind of conflict.
+    tables = raw_tables(n_products=20)
+    tables["support"].loc[4, "fact"] = "Другой факт."
+    _, stats = clean_tables(_write_raw(tmp_path, tables), _policies(clean_cfg, key_conflict="drop"))
+    assert stats["contract"]["support"]["dropped"] == {"key_conflict": 1}

@@ -14,11 +14,11 @@ from wb_embedder.contract import TABLES, ContractError, find_violations, load_ta
 
 ALL_ERROR = BadRowPolicies(
     wrong_shape="error", wrong_type="error", empty_text="error", bad_encoding="error", duplicate_key="error",
-    counter_contradiction="error", out_of_range="error",
+    counter_contradiction="error", out_of_range="error", key_conflict="error",
 )
 ALL_DROP = BadRowPolicies(
     wrong_shape="drop", wrong_type="drop", empty_text="drop", bad_encoding="drop", duplicate_key="drop",
-    counter_contradiction="drop", out_of_range="drop",
+    counter_contradiction="drop", out_of_range="drop", key_conflict="drop",
 )
 
 

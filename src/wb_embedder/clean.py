@@ -49,6 +49,11 @@ GENDER_KEY, AGE_KEY = "Пол", "Возраст"
 
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
+# Invisible characters that carry no text: zero-width space / non-joiner / joiner, word joiner and
+# the invisible operators, the byte order mark (zero-width no-break space) and the soft hyphen.
+# Removed, so that a text of nothing else is empty (and counted) and "Ni\u200bke" is "Nike".
+# Bidi controls are not removed: a text that holds one is a bad_encoding row (contract.py).
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060-\u2064\ufeff]")
 
 
 @dataclass
@@ -78,7 +83,9 @@ class TableStats:
 
 
 class TextNormalizer:
-    """Unicode NFKC, HTML tags and entities, whitespace, and (per params) ё and case."""
+    """Unicode NFKC, HTML tags and entities, invisible characters, whitespace, and (per params) ё
+    and case. Not idempotent (``&amp;lt;`` unescapes once per call): each raw text is cleaned once,
+    by :func:`wb_embedder.contract.load_table`, which then checks the cleaned texts."""
 
     def __init__(self, cfg: CleanConfig) -> None:
         self.cfg = cfg
@@ -93,13 +100,7 @@ class TextNormalizer:
             text = text.replace("ё", "е").replace("Ё", "Е")
         if self.cfg.lowercase:
             text = text.lower()
-        return _SPACE.sub(" ", text).strip()
-
-    def column(self, series: pd.Series) -> pd.Series:
-        # Many texts repeat (titles on every query row, tags, intents): normalise each once.
-        uniques = pd.unique(series)
-        mapping = {value: self(value) for value in uniques}
-        return series.map(mapping).astype(object)
+        return _SPACE.sub(" ", _INVISIBLE.sub("", text)).strip()
 
 
 def _split_of(keys: pd.Series, cfg: CleanConfig) -> np.ndarray:
@@ -121,6 +122,8 @@ def _characteristics_text(charcs: dict[str, list[str]]) -> str:
 
 
 def _build_products(cards: pd.DataFrame, cfg: CleanConfig, norm: TextNormalizer, stats: TableStats) -> pd.DataFrame:
+    # Every row of one nmid carries the same card by now (the contract's key_conflict rule), so
+    # keeping the first loses nothing.
     products = cards[CARD_FIELDS].drop_duplicates(subset=["nmid"], keep="first").reset_index(drop=True)
     stats.rows_in = len(products)
     if cfg.drop_deleted:
@@ -130,8 +133,6 @@ def _build_products(cards: pd.DataFrame, cfg: CleanConfig, norm: TextNormalizer,
         stats.drop("adult_card", int(products["isadult"].sum()))
         products = products[~products["isadult"]]
     products = products.reset_index(drop=True)
-    for column in ["title", "description", "subjectname", "parentname", "brandname"]:
-        products[column] = norm.column(products[column])
     charcs = [_normalise_characteristics(raw, norm) for raw in products["aggregated_charc_values"]]
     return pd.DataFrame(
         {
@@ -198,12 +199,11 @@ def _assign_product_split(products: pd.DataFrame, cfg: CleanConfig, stats: Table
 
 
 def _build_search_log(
-    cards: pd.DataFrame, products: pd.DataFrame, remap: dict[int, int], cfg: CleanConfig, norm: TextNormalizer
+    cards: pd.DataFrame, products: pd.DataFrame, remap: dict[int, int], cfg: CleanConfig
 ) -> tuple[pd.DataFrame, TableStats]:
     stats = TableStats(rows_in=len(cards))
     log = cards[["query", "nmid", *COUNTERS]].rename(columns=COUNTERS)
     log["nmid"] = log["nmid"].map(lambda n: remap.get(n, n)).astype("int64")
-    log["query"] = norm.column(log["query"])
     known = log["nmid"].isin(products["nmid"])
     stats.drop("product_dropped", int((~known).sum()))
     log = log[known]
@@ -271,7 +271,8 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
     for table in ["cards", "reviews", "product_qa", "support"]:
         path = Path(getattr(data, table))
         logger.info("validating %s", path)
-        frame, dropped = load_table(path, table, cfg.on_bad_rows, cfg.json_limits)
+        # Text columns come back cleaned, checked a second time as cleaned texts.
+        frame, dropped = load_table(path, table, cfg.on_bad_rows, cfg.json_limits, normalise=norm)
         raw[table] = frame
         stats["contract"][table] = {"file": str(path), "rows_in": len(frame) + sum(dropped.values()),
                                     "dropped": dropped, "rows_valid": len(frame)}
@@ -280,23 +281,17 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
     products = _build_products(raw["cards"], cfg, norm, product_stats)
     products, remap = _dedupe_products(products, product_stats)
     products["split"] = _assign_product_split(products, cfg, product_stats)
-    search_log, log_stats = _build_search_log(raw["cards"], products, remap, cfg, norm)
+    search_log, log_stats = _build_search_log(raw["cards"], products, remap, cfg)
 
     review_stats = TableStats(rows_in=len(raw["reviews"]))
-    reviews = raw["reviews"].copy()
-    for column in ["text", "reason"]:
-        reviews[column] = norm.column(reviews[column])
-    reviews = _attach_to_products(reviews, products, remap, review_stats)
+    reviews = _attach_to_products(raw["reviews"], products, remap, review_stats)
     before = len(reviews)
     reviews = reviews.drop_duplicates(subset=["nmid", "text"], keep="first")
     review_stats.drop("duplicate_review", before - len(reviews))
     reviews = _drop_eval_texts_seen_earlier(reviews, "text", review_stats)
 
     qa_stats = TableStats(rows_in=len(raw["product_qa"]))
-    qa = raw["product_qa"].copy()
-    for column in ["question", "answer"]:
-        qa[column] = norm.column(qa[column])
-    qa = _attach_to_products(qa, products, remap, qa_stats)
+    qa = _attach_to_products(raw["product_qa"], products, remap, qa_stats)
     before = len(qa)
     qa = qa.drop_duplicates(subset=["nmid", "question"], keep="first")
     qa_stats.drop("duplicate_question", before - len(qa))
@@ -304,8 +299,6 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
 
     support_stats = TableStats(rows_in=len(raw["support"]))
     support = raw["support"].copy()
-    for column in ["intent", "fact", "question"]:
-        support[column] = norm.column(support[column])
     # Facts repeated under two ids are one fact: both ids follow the lowest one's split.
     fact_group = support.groupby(support["fact"].str.lower(), sort=False)["fact_id"].transform("min")
     support["split"] = _split_of(fact_group, cfg)

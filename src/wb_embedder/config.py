@@ -7,20 +7,21 @@ the run with a message that names the key, instead of silently falling back to a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from wb_embedder.errors import WbEmbedderError
 
 # Sections whose schema lives next to the logic that reads it; they are validated here all the same.
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig, RealTextConfig
-from wb_embedder.io import read_yaml
+from wb_embedder.io import YamlError, read_yaml
 from wb_embedder.leakage.schema import LeakageConfig
 from wb_embedder.near_duplicates import NearDuplicateConfig
+from wb_embedder.schema import Seed
 from wb_embedder.schema import StrictSection as _Section
 from wb_embedder.splits import check_fractions
 from wb_embedder.synonyms.schema import SynonymsConfig
@@ -32,6 +33,10 @@ DEFAULT_PARAMS_PATH = Path("params.yaml")
 
 class ParamsError(WbEmbedderError, ValueError):
     """params.yaml is missing, unreadable or does not match the schema."""
+
+
+# A full git commit id: what model.revision must be when the model runs its own code.
+COMMIT = re.compile(r"[0-9a-fA-F]{40}")
 
 
 class PromptPair(_Section):
@@ -60,8 +65,34 @@ class ModelConfig(_Section):
     base: str
     revision: str | None
     trust_remote_code: bool
+    # Waives the pin rule below (the profile tool's --allow-unpinned sets it), so that running
+    # remote code from a moving branch is a choice recorded in params, not a default.
+    allow_unpinned_remote_code: bool
     max_seq_length: int = Field(gt=0)
     prompts: dict[TaskName, PromptPair]
+
+    @model_validator(mode="after")
+    def _remote_code_is_pinned(self) -> ModelConfig:
+        if not self.allow_unpinned_remote_code and (why := unpinned_remote_code(self.base, self.revision,
+                                                                                 self.trust_remote_code)):
+            raise ValueError(f"{why}; pin model.revision to a commit, or set model.allow_unpinned_remote_code: true")
+        return self
+
+
+def unpinned_remote_code(base: str, revision: str | None, trust_remote_code: bool) -> str | None:
+    """Why ``base`` would run remote code that can change under you, or None.
+
+    The one home of the pin rule (check_params, every stage and the profile tool apply it): a hub
+    model whose own code runs must name a full commit, as a branch or tag (``main``) can move and
+    the code that runs in base_model, training and evaluation would change with it, unreviewed."""
+    if not trust_remote_code or Path(base).is_dir():
+        return None  # no remote code; or a local folder, whose code is what lies there
+    if revision is not None and COMMIT.fullmatch(revision):
+        return None
+    return (
+        f"model.revision {revision!r} is not a 40-hex commit, and model.trust_remote_code runs {base}'s own "
+        "code: unpinned remote code can change under you"
+    )
 
 
 class DataConfig(_Section):
@@ -97,6 +128,9 @@ class BadRowPolicies(_Section):
     duplicate_key: BadRowPolicy
     counter_contradiction: BadRowPolicy
     out_of_range: BadRowPolicy
+    # Rows of one entity that disagree once cleaned (a card's nmid with two titles, a support
+    # fact_id with two texts); drop keeps the entity's first row.
+    key_conflict: BadRowPolicy
 
 
 class JsonLimits(_Section):
@@ -137,7 +171,7 @@ class CleanConfig(_Section):
 
 
 class Params(_Section):
-    seed: int
+    seed: Seed
     model: ModelConfig
     data: DataConfig
     corpus: CorpusConfig
@@ -169,7 +203,18 @@ class Params(_Section):
         return self
 
 
-def _describe(error: ValidationError) -> str:
+# How much of a wrong value an error message shows: it names the value, it does not reprint it.
+_ECHO_CHARS = 60
+
+
+def _echo(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _ECHO_CHARS else text[: _ECHO_CHARS - 3] + "..."
+
+
+def describe(error: ValidationError) -> str:
+    """One line per schema violation, each naming its dotted key; a wrong value is shown cut
+    short, and a rule's own message (a validator's) stands without the input it judged."""
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "<root>"
@@ -179,8 +224,10 @@ def _describe(error: ValidationError) -> str:
             lines.append(f"{key.removesuffix('.[key]')}: unknown key ({item['msg']})")
         elif item["type"] == "missing":
             lines.append(f"{key}: missing key")
+        elif item["type"] == "value_error":
+            lines.append(f"{key}: {item['msg'].removeprefix('Value error, ')}")
         else:
-            lines.append(f"{key}: {item['msg']} (got {item.get('input')!r})")
+            lines.append(f"{key}: {item['msg']} (got {_echo(item.get('input'))})")
     return "\n  ".join(lines)
 
 
@@ -191,8 +238,10 @@ def load_params(path: Path | str = DEFAULT_PARAMS_PATH, overrides: dict[str, Any
         raw = read_yaml(path)
     except FileNotFoundError as exc:
         raise ParamsError(f"{path}: file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except YamlError as exc:
+        raise ParamsError(str(exc)) from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping at the top level")
     for dotted, value in (overrides or {}).items():
@@ -204,7 +253,9 @@ def load_params(path: Path | str = DEFAULT_PARAMS_PATH, overrides: dict[str, Any
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(f"{path}: invalid params:\n  {_describe(exc)}") from None
+        # One violation is one line (what a stage prints); several get a line each.
+        sep = " " if exc.error_count() == 1 else "\n  "
+        raise ParamsError(f"{path}: invalid params:{sep}{describe(exc)}") from None
 
 
 def check_params(path: Path | str = DEFAULT_PARAMS_PATH) -> dict[str, Any]:

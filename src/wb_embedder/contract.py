@@ -3,6 +3,11 @@
 File-level problems (unreadable file, missing or unexpected columns) always stop the run.
 Row-level problems stop it too, unless ``clean.on_bad_rows.<rule>: drop`` says to drop such rows;
 dropped rows are counted per rule in the stats the caller writes, never lost silently.
+
+Given the clean stage's text normaliser, :func:`load_table` checks the rules that cleaning can
+break a second time, on the cleaned texts: a text empty once its markup is gone, characters that
+HTML unescaping makes (U+FFFD, a bidi override), keys equal once cleaned (NFD / NFC forms, markup)
+and one entity (a card, a support fact) whose rows disagree once cleaned.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import ast
 import csv
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +62,14 @@ KEYS: dict[str, tuple[str, ...]] = {
     "support": ("fact_id", "question"),
 }
 
+# Fields of an entity, not of the row: every row of one entity (a card repeated on each of its
+# query rows, a support fact on each of its questions) must carry the same values once cleaned.
+ENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "cards": ("nmid", ("title", "description", "subjectname", "brandname", "parentname", "aggregated_charc_values",
+                       "colornames_list", "isadult", "isdeleted")),
+    "support": ("fact_id", ("intent", "fact")),
+}
+
 # (column, inclusive min, inclusive max or None)
 RANGES: dict[str, list[tuple[str, int, int | None]]] = {
     "cards": [("show_cl_cnt", 0, None), ("view_cl_cnt", 0, None), ("cart_cl_cnt", 0, None), ("nmid", 1, None)],
@@ -88,6 +102,9 @@ _RUSSIAN_LETTER = re.compile("[А-Яа-яЁёІіЇїЄєҐґЎў]")
 _FOREIGN_LETTER = re.compile(r"[^\W\dA-Za-zА-Яа-яЁёІіЇїЄєҐґЎў_]")
 # One letter is no evidence ("С…" re-encodes to "х"); a mis-decoded word gives two or more.
 _MIN_REENCODED_LETTERS = 2
+# Bidirectional embeddings, overrides and isolates: invisible, they reorder how a text displays
+# ("Trojan source"); no product text needs them. (The marks U+200E / U+200F are left alone.)
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _INT_TEXT = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _MAX_REPORTED = 5
@@ -382,34 +399,144 @@ def find_violations(
                 Violation("counter_contradiction", int(i), smaller, f"{smaller} ({a[i]}) > {larger} ({b[i]})")
             )
 
-    keys = list(KEYS[table])
-    duplicated = typed_frame.duplicated(subset=keys, keep="first").to_numpy()
-    if duplicated.any():
-        first_seen = typed_frame.reset_index().groupby(keys, sort=False)["index"].transform("min").to_numpy()
-        for i in np.flatnonzero(duplicated):
-            violations.append(
-                Violation("duplicate_key", int(i), "+".join(keys), f"same key as row {first_seen[i] + 1}")
-            )
+    # Keys are compared in one Unicode normal form (the cleaner's, NFKC): "й" typed as "и" plus a
+    # combining breve is the same key as "й".
+    key_frame = typed_frame[list(KEYS[table])].copy()
+    for column in key_frame:
+        if spec[column] in {"text", "str"}:
+            key_frame[column] = _map_unique(key_frame[column], lambda text: unicodedata.normalize("NFKC", text))
+    violations += _duplicate_keys(key_frame, np.arange(len(typed_frame)), "")
     return typed_frame, shape + type_violations + [v for v in violations if v.row not in mistyped]
 
 
-def load_table(
-    path: Path | str, table: str, policies: BadRowPolicies, json_limits: JsonLimits | None = None
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Read and validate one raw table; return the typed rows kept and the count dropped per rule.
+def _map_unique(series: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
+    """``series.map(function)``, calling ``function`` once per distinct value (texts repeat)."""
+    mapping = {value: function(value) for value in pd.unique(series)}
+    return series.map(mapping).astype(object)
 
-    A table without data rows, or with none left once bad rows are dropped, stops the run: every
-    table feeds training and benchmarks, which cannot be built from nothing.
-    """
-    path = Path(path)
-    if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}")
-    frame, shape = read_raw_table(path)
-    _check_columns(frame, table, path)
+
+def _duplicate_keys(keys: pd.DataFrame, rows: np.ndarray, when: str) -> list[Violation]:
+    """A ``duplicate_key`` violation for each row of ``keys`` whose key an earlier row holds;
+    ``rows`` are the rows' positions in the file."""
+    duplicated = keys.duplicated(keep="first").to_numpy()
+    if not duplicated.any():
+        return []
+    positions = pd.Series(rows, index=keys.index)
+    first_seen = positions.groupby([keys[c] for c in keys], sort=False).transform("min").to_numpy()
+    name = "+".join(keys.columns)
+    return [Violation("duplicate_key", int(rows[i]), name, f"same key as row {first_seen[i] + 1}{when}")
+            for i in np.flatnonzero(duplicated)]
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """A value as an error message shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _cleaned_json(value: Any, normalise: Callable[[str], str]) -> Any:
+    """A JSON cell with every string in it (names and values) cleaned."""
+    if isinstance(value, str):
+        return normalise(value)
+    if isinstance(value, dict):
+        return {normalise(str(k)): _cleaned_json(v, normalise) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_cleaned_json(v, normalise) for v in value]
+    return value
+
+
+def clean_texts(typed: pd.DataFrame, table: str, normalise: Callable[[str], str]) -> pd.DataFrame:
+    """``typed`` with every text column (kinds text / str) cleaned by ``normalise``."""
+    cleaned = typed.copy()
+    for column, kind in TABLES[table].items():
+        if kind in {"text", "str"}:
+            cleaned[column] = _map_unique(typed[column], normalise)
+    return cleaned
+
+
+def find_violations_once_cleaned(
+    typed: pd.DataFrame, cleaned: pd.DataFrame, table: str, rows: np.ndarray, normalise: Callable[[str], str]
+) -> list[Violation]:
+    """The rules that cleaning can break, on the cleaned texts (``cleaned``: :func:`clean_texts` of
+    ``typed``, rows that passed the raw rules; ``rows``: their positions in the file). A text that
+    markup, entities or invisible characters alone made non-empty is an ``empty_text``; undecodable
+    or bidi-control characters that HTML unescaping made are a ``bad_encoding``; keys equal once
+    cleaned are a ``duplicate_key``; rows of one entity that disagree once cleaned are a
+    ``key_conflict`` (:data:`ENTITIES`)."""
+    spec = TABLES[table]
+    violations: list[Violation] = []
+    for column, kind in spec.items():
+        if kind not in {"text", "str"}:
+            continue
+        before, after = typed[column].to_numpy(), cleaned[column].to_numpy()
+        problems = {text: _cleaned_encoding_problem(text) for text in pd.unique(after)}
+        for i, text in enumerate(after):
+            if problems[text] is not None:
+                detail = f"{problems[text]} once cleaned (HTML entities unescaped): {_short(before[i])}"
+                violations.append(Violation("bad_encoding", int(rows[i]), column, detail))
+            elif kind == "text" and not text.strip():
+                detail = f"empty once cleaned ({_short(before[i])})"
+                violations.append(Violation("empty_text", int(rows[i]), column, detail))
+    violations += _duplicate_keys(cleaned[list(KEYS[table])], rows, " once cleaned")
+    flagged = {v.row for v in violations}
+    if table in ENTITIES:
+        violations += _key_conflicts(cleaned, table, rows, flagged, normalise)
+    return violations
+
+
+def _cleaned_encoding_problem(text: str) -> str | None:
+    """What a cleaned text holds that no text may: U+FFFD (``&#0;`` unescapes to it), a control
+    character, or a bidi control (``&#x202E;`` unescapes to a right-to-left override)."""
+    if found := _UNDECODABLE.search(text):
+        kind = "undecodable" if found.group() == "\ufffd" else "a control character"
+    elif found := _BIDI_CONTROL.search(text):
+        kind = "a bidi control"
+    else:
+        return None
+    return f"U+{ord(found.group()):04X} ({kind})"
+
+
+def _key_conflicts(
+    cleaned: pd.DataFrame, table: str, rows: np.ndarray, flagged: set[int], normalise: Callable[[str], str]
+) -> list[Violation]:
+    """Rows whose entity fields differ from the first (unflagged) row of the same entity."""
+    key, fields = ENTITIES[table]
+    candidates = ~np.isin(rows, list(flagged))
+    frame = cleaned[candidates]
+    positions = rows[candidates]
     if frame.empty:
-        raise ContractError(f"{path}: no data rows (header only): the {table} table cannot be empty")
-    typed, violations = find_violations(frame[list(TABLES[table])], table, shape, json_limits)
+        return []
+    order = pd.Series(np.arange(len(frame)), index=frame.index)
+    first = order.groupby(frame[key].to_numpy(), sort=False).transform("min").to_numpy()
+    violations: list[Violation] = []
+    conflicting = np.zeros(len(frame), dtype=bool)
+    for field in fields:
+        kind = TABLES[table][field]
+        values = frame[field].to_numpy(dtype=object)
+        if kind in {"json_object", "json_list"}:
+            # Compared as cleaned JSON text (sorted names), each distinct cell cleaned once.
+            cache: dict[str, str] = {}
+            comparable = []
+            for value in values:
+                raw = json.dumps(value.tolist() if isinstance(value, np.ndarray) else value, ensure_ascii=False,
+                                 sort_keys=True, default=str)
+                if raw not in cache:
+                    cache[raw] = json.dumps(_cleaned_json(value, normalise), ensure_ascii=False, sort_keys=True,
+                                            default=str)
+                comparable.append(cache[raw])
+            values = np.array(comparable, dtype=object)
+        differs = np.asarray(values != values[first], dtype=bool)
+        for i in np.flatnonzero(differs & ~conflicting):
+            detail = (f"{key} {frame[key].iat[i]} has another {field} on row {positions[first[i]] + 1} "
+                      f"({_short(frame[field].iat[first[i]])} there, {_short(frame[field].iat[i])} here)")
+            violations.append(Violation("key_conflict", int(positions[i]), field, detail))
+        conflicting |= differs
+    return violations
 
+
+def _apply_policies(path: Path, violations: list[Violation], policies: BadRowPolicies) -> dict[str, set[int]]:
+    """Stop on a rule whose policy is "error" (file, row, column of up to five rows each); else the
+    rows each rule drops, a row under its first rule only."""
     by_rule: dict[str, list[Violation]] = {}
     for violation in violations:
         by_rule.setdefault(violation.rule, []).append(violation)
@@ -425,17 +552,58 @@ def load_table(
                 f"set clean.on_bad_rows.{rule}: drop in params.yaml to drop and count them instead"
             )
         raise ContractError("\n".join(lines))
-
-    dropped_rows: set[int] = set()
-    dropped: dict[str, int] = {}
+    dropped: dict[str, set[int]] = {}
+    seen: set[int] = set()
     for rule, items in by_rule.items():
-        rows = {v.row for v in items} - dropped_rows  # a row is counted once, under its first rule
+        rows = {v.row for v in items} - seen  # a row is counted once, under its first rule
         if rows:
-            dropped[rule] = len(rows)
-        dropped_rows |= rows
+            dropped[rule] = rows
+        seen |= rows
+    return dropped
+
+
+def load_table(
+    path: Path | str,
+    table: str,
+    policies: BadRowPolicies,
+    json_limits: JsonLimits | None = None,
+    normalise: Callable[[str], str] | None = None,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Read and validate one raw table; return the typed rows kept and the count dropped per rule.
+
+    With ``normalise`` (the clean stage's text normaliser), the text columns come back cleaned,
+    and the rules cleaning can break are checked again on them (:func:`find_violations_once_cleaned`),
+    under the same policies and counted under the same rule names.
+
+    A table without data rows, or with none left once bad rows are dropped, stops the run: every
+    table feeds training and benchmarks, which cannot be built from nothing.
+    """
+    path = Path(path)
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}")
+    frame, shape = read_raw_table(path)
+    _check_columns(frame, table, path)
+    if frame.empty:
+        raise ContractError(f"{path}: no data rows (header only): the {table} table cannot be empty")
+    typed, violations = find_violations(frame[list(TABLES[table])], table, shape, json_limits)
+    dropped_rows = _apply_policies(path, violations, policies)
     keep = np.ones(len(typed), dtype=bool)
-    keep[list(dropped_rows)] = False
-    if not keep.any():
+    for rows in dropped_rows.values():
+        keep[list(rows)] = False
+    result = typed[keep]
+    if normalise is not None:
+        rows = np.flatnonzero(keep)  # the file's row of each kept row, for the messages
+        cleaned = clean_texts(result, table, normalise)
+        dropped_after = _apply_policies(
+            path, find_violations_once_cleaned(result, cleaned, table, rows, normalise), policies
+        )
+        gone: set[int] = set()
+        for rule, rows_after in dropped_after.items():
+            dropped_rows[rule] = dropped_rows.get(rule, set()) | rows_after
+            gone |= rows_after
+        result = cleaned[~np.isin(rows, list(gone))]
+    dropped = {rule: len(rows) for rule, rows in dropped_rows.items()}
+    if result.empty:
         counts = ", ".join(f"{rule}: {count}" for rule, count in dropped.items())
         raise ContractError(f"{path}: all {len(typed)} rows were dropped as bad rows ({counts}): none left")
-    return typed[keep].reset_index(drop=True), dropped
+    return result.reset_index(drop=True), dropped

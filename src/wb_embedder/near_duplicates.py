@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datasketch import MinHash, MinHashLSH
 from pydantic import Field
 
-from wb_embedder.schema import StrictSection
+from wb_embedder.schema import Seed, StrictSection
 
 _WORD = re.compile(r"\w+")
 
@@ -26,7 +26,7 @@ class NearDuplicateConfig(StrictSection):
     num_perm: int = Field(ge=16)
     shingle_words: int = Field(ge=1)
     # MinHash's permutation seed: fixed, so a borderline pair falls the same way on every run.
-    seed: int
+    seed: Seed
 
 
 def shingles(text: str, size: int) -> set[str]:

@@ -10,11 +10,22 @@ Fields carry constraints, never defaults: ``params.yaml`` is the only place a de
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class StrictSection(BaseModel):
     """A params section: unknown keys are errors (extra=forbid), "3" is not an int and "yes" is not
-    a bool (strict), and a loaded section cannot be changed by accident (frozen)."""
+    a bool (strict), a float must be finite (YAML's ``.inf`` / ``.nan``: a learning rate of inf
+    trained a model of NaN weights and exited 0), and a loaded section cannot be changed by
+    accident (frozen)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+# A seed every seeded library takes: numpy's legacy seeding (np.random.seed, which transformers'
+# set_seed and datasketch's MinHash call) refuses anything outside 0 <= seed < 2**32, and
+# torch.manual_seed overflows past 64 bits; left unchecked, -1 or a 30-digit seed passed
+# check_params and raised a traceback stages later.
+Seed = Annotated[int, Field(ge=0, lt=2**32)]

@@ -138,12 +138,14 @@ class G2PStats:
     unmapped: int = 0  # (word, language) pairs whose IPA held a symbol outside the table
     unreadable_words: list[str] = field(default_factory=list)
     unread_brands: list[str] = field(default_factory=list)  # Latin brands with such a word
+    capped_words: list[str] = field(default_factory=list)  # е / э spellings cut at max_e_variants
     phonemized: int = 0  # asked of eSpeak
     cache_hits: int = 0  # served from the cache
 
     def as_dict(self) -> dict:
         return {"word_language_pairs": self.readings, "unmapped_readings": self.unmapped,
-                "unreadable_words": len(self.unreadable_words)}  # fmt: skip
+                "unreadable_words": len(self.unreadable_words),
+                "capped_words": len(self.capped_words)}  # fmt: skip
 
 
 _CACHE: dict[tuple[str, str], str] = {}
@@ -301,8 +303,11 @@ def _finish(word: str, text: str, language: str, cfg: G2PConfig) -> list[tuple[s
     return list(fixed.items())
 
 
-def read_ipa(word: str, ipa: str, language: str, cfg: G2PConfig) -> list[tuple[str, float]] | None:
-    """Russian spellings of one word's IPA in one language, cheapest first (None: unmapped)."""
+def read_ipa(
+    word: str, ipa: str, language: str, cfg: G2PConfig, stats: G2PStats | None = None
+) -> list[tuple[str, float]] | None:
+    """Russian spellings of one word's IPA in one language, cheapest first (None: unmapped);
+    a word whose е / э spellings hit ``cfg.max_e_variants`` is listed in ``stats.capped_words``."""
     symbols = _tokens(ipa)
     if symbols is None:
         return None
@@ -333,7 +338,11 @@ def read_ipa(word: str, ipa: str, language: str, cfg: G2PConfig) -> list[tuple[s
         beam = heapq.nsmallest(cfg.beam_width, ((c, t) for t, c in grown.items()))
     resolved: dict[str, float] = {}
     for cost, text in beam:
-        for form, e_cost in resolve_e("", text, cfg.e_after_consonant_cost):
+        # The whole word's "Э"s at once: capped at max_e_variants (a long word would hold 2**n).
+        forms, capped = resolve_e("", text, cfg.e_after_consonant_cost, cfg.max_e_variants)
+        if capped and stats is not None and word not in stats.capped_words:
+            stats.capped_words.append(word)
+        for form, e_cost in forms:
             if cost + e_cost < resolved.get(form, float("inf")):
                 resolved[form] = cost + e_cost
     # Only the cheapest readings get the spelling conventions (each yields a few forms).
@@ -363,7 +372,7 @@ def read_words(
         for norm, ipa in phonemize(readable, language, stats).items()
     ]
     for norm, ipa, language in items:
-        readings = read_ipa(norm, ipa, language, cfg)
+        readings = read_ipa(norm, ipa, language, cfg, stats)
         prior = cfg.languages[language]
         if readings is None:
             stats.unmapped += 1

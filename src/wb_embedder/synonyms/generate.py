@@ -253,7 +253,12 @@ def generate_synonyms(
     missing = {"brandname", "n_cards", "categories"} - set(brands.columns)
     if missing:
         raise ValueError(f"brands table lacks columns {sorted(missing)}")
-    names = sorted({str(b) for b in brands["brandname"].dropna() if str(b).strip()})
+    listed = sorted({str(b) for b in brands["brandname"].dropna() if str(b).strip()})
+    # A name past the bound is no brand anyone types; skipped (and counted), not read.
+    names = [b for b in listed if len(b) <= cfg.max_brand_chars]
+    if too_long := len(listed) - len(names):
+        log.warning("synonyms: %d brand names longer than synonyms.max_brand_chars (%d) get no variants",
+                    too_long, cfg.max_brand_chars)
     lm = lm if lm is not None else fit_lm(corpus_texts, cfg)
     g2p_stats = g2p.G2PStats()
     found = _candidates(names, lm, cfg, seed, g2p_stats)
@@ -291,6 +296,7 @@ def generate_synonyms(
     )
     stats = {
         "n_brands": len(names),
+        "skipped_long_brands": too_long,
         "n_latin": sum(1 for b in names if has_latin(b)),
         "n_cyrillic": sum(1 for b in names if has_cyrillic(b)),
         "n_rows": len(table),

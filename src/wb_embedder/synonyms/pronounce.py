@@ -381,11 +381,18 @@ def segment(word: str) -> list[tuple[str, tuple[tuple[str, float, str | None], .
     return out
 
 
-def resolve_e(prev: str, reading: str, e_after_consonant_cost: float) -> list[tuple[str, float]]:
+def resolve_e(
+    prev: str, reading: str, e_after_consonant_cost: float, limit: int
+) -> tuple[list[tuple[str, float]], bool]:
     """Resolve the /e/ symbol "Э" against the letter written before it (``prev`` before the
     reading): "э" at the start of a word and after a vowel, "е" (or, at a cost, "э") after a
-    consonant. Shared by pronounce and g2p."""
+    consonant. Shared by pronounce and g2p.
+
+    Each "Э" after a consonant doubles the spellings, so a long word would hold 2**n of them (a
+    brand of 10,000 letters took 24 GB): at most ``limit`` are kept, the cheapest (ties by text).
+    Returns them and whether the cap cut any."""
     variants: list[tuple[str, float]] = [("", 0.0)]
+    capped = False
     for ch in reading:
         if ch != "Э":
             variants = [(t + ch, c) for t, c in variants]
@@ -403,8 +410,12 @@ def resolve_e(prev: str, reading: str, e_after_consonant_cost: float) -> list[tu
             else:
                 nxt.append((t + "е", c))
                 nxt.append((t + "э", c + e_after_consonant_cost))
+        if len(nxt) > limit:
+            # Costs only grow as the word goes on: the cheapest prefixes hold the cheapest words.
+            nxt = heapq.nsmallest(limit, nxt, key=lambda v: (v[1], v[0]))
+            capped = True
         variants = nxt
-    return variants
+    return variants, capped
 
 
 def read_word(word: str, cfg: PronounceConfig) -> list[tuple[str, float]]:
@@ -424,7 +435,12 @@ def read_word(word: str, cfg: PronounceConfig) -> list[tuple[str, float]]:
         for cost, text in beam:
             prev = text[-1] if text else ""
             for reading, opt_cost, has_e in prepared:
-                pieces = resolve_e(prev, reading, cfg.e_after_consonant_cost) if has_e else ((reading, 0.0),)
+                # One segment's reading holds an "Э" or two: the beam's width never binds here.
+                pieces = (
+                    resolve_e(prev, reading, cfg.e_after_consonant_cost, cfg.beam_width)[0]
+                    if has_e
+                    else ((reading, 0.0),)
+                )
                 for piece, extra in pieces:
                     new_text, new_cost = text + piece, cost + opt_cost + extra
                     if new_cost < grown.get(new_text, math.inf):

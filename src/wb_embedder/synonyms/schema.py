@@ -87,6 +87,9 @@ class G2PConfig(_Section):
     max_candidates_per_word: int = Field(gt=0)
     # Extra cost of "э" rather than "е" after a consonant.
     e_after_consonant_cost: float = Field(ge=0)
+    # Spellings of one word kept while its "э"s are resolved (each after a consonant doubles
+    # them; the cheapest are kept, and words cut so are counted in data/stats/synonyms.json).
+    max_e_variants: int = Field(gt=0)
     # Cost of writing a full vowel by its letter rather than by its sound (хот beside хат).
     spelled_vowel_cost: float = Field(ge=0)
     # Cost of leaving a consonant the spelling doubles single (маршал beside маршалл).
@@ -164,6 +167,9 @@ class TyposConfig(_Section):
 class SynonymsConfig(_Section):
     strategies: StrategiesConfig
     top_k_per_strategy: int = Field(gt=0)
+    # A brand name longer than this gets no variants (counted in data/stats/synonyms.json): every
+    # strategy's work grows with the name, and no real brand is that long.
+    max_brand_chars: int = Field(gt=0)
     lm: LanguageModelConfig
     scoring: ScoringConfig
     g2p: G2PConfig

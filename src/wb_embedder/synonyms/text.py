@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 LATIN_RE = re.compile(r"[a-z]", re.IGNORECASE)
 CYRILLIC_RE = re.compile(r"[а-яё]", re.IGNORECASE)
@@ -24,5 +25,6 @@ def norm_space(text: str) -> str:
 
 
 def canonical(text: str) -> str:
-    """The form variants are compared and stored in: lowercase, ё -> е, single spaces."""
-    return norm_space(text.lower().replace("ё", "е"))
+    """The form variants are compared and stored in: NFKC (the clean stage's Unicode form, so "й"
+    typed as "и" plus a combining breve is "й"), lowercase, ё -> е, single spaces."""
+    return norm_space(unicodedata.normalize("NFKC", text).lower().replace("ё", "е"))

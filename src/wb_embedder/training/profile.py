@@ -9,7 +9,9 @@ the overrides stay in the workspace for the next run (``dvc exp run --temp``, or
 ``git checkout params.yaml`` to go back). Before printing, the profile's ``model`` and
 ``finetune`` sections, merged over the current params, are validated against the schemas, and a
 model that runs its own code (``trust_remote_code: true``) must be pinned to a commit
-(``model.revision``: 40 hex digits) unless ``--allow-unpinned`` is given.
+(``model.revision``: 40 hex digits; the rule is ``wb_embedder.config.unpinned_remote_code``) unless
+``--allow-unpinned`` is given, which adds ``model.allow_unpinned_remote_code: true`` to the flags
+so that check_params accepts the run too.
 """
 
 from __future__ import annotations
@@ -17,16 +19,13 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import re
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from wb_embedder.errors import WbEmbedderError
-from wb_embedder.io import read_yaml
+from wb_embedder.io import YamlError, read_yaml
 from wb_embedder.training.schema import FinetuneConfig
 
 
@@ -34,13 +33,10 @@ class ProfileError(WbEmbedderError, ValueError):
     """The profile is unreadable, or would produce invalid params."""
 
 
-COMMIT = re.compile(r"[0-9a-fA-F]{40}")
-
-
 def load_profile(path: Path) -> dict[str, Any]:
     try:
         raw = read_yaml(path)
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, YamlError) as exc:
         raise ProfileError(f"{path}: cannot read profile: {exc}") from None
     if not isinstance(raw, dict) or not raw:
         raise ProfileError(f"{path}: expected a mapping of params.yaml sections")
@@ -114,31 +110,39 @@ def validate(merged: dict[str, Any]) -> None:
     """The model and finetune sections after the merge must pass the schemas."""
     from pydantic import ValidationError
 
-    from wb_embedder.config import ModelConfig
+    from wb_embedder.config import ModelConfig, describe
 
-    try:
-        ModelConfig.model_validate(merged["model"])
-        FinetuneConfig.model_validate(merged["finetune"])
-    except KeyError as exc:
-        raise ProfileError(f"merged params have no {exc.args[0]!r} section") from None
-    except ValidationError as exc:
-        raise ProfileError(f"the profile gives invalid params:\n{exc}") from None
+    for section, schema in (("model", ModelConfig), ("finetune", FinetuneConfig)):
+        if section not in merged:
+            raise ProfileError(f"merged params have no {section!r} section")
+        try:
+            schema.model_validate(merged[section])
+        except ValidationError as exc:
+            raise ProfileError(f"the profile gives invalid {section} params: {describe(exc)}") from None
+
+
+def _unpinned(model: dict[str, Any]) -> str | None:
+    """The params schema's pin rule (``wb_embedder.config.unpinned_remote_code``) on a raw,
+    merged model section."""
+    from wb_embedder.config import unpinned_remote_code
+
+    return unpinned_remote_code(str(model.get("base", "")), model.get("revision"), bool(model.get("trust_remote_code")))
 
 
 def check_pinned(model: dict[str, Any], allow_unpinned: bool) -> None:
-    """A hub model whose own code runs must name a full commit: a branch or tag (``main``) can
-    move, and the code that runs in training would change with it, unreviewed."""
-    if allow_unpinned or not model.get("trust_remote_code"):
-        return
-    revision, base = model.get("revision"), str(model.get("base", ""))
-    if Path(base).is_dir():
-        return  # a local folder: its code is what lies there, no revision to move
-    if isinstance(revision, str) and COMMIT.fullmatch(revision):
-        return
-    raise ProfileError(
-        f"model.revision {revision!r} is not a 40-hex commit, and model.trust_remote_code runs {base}'s own code: "
-        "unpinned remote code can change under you; pin model.revision to a commit, or pass --allow-unpinned"
-    )
+    """The pin rule, checked before the schemas so that its message names this tool's switch."""
+    why = _unpinned(model)
+    if why and not allow_unpinned and not model.get("allow_unpinned_remote_code"):
+        raise ProfileError(f"{why}; pin model.revision to a commit, or pass --allow-unpinned")
+
+
+def waive_pin(profile: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """``profile`` with ``model.allow_unpinned_remote_code: true`` where the merged model would run
+    unpinned remote code: --allow-unpinned recorded in params.yaml, where check_params and every
+    stage apply the pin rule."""
+    if not _unpinned(merge(params, profile).get("model", {})):
+        return profile
+    return merge(profile, {"model": {"allow_unpinned_remote_code": True}})
 
 
 def shell_quote(arg: str) -> str:
@@ -163,10 +167,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     profile = load_profile(args.profile)
-    params = read_yaml(args.params)
-    merged = merge(params, profile)
-    validate(merged)
-    check_pinned(merged["model"], args.allow_unpinned)
+    try:
+        params = read_yaml(args.params)
+    except (OSError, YamlError) as exc:
+        raise ProfileError(f"{args.params}: cannot read params: {exc}") from None
+    check_pinned(merge(params, profile).get("model", {}), args.allow_unpinned)
+    if args.allow_unpinned:
+        profile = waive_pin(profile, params)
+    validate(merge(params, profile))
     flags = set_param_flags(profile, params)
     if args.flags:
         print("\n".join(flags[1::2]))

@@ -170,6 +170,7 @@ def build_trainer(
     from datasets import Dataset
     from transformers import enable_full_determinism, set_seed
 
+    from wb_embedder.base_model import carry_load_kwargs
     from wb_embedder.training.adapt import load_base_model, prepare_model
     from wb_embedder.training.callbacks import StepCurves, open_live
     from wb_embedder.training.card import card_data
@@ -188,6 +189,13 @@ def build_trainer(
     with args.main_process_first(desc="checkpoint fingerprint"):
         if args.process_index == 0:
             resume = checkpoints.prepare_checkpoint_dir(paths.checkpoints, digest, parts)
+            if resume is not None:
+                # The trainer resumes by loading the checkpoint as a model folder of its own, and
+                # sentence-transformers saves none of the load kwargs the base folder records: the
+                # rebuilt e5 (add_pooling_layer: false) would come back with a pooler it lacks, and
+                # every resume would fail on the pooler's unexpected keys. Done here, not when the
+                # checkpoint is saved, so a checkpoint killed before any such fix-up resumes too.
+                carry_load_kwargs(paths.base, resume)
         else:
             resume = checkpoints.resume_point(paths.checkpoints)
     if resume is not None:
@@ -278,6 +286,7 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         if has_lora(model) and cfg.merge_lora:
             export = merged_copy(model, paths.base, model_cfg.trust_remote_code, model_cfg.max_seq_length)
             logger.info("merged the LoRA adapters into the weights for export")
+        _check_finite(export, cfg)
         finish_card(
             export.model_card_data,
             finetune=cfg.model_dump(),
@@ -299,6 +308,21 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         )
     trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def _check_finite(model: Any, cfg: FinetuneConfig) -> None:
+    """Refuse to export NaN or inf weights: a diverged run (a learning rate far too high) trains to
+    the end without an error, and its model would only show as garbage scores stages later."""
+    import torch
+
+    state = model.state_dict()
+    bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise FinetuneError(
+            f"training diverged: {len(bad)} of {len(state)} weight tensors are not finite (NaN or inf), e.g. "
+            f"{bad[0]!r}; no model exported. Lower finetune.learning_rate (now {cfg.learning_rate}) or "
+            f"finetune.max_grad_norm (now {cfg.max_grad_norm})"
+        )
 
 
 def _export_finished(trainer: Any, model: Any, finished: Path) -> dict[str, float]:
