@@ -19,7 +19,7 @@ from wb_embedder.corpus import generate_corpus
 from wb_embedder.corpus.brands import BRANDS, NO_BRAND, is_latin
 from wb_embedder.corpus.catalog import CODE_PREFIXES, LINES
 from wb_embedder.corpus.qa import MENTION_FIELDS
-from wb_embedder.cues import MIN_SUPPORT, find_cues, format_cues, is_punctuation, text_tokens
+from cues import MIN_SUPPORT, find_cues, format_cues, is_punctuation, text_tokens
 from wb_embedder.corpus.morph import agree
 from wb_embedder.corpus.noise import wrong_layout
 from wb_embedder.corpus.vocab import SUBJECT_BY_NAME, SUBJECTS

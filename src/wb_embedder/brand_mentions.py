@@ -8,16 +8,11 @@ of whole words equal, after case folding and ё -> е, to a brand's name or one 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
-_WORD = re.compile(r"\w+")
-
-
-def words(text: str) -> tuple[str, ...]:
-    return tuple(_WORD.findall(text.casefold().replace("ё", "е")))
+from wb_embedder.words import words
 
 
 class BrandMatcher:
@@ -28,7 +23,7 @@ class BrandMatcher:
         self._by_words: dict[tuple[str, ...], set[str]] = {}
         for brand, variants in spellings.items():
             for spelling in {brand, *variants}:
-                key = words(spelling)
+                key = tuple(words(spelling))
                 if key:
                     self._by_words.setdefault(key, set()).add(brand)
         self._lengths = sorted({len(k) for k in self._by_words})
@@ -37,7 +32,7 @@ class BrandMatcher:
         return bool(self._by_words)
 
     def brands_in(self, text: str) -> set[str]:
-        tokens = words(text)
+        tokens = tuple(words(text))
         found: set[str] = set()
         for n in self._lengths:
             for i in range(len(tokens) - n + 1):

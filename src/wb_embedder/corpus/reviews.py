@@ -7,7 +7,7 @@ reader (and a model) has to weigh. Clauses are rendered against the product noun
 adjectives and past-tense verbs agree with it ("кроссовки сели", "футболка села").
 
 No single token gives the rating or the reason away (tests/test_corpus.py measures it with
-:func:`wb_embedder.cues.find_cues`): buyers quote other reviews and agree or disagree ("в отзывах
+the give-away test in `tests/cues.py`): buyers quote other reviews and agree or disagree ("в отзывах
 писали: «сильный запах» — у меня такого нет"), happy reviews reuse complaint words ("думала,
 будет ужас, а оказалось отлично") and unhappy ones praise words, aspect remarks about size or
 defects appear in reviews tagged with something else, and smileys only lean with the mood.

@@ -19,8 +19,8 @@ import Stemmer
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from wb_embedder.evaluation.schema import LexicalConfig
+from wb_embedder.words import words
 
-_WORD = re.compile(r"\w+")
 _CYRILLIC = re.compile(r"[а-я]")
 
 
@@ -31,8 +31,7 @@ def _stemmers() -> tuple[Stemmer.Stemmer, Stemmer.Stemmer]:
 
 def stem_tokens(text: str) -> list[str]:
     russian, english = _stemmers()
-    words = _WORD.findall(text.casefold().replace("ё", "е"))
-    return [russian.stemWord(w) if _CYRILLIC.search(w) else english.stemWord(w) for w in words]
+    return [russian.stemWord(w) if _CYRILLIC.search(w) else english.stemWord(w) for w in words(text)]
 
 
 class BM25Scorer:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from wb_embedder.words import russian_words
+
 from .schema import LanguageModelConfig
 
 log = logging.getLogger(__name__)
@@ -23,7 +25,6 @@ _LETTERS = "абвгдежзийклмнопрстуфхцчшщъыьэюя"
 BOUNDARY = 0
 OTHER = len(_LETTERS) + 1
 VOCAB = len(_LETTERS) + 2
-_WORD_RE = re.compile(r"[а-яё]+")
 # Memory/speed trade-offs only (the results do not depend on them): letters counted per chunk
 # while training, strings scored per batch.
 _CHUNK_CHARS = 2_000_000
@@ -150,7 +151,7 @@ class CharNgramLM:
         for text in texts:
             if total >= max_chars:
                 break
-            found = _WORD_RE.findall(text.lower())
+            found = russian_words(text)
             n = sum(len(w) for w in found)
             chunk.extend(found)
             chunk_chars += n

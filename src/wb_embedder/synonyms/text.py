@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from wb_embedder.words import fold
+
 LATIN_RE = re.compile(r"[a-z]", re.IGNORECASE)
 CYRILLIC_RE = re.compile(r"[а-яё]", re.IGNORECASE)
 _SPACES_RE = re.compile(r"\s+")
@@ -26,5 +28,6 @@ def norm_space(text: str) -> str:
 
 def canonical(text: str) -> str:
     """The form variants are compared and stored in: NFKC (the clean stage's Unicode form, so "й"
-    typed as "и" plus a combining breve is "й"), lowercase, ё -> е, single spaces."""
-    return norm_space(unicodedata.normalize("NFKC", text).lower().replace("ё", "е"))
+    typed as "и" plus a combining breve is "й"), folded as every word the project compares
+    (:func:`wb_embedder.words.fold`: case, ё -> е), single spaces."""
+    return norm_space(fold(unicodedata.normalize("NFKC", text)))

@@ -13,20 +13,15 @@ unattested one of the same sound.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
 
+from wb_embedder.words import fold, russian_words
+
 # wordfreq's Zipf scale: log10 of the frequency per billion words.
 _ZIPF_OFFSET = 9.0
-_WORD_RE = re.compile(r"[а-яё]+")
-
-
-def _fold(text: str) -> str:
-    """Lowercase, ё -> е: how variants are compared (``text.canonical``), so how words are looked up."""
-    return text.lower().replace("ё", "е")
 
 
 class RussianUsage:
@@ -35,7 +30,7 @@ class RussianUsage:
     def __init__(self, frequencies: dict[str, float]) -> None:
         folded: dict[str, float] = {}
         for word, frequency in frequencies.items():
-            key = _fold(word)
+            key = fold(word)
             folded[key] = folded.get(key, 0.0) + frequency
         self.zipf: dict[str, float] = {w: math.log10(f) + _ZIPF_OFFSET for w, f in folded.items() if f > 0}
         self.max_zipf = max(self.zipf.values(), default=0.0)
@@ -44,13 +39,13 @@ class RussianUsage:
         return len(self.zipf)
 
     def word_zipf(self, word: str) -> float:
-        return self.zipf.get(_fold(word), 0.0)
+        return self.zipf.get(fold(word), 0.0)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """Mean Zipf frequency of each text's Cyrillic words; 0 for a text without one."""
         out = np.zeros(len(texts), dtype=np.float64)
         for i, text in enumerate(texts):
-            words = _WORD_RE.findall(_fold(text))
+            words = russian_words(text)
             if words:
                 out[i] = sum(self.zipf.get(w, 0.0) for w in words) / len(words)
         return out
