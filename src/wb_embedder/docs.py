@@ -6,12 +6,18 @@
 A page marks each generated block with ``<!-- BEGIN name -->`` / ``<!-- END name -->``; a test
 fails when a block differs from its source file, so a figure on a page is always the one the
 report stage (or a benchmark script) measured.
+
+A block may equal the source as committed or as it is in the working tree: another machine's
+``dvc repro`` rewrites metrics/ with figures that differ in the fourth decimal (its CPU rounds
+differently: docs/experiments.md, Reproducibility), which leaves the committed page right about
+the committed figures; a page synced from new figures before they are committed is right too.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 from pathlib import Path
 
 # block name -> (the page that shows it, the file a script wrote), both relative to the repository root
@@ -41,8 +47,29 @@ def block(text: str, name: str) -> str:
     return match.group(2)
 
 
+def _as_block(text: str) -> str:
+    return text.rstrip("\n") + "\n"
+
+
 def expected(root: Path, source: Path) -> str:
-    return (root / source).read_text(encoding="utf-8").rstrip("\n") + "\n"
+    """The block a page should hold: the source file as it is now."""
+    return _as_block((root / source).read_text(encoding="utf-8"))
+
+
+def committed(root: Path, source: Path) -> str | None:
+    """The source file as the checked-out commit has it (None outside git, or when untracked)."""
+    proc = subprocess.run(["git", "show", f"HEAD:{source.as_posix()}"], cwd=root, capture_output=True)
+    return _as_block(proc.stdout.decode("utf-8")) if proc.returncode == 0 else None
+
+
+def stale_blocks(root: Path, blocks: dict[str, tuple[Path, Path]] = BLOCKS) -> list[str]:
+    """The blocks that match neither their source as committed nor as it is in the working tree."""
+    stale = []
+    for name, (page, source) in blocks.items():
+        shown = block((root / page).read_text(encoding="utf-8"), name)
+        if shown not in (expected(root, source), committed(root, source)):
+            stale.append(f"{page} block {name!r}")
+    return stale
 
 
 def sync(root: Path, blocks: dict[str, tuple[Path, Path]] = BLOCKS) -> list[str]:
