@@ -251,3 +251,31 @@ def test_repro_from_scratch_is_deterministic(repo_a: Path, tmp_path: Path) -> No
     dvc("repro", "--force", cwd=d)
     assert lock_hashes(d) == lock_hashes(repo_a)
     assert metrics_files(d) == metrics_files(repo_a)
+
+
+# --------------------------------------------------------------------------- the plain recipe, as the ablation runs it
+
+
+def test_plain_recipe_runs_as_an_experiment_on_the_tiny_corpus(repo_a: Path, tmp_path: Path) -> None:
+    """bench/ablation.yaml's `plain` candidate (what a user would write instead of the recipe),
+    with the -S overrides bench/ablation.py queues: it retrains and rescores only, goes through
+    the same report path, and its figures carry intervals."""
+    sys.path.insert(0, str(repo_a / "bench"))
+    try:
+        from ablation import _override, candidates
+    finally:
+        sys.path.pop(0)
+    repo = clone(repo_a, tmp_path / "plain")
+    shutil.copytree(repo_a / ".dvc" / "cache", repo / ".dvc" / "cache")
+    dvc("checkout", cwd=repo)
+    overrides = [arg for key, value in candidates()["plain"].items() for arg in ("-S", _override(key, value))]
+    proc = dvc("exp", "run", *overrides, cwd=repo)
+    assert ran_stages(proc.stdout) == {"check_params", "finetune", "evaluate", "report"}, proc.stdout
+    params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))["finetune"]
+    assert params["multi_dataset_sampler"] == "pooled" and params["prompts"] == "none" and params["mode"] == "full"
+    summary = json.loads((repo / "metrics/summary.json").read_text(encoding="utf-8"))
+    original = json.loads((repo_a / "metrics/summary.json").read_text(encoding="utf-8"))
+    mean = summary["dev"]["mean"]["main_score"]
+    assert mean["finetuned_ci_low"] <= mean["finetuned"] <= mean["finetuned_ci_high"]
+    assert mean["finetuned"] != original["dev"]["mean"]["main_score"]["finetuned"]
+    assert summary["dev"]["mean"]["main_score"]["base"] == original["dev"]["mean"]["main_score"]["base"]
