@@ -14,7 +14,7 @@ OUT = Path("data/eval/lexical")
 
 def main() -> None:
     params = load_params()
-    results, info = evaluate_lexical(BENCHMARKS, params.model.prompts, params.evaluate, params.seed, REAL)
+    results, info = evaluate_lexical(BENCHMARKS, params.evaluate, params.seed, REAL)
     write_results(results, OUT, info)
 
 

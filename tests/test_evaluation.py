@@ -99,7 +99,6 @@ evaluate:
   device: cpu
   k_values: [1, 10]
   main_k: 10
-  query_chunk_size: 1024
   classification: {n_experiments: 10, samples_per_label: 16, max_iter: 100}
   bootstrap: {samples: 1000, confidence: 0.95}
   lexical: {bm25_k1: 1.5, bm25_b: 0.75, char_ngram_min: 2, char_ngram_max: 5, min_df: 2}

@@ -244,6 +244,20 @@ def test_branches_metrics_diff_and_run_cache(repo_a: Path, tmp_path: Path) -> No
     assert "is cached - skipping run" in proc.stdout
     assert lock_hashes(repo) == lock_hashes(repo_a)
 
+    # Exact invalidation: a report-only knob reruns only the report, and an edit of the MinHash
+    # code reruns the stages that run it, never training (schemas import no logic).
+    set_params(repo, {"evaluate": {"bootstrap": {"samples": 200}}})
+    assert changed_stages(repo) == {"check_params", "report"}
+    git("checkout", "-q", "params.yaml", cwd=repo)
+    with (repo / "src/wb_embedder/near_duplicates.py").open("a", encoding="utf-8") as module:
+        module.write("\n# an edit\n")
+    changed = changed_stages(repo)
+    assert {"clean", "leakage", "real_benchmarks"} <= changed and not changed & {"finetune", "evaluate", "evaluate_base"}, changed
+
+
+def changed_stages(repo: Path) -> set[str]:
+    return set(json.loads(dvc("status", "--json", cwd=repo).stdout))
+
 
 def test_repro_from_scratch_is_deterministic(repo_a: Path, tmp_path: Path) -> None:
     d = clone(repo_a, tmp_path / "d")

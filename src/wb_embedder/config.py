@@ -20,10 +20,8 @@ from wb_embedder.errors import WbEmbedderError
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig, RealTextConfig
 from wb_embedder.io import YamlError, read_yaml
 from wb_embedder.leakage.schema import LeakageConfig
-from wb_embedder.near_duplicates import NearDuplicateConfig
-from wb_embedder.schema import Seed
+from wb_embedder.schema import NearDuplicateConfig, Seed, check_fractions
 from wb_embedder.schema import StrictSection as _Section
-from wb_embedder.splits import check_fractions
 from wb_embedder.synonyms.schema import SynonymsConfig
 from wb_embedder.training.schema import FinetuneConfig
 from wb_embedder.triplets.schema import TaskName, TripletsConfig

@@ -32,6 +32,8 @@ BLOCKS: dict[str, tuple[Path, Path]] = {
     "synonyms_recall": (Path("README.md"), Path("data/stats/synonyms_quality.md")),
     "synonyms_dev_grid": (Path("docs/synonyms.md"), Path("bench/results/synonyms_dev_grid.md")),
     "sweep": (Path("docs/experiments.md"), Path("bench/results/sweep_dev.md")),
+    "ablation": (Path("docs/experiments.md"), Path("bench/results/ablation_dev.md")),
+    "ablation_plain": (Path("README.md"), Path("bench/results/ablation_plain.md")),
 }
 
 

@@ -3,7 +3,7 @@
 One home for "these two texts are near-copies": the clean stage groups near-copy products
 (a colour variant, the same description template under another title) before it splits them,
 and the leakage audit measures how many evaluation texts still have a near-copy in training.
-Both read the same settings (:class:`NearDuplicateConfig`), so the audit checks exactly the
+Both read the same settings (:class:`~wb_embedder.schema.NearDuplicateConfig`), so the audit checks exactly the
 rule the split applied.
 """
 
@@ -12,20 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from datasketch import MinHash, MinHashLSH
-from pydantic import Field
-
-from wb_embedder.schema import Seed, StrictSection
+from wb_embedder.schema import NearDuplicateConfig
 from wb_embedder.words import words as folded_words
 
-
-
-class NearDuplicateConfig(StrictSection):
-    # Jaccard similarity of the shingle sets above which two texts are near-copies.
-    threshold: float = Field(gt=0, lt=1)
-    num_perm: int = Field(ge=16)
-    shingle_words: int = Field(ge=1)
-    # MinHash's permutation seed: fixed, so a borderline pair falls the same way on every run.
-    seed: Seed
 
 
 def shingles(text: str, size: int) -> set[str]:

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from wb_embedder.schema import check_fractions
+
 TRAIN, DEV, TEST = "train", "dev", "test"
 SPLITS: tuple[str, ...] = (TRAIN, DEV, TEST)
 EVAL_SPLITS: tuple[str, ...] = (DEV, TEST)
@@ -27,14 +29,6 @@ def stable_fraction(keys: Iterable[object], salt: str) -> np.ndarray:
         digest = hashlib.sha256(f"{salt}\x1f{key}".encode()).digest()
         out[i] = int.from_bytes(digest[:8], "big") / 2**64
     return out
-
-
-def check_fractions(dev_fraction: float, test_fraction: float) -> None:
-    if not (0 <= dev_fraction < 1 and 0 < test_fraction < 1 and dev_fraction + test_fraction < 1):
-        raise ValueError(
-            f"dev_fraction ({dev_fraction}) and test_fraction ({test_fraction}) must be >= 0 and > 0 "
-            "and leave a training share (their sum below 1)"
-        )
 
 
 def assign_splits(keys: Iterable[object], dev_fraction: float, test_fraction: float, salt: str) -> np.ndarray:

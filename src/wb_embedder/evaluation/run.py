@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
-from wb_embedder.config import PromptPair
+from wb_embedder.config import NO_PROMPT, PromptPair
 from wb_embedder.evaluation.benchmarks import (
     BENCHMARK_NAMES,
     REAL_NAMES,
@@ -227,11 +227,13 @@ def evaluate_model(
 
 
 def evaluate_lexical(
-    benchmarks_dir: Path | str, prompts: Mapping[str, PromptPair], cfg: EvaluateConfig, seed: int,
-    real_dir: Path | str | None = None,
+    benchmarks_dir: Path | str, cfg: EvaluateConfig, seed: int, real_dir: Path | str | None = None,
 ) -> tuple[dict[str, tuple[Results, Items]], dict[str, Any]]:
-    """The lexical baselines on dev and test, in the same records as a model's."""
-    results = evaluate_system(load_splits(benchmarks_dir, real_dir), LexicalSystem(cfg), prompts, cfg, seed)
+    """The lexical baselines on dev and test, in the same records as a model's. They read no
+    prompts (so model.prompts is no dependency of their stage): every task gets the empty pair."""
+    by_split = load_splits(benchmarks_dir, real_dir)
+    no_prompts = {bench.spec.task: NO_PROMPT for benchmarks in by_split.values() for bench in benchmarks.values()}
+    results = evaluate_system(by_split, LexicalSystem(cfg), no_prompts, cfg, seed)
     return results, {"system": "lexical", **benchmark_digests(benchmarks_dir, real_dir)}
 
 

@@ -145,8 +145,6 @@ class EvaluateConfig(_Strict):
     k_values: list[int] = Field(min_length=1)
     # The headline of retrieval benchmarks is NDCG at this cut-off (one of k_values).
     main_k: int = Field(ge=1)
-    # Queries scored at once: bounds the (queries x corpus) score matrix held in memory.
-    query_chunk_size: int = Field(ge=1)
     classification: ClassificationConfig
     bootstrap: BootstrapConfig
     lexical: LexicalConfig

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from wb_embedder.evaluation.schema import BootstrapConfig
 from wb_embedder.schema import StrictSection as _Section
-from wb_embedder.splits import check_fractions
+from wb_embedder.schema import check_fractions
 
 
 class StrategiesConfig(_Section):
