@@ -603,7 +603,7 @@ def test_build_from_the_clean_stage_output(tmp_path: Path, repo_root: Path) -> N
         for name, frame in raw.items():
             paths[name] = str(tmp_path / f"{name}.parquet")
             frame.to_parquet(paths[name], index=False)
-        return clean_tables(DataConfig(**paths), clean_cfg)[0]
+        return clean_tables(DataConfig(folder=str(tmp_path), **paths), clean_cfg)[0]
 
     # Similar goods needs a test query shared by test products: learn the split, then add one.
     test_nmids = set(run_clean()["products"].query("split == 'test'")["nmid"])
