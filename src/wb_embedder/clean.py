@@ -94,7 +94,7 @@ class TableStats:
 class TextNormalizer:
     """Unicode NFKC, HTML tags and entities, invisible characters, whitespace, and (per params) ё
     and case. Not idempotent (``&amp;lt;`` unescapes once per call): each raw text is cleaned once,
-    by :func:`wb_embedder.contract.load_table`, which then checks the cleaned texts."""
+    by :func:`wb_embedder.contract.load_validated`, which then checks the cleaned texts."""
 
     def __init__(self, cfg: CleanConfig) -> None:
         self.cfg = cfg

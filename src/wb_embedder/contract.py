@@ -87,7 +87,7 @@ ENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 # Columns that name a product of the cards table: a row whose nmid is in no card is an
-# ``unknown_product`` row (load_table's ``known_nmids``).
+# ``unknown_product`` row (load_validated's ``known_nmids``).
 PRODUCT_KEY = "nmid"
 
 # (column, inclusive min, inclusive max or None)
