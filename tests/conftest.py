@@ -75,7 +75,8 @@ def tiny_clean(tiny_params, tiny_raw_dir: Path):
     from wb_embedder.clean import clean_tables
     from wb_embedder.config import DataConfig
 
-    data = DataConfig(**{t: str(tiny_raw_dir / f"{t}.parquet") for t in ("cards", "reviews", "product_qa", "support")})
+    data = DataConfig(folder=str(tiny_raw_dir),
+                      **{t: str(tiny_raw_dir / f"{t}.parquet") for t in ("cards", "reviews", "product_qa", "support")})
     return clean_tables(data, tiny_params.clean)[0]
 
 

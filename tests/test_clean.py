@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -25,11 +26,12 @@ def clean_cfg(repo_root: Path) -> CleanConfig:
 
 
 def _write_raw(tmp_path: Path, tables: dict[str, pd.DataFrame]) -> DataConfig:
-    paths = {}
+    """``tables`` as Parquet files under ``tmp_path``; a raw table not given is left out (null)."""
+    paths: dict[str, str | None] = {name: None for name in ("reviews", "product_qa", "support")}
     for name, frame in tables.items():
         paths[name] = str(tmp_path / f"{name}.parquet")
         frame.to_parquet(paths[name], index=False)
-    return DataConfig(**paths)
+    return DataConfig(folder=str(tmp_path), **paths)
 
 
 def test_normaliser_strips_html_entities_yo_and_whitespace(clean_cfg: CleanConfig) -> None:
@@ -69,7 +71,8 @@ def test_duplicate_deleted_and_adult_cards(tmp_path: Path, clean_cfg: CleanConfi
     assert "кроссовки дубль" in set(log.loc[log["nmid"] == 100_001, "query"])
     reviews = out["reviews"]
     assert 100_001 in set(reviews.loc[reviews["text"] == "дубль хорош", "nmid"])
-    assert stats["reviews"]["dropped"] == {"product_missing_or_dropped": 1}
+    assert stats["reviews"]["dropped"] == {"product_dropped": 1}  # its card was dropped as deleted
+    assert stats["reviews"]["dropped_by_column"] == {"product_dropped": {"nmid": 1}}
     assert products.loc[products["nmid"] == 100_001, "gender"].item() == "Женский"
     assert json.loads(products["characteristics"].iat[0])["Состав"] == ["текстиль"]
 
@@ -138,22 +141,27 @@ def _run_clean_stage(tmp_path: Path, repo_root: Path, tables: dict[str, pd.DataF
     for name, frame in tables.items():
         frame.to_csv(raw / f"{name}.csv", index=False)
     params = yaml.safe_load((repo_root / "params.yaml").read_text(encoding="utf-8"))
-    params["data"] = {name: f"raw/{name}.csv" for name in tables}
+    params["data"] = {"folder": "raw", "reviews": None, "product_qa": None, "support": None,
+                      **{name: f"raw/{name}.csv" for name in tables}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     return subprocess.run([sys.executable, str(repo_root / "stages" / "clean.py")], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
 
 
-def test_stage_failure_names_file_row_column_and_writes_nothing(tmp_path: Path, repo_root: Path) -> None:
+def test_stage_failure_names_file_row_column_and_writes_only_its_stats(tmp_path: Path, repo_root: Path) -> None:
     tables = raw_tables(n_products=20)
     tables["cards"] = tables["cards"].astype({"cart_cl_cnt": object})
     tables["cards"].loc[4, "cart_cl_cnt"] = 99
     result = _run_clean_stage(tmp_path, repo_root, tables)
     assert result.returncode == 1
-    assert "raw/cards.csv: row 5, column 'cart_cl_cnt': cart_cl_cnt (99) > view_cl_cnt" in result.stderr
+    message = "raw/cards.csv: row 5, column 'cart_cl_cnt': cart_cl_cnt (99) > view_cl_cnt"
+    assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data" / "clean").exists()
-    assert not (tmp_path / "data" / "stats").exists()
+    # clean.json says what was read and why the stage failed: the user has something to read.
+    stats = json.loads((tmp_path / "data" / "stats" / "clean.json").read_text(encoding="utf-8"))
+    assert message in stats["failed"] and stats["contract"]["cards"] == {"file": "raw/cards.csv"}
+    assert not list((tmp_path / "data" / "stats").glob(".*"))  # written atomically: no temporary left
 
 
 def test_header_only_table_stops_the_stage_naming_the_file(tmp_path: Path, repo_root: Path) -> None:
@@ -166,14 +174,46 @@ def test_header_only_table_stops_the_stage_naming_the_file(tmp_path: Path, repo_
     assert not (tmp_path / "data" / "clean").exists()
 
 
-def test_a_table_too_small_for_the_benchmarks_names_its_file(tmp_path: Path, clean_cfg: CleanConfig) -> None:
+def test_a_split_left_empty_is_named_with_the_rule_that_emptied_it(
+    tmp_path: Path, clean_cfg: CleanConfig, caplog: pytest.LogCaptureFixture
+) -> None:
     tables = raw_tables(n_products=40)
     # One valid review: it lands in one split, so either training or the review benchmarks get none.
     tables["reviews"] = tables["reviews"].iloc[:1]
     data = _write_raw(tmp_path, tables)
-    with pytest.raises(ContractError, match=rf"{re.escape(data.reviews)}: too few rows to build the benchmarks: "
-                                            r"after cleaning, reviews has 1 rows and none in the \w+ or \w+ split"):
-        clean_tables(data, clean_cfg)
+    with caplog.at_level(logging.WARNING, logger="wb_embedder.clean"):
+        _, stats = clean_tables(data, clean_cfg)
+    (line,) = [w for w in stats["warnings"] if "reviews has 1 rows" in w]
+    assert line.startswith(f"{data.reviews}: reviews has 1 rows after cleaning and none in the ")
+    assert "a review follows its product's split" in line and line in caplog.messages
+    # Products are what every split is built from: a split without any stops the stage, saying why.
+    (tmp_path / "one").mkdir()
+    one_card = _write_raw(tmp_path / "one", {"cards": tables["cards"][tables["cards"]["nmid"] == 100_000]})
+    with pytest.raises(ContractError, match=r"cards.parquet: too few products to split: after cleaning, products has "
+                                            r"1 rows \(1 families\) and none in the \w+ or \w+ split \(products are split"):
+        clean_tables(one_card, clean_cfg)
+
+
+def test_queries_of_every_split_land_in_train_and_the_warning_says_why(
+    tmp_path: Path, clean_cfg: CleanConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One honest query per product, the catalog page it was listed on: a category-wide query is
+    shown with products of every split, goes where most of its shows went, and the dev and test
+    splits of the search log are left without rows: the warning names the rule."""
+    tables = raw_tables(n_products=60)
+    cards = tables["cards"].drop_duplicates("nmid").copy()
+    cards["query"] = "кроссовки"
+    tables["cards"] = cards
+    data = _write_raw(tmp_path, tables)
+    with caplog.at_level(logging.WARNING, logger="wb_embedder.clean"):
+        out, stats = clean_tables(data, clean_cfg)
+    assert set(out["search_log"]["split"]) == {"train"}
+    (line,) = [w for w in stats["warnings"] if "search_log has" in w]
+    assert line.startswith(f"{data.cards}: search_log has ") and "of 1 queries" in line
+    assert "none in the dev or test split" in line and "where most of its shows went" in line
+    assert line in caplog.messages
+    # ... and the rows it dropped to get there are a rule of their own, above the warning share.
+    assert any("rule query_product_split_mismatch dropped" in w and "column 'query'" in w for w in stats["warnings"])
 
 
 def test_splits_hash_test_first_so_dev_is_carved_from_train() -> None:
@@ -230,15 +270,24 @@ def test_text_empty_only_after_cleaning_is_dropped_and_counted(tmp_path: Path, c
         cards.loc[cards["nmid"] == 100_010 + i, "title"] = text  # both query rows of each card
     tables["support"].loc[3, "question"] = "<br/>"
     tables["reviews"].loc[[5, 6], "text"] = ["&nbsp;&nbsp;", "\ufeff"]
-    tables["product_qa"].loc[7, "answer"] = "<p>&#x200B;</p>"
+    tables["product_qa"].loc[7, "question"] = "<p>&#x200B;</p>"
+    tables["product_qa"].loc[8, "answer"] = "<p>&#x200B;</p>"  # an answer may be empty: a question kept
     out, stats = clean_tables(_write_raw(tmp_path, tables), _policies(clean_cfg, empty_text="drop"))
     contract = stats["contract"]
     assert contract["cards"]["dropped"] == {"empty_text": 2 * len(EMPTY_ONCE_CLEANED)}
+    assert contract["cards"]["dropped_by_column"] == {"empty_text": {"title": 2 * len(EMPTY_ONCE_CLEANED)}}
     assert contract["support"]["dropped"] == {"empty_text": 1}
-    assert contract["reviews"]["dropped"] == {"empty_text": 2}
-    assert contract["product_qa"]["dropped"] == {"empty_text": 1}
+    # The reviews and questions of the six cards dropped: unknown products, saying why.
+    assert contract["reviews"]["dropped"] == {"empty_text": 2, "unknown_product": len(EMPTY_ONCE_CLEANED)}
+    assert contract["reviews"]["examples"]["unknown_product"] == (
+        f"row 11, column 'nmid': nmid 100010 is in no card of {tmp_path / 'cards.parquet'} "
+        "(its card rows were dropped as bad rows)")
+    assert contract["product_qa"]["dropped"] == {"empty_text": 1, "unknown_product": len(EMPTY_ONCE_CLEANED)}
+    assert contract["product_qa"]["dropped_by_column"] == {"empty_text": {"question": 1},
+                                                           "unknown_product": {"nmid": len(EMPTY_ONCE_CLEANED)}}
+    assert (out["product_qa"]["answer"] == "").sum() == 1
     for name, columns in {"products": ["title"], "support": ["question"], "reviews": ["text"],
-                          "product_qa": ["answer"]}.items():
+                          "product_qa": ["question"]}.items():
         for column in columns:
             assert (out[name][column].str.strip() != "").all(), (name, column)
     assert not set(out["products"]["nmid"]) & {100_010 + i for i in range(len(EMPTY_ONCE_CLEANED))}

@@ -10,15 +10,15 @@ import pytest
 from rawdata import raw_tables
 
 from wb_embedder.config import BadRowPolicies
-from wb_embedder.contract import TABLES, ContractError, find_violations, load_table
+from wb_embedder.contract import REQUIRED, TABLES, ContractError, find_violations, load_table, load_validated
 
 ALL_ERROR = BadRowPolicies(
     wrong_shape="error", wrong_type="error", empty_text="error", bad_encoding="error", duplicate_key="error",
-    counter_contradiction="error", out_of_range="error", key_conflict="error",
+    counter_contradiction="error", out_of_range="error", key_conflict="error", unknown_product="error",
 )
 ALL_DROP = BadRowPolicies(
     wrong_shape="drop", wrong_type="drop", empty_text="drop", bad_encoding="drop", duplicate_key="drop",
-    counter_contradiction="drop", out_of_range="drop", key_conflict="drop",
+    counter_contradiction="drop", out_of_range="drop", key_conflict="drop", unknown_product="drop",
 )
 
 
@@ -50,12 +50,49 @@ def test_python_literal_characteristics_as_in_the_wildberries_dump(tmp_path: Pat
 
 
 def test_missing_and_unexpected_columns_name_them(tmp_path: Path) -> None:
-    cards = raw_tables()["cards"].drop(columns=["cart_cl_cnt"]).assign(extra_col=1)
+    cards = raw_tables()["cards"].drop(columns=["parentname"]).assign(extra_col=1)
     path = _write(cards, tmp_path / "cards.csv")
     with pytest.raises(ContractError) as err:
         load_table(path, "cards", ALL_DROP)
     message = str(err.value)
-    assert str(path) in message and "cart_cl_cnt" in message and "extra_col" in message
+    assert message.startswith(f"{path}: missing columns ['parentname']; unexpected columns ['extra_col'] "
+                              "(the cards contract: required ['nmid', 'title', 'parentname'], optional [")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_optional_columns_may_be_absent_and_read_as_empty(tmp_path: Path, suffix: str) -> None:
+    """The minimal dump: cards with an id, a title and a category, reviews with a product, a text
+    and stars. What is absent reads as empty: no query, no counters, no characteristics, not
+    deleted; reviews numbered by their row."""
+    cards = raw_tables()["cards"][["nmid", "title", "parentname"]].drop_duplicates("nmid")
+    loaded = load_validated(_write(cards, tmp_path / f"cards{suffix}"), "cards", ALL_ERROR)
+    assert loaded.absent == [c for c in TABLES["cards"] if c not in REQUIRED["cards"]]
+    typed = loaded.frame
+    assert list(typed.columns) == list(TABLES["cards"]) and len(typed) == len(cards)
+    assert (typed["query"] == "").all() and (typed["description"] == "").all() and not typed["isdeleted"].any()
+    assert typed["aggregated_charc_values"].map(dict.__len__).eq(0).all() and typed["view_cl_cnt"].isna().all()
+    reviews = raw_tables()["reviews"][["nmid", "text", "rating"]]
+    typed, dropped = load_table(_write(reviews, tmp_path / f"reviews{suffix}"), "reviews", ALL_ERROR)
+    assert typed["review_id"].tolist() == list(range(1, len(reviews) + 1)) and (typed["reason"] == "").all()
+
+
+def test_an_empty_counter_is_unknown_and_contradicts_nothing(tmp_path: Path) -> None:
+    cards = raw_tables()["cards"].astype({"view_cl_cnt": object, "show_cl_cnt": object})
+    cards.loc[2, "view_cl_cnt"] = ""  # carts 2 > views unknown: no contradiction
+    cards.loc[3, "show_cl_cnt"] = None
+    typed, dropped = load_table(_write(cards, tmp_path / "cards.csv"), "cards", ALL_ERROR)
+    assert dropped == {} and typed["view_cl_cnt"].isna().tolist()[:4] == [False, False, True, False]
+    assert typed["show_cl_cnt"].isna().sum() == 1 and typed["cart_cl_cnt"].dtype == "Int64"
+    cards.loc[4, "view_cl_cnt"] = "-1"
+    with pytest.raises(ContractError, match=r"row 5, column 'view_cl_cnt': -1 is not >= 0 \[out_of_range\]"):
+        load_table(_write(cards, tmp_path / "cards.csv"), "cards", ALL_ERROR)
+
+
+def test_an_empty_optional_table_says_how_to_leave_it_out(tmp_path: Path) -> None:
+    path = _write(raw_tables()["support"].iloc[:0], tmp_path / "support.csv")
+    with pytest.raises(ContractError, match=re.escape(f"{path}: no data rows (header only): the support table cannot "
+                                                      "be empty (to leave the table out, set data.support: null)")):
+        load_table(path, "support", ALL_ERROR)
 
 
 def test_unsupported_file_type_is_named(tmp_path: Path) -> None:

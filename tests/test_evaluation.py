@@ -94,6 +94,7 @@ benchmarks:
   support_short_max_words: 6
   ignored_brands: ["Нет бренда"]
   min_train_examples_per_label: 5
+  skip: []
 evaluate:
   batch_size: 64
   device: cpu
@@ -602,7 +603,7 @@ def test_build_from_the_clean_stage_output(tmp_path: Path, repo_root: Path) -> N
         for name, frame in raw.items():
             paths[name] = str(tmp_path / f"{name}.parquet")
             frame.to_parquet(paths[name], index=False)
-        return clean_tables(DataConfig(**paths), clean_cfg)[0]
+        return clean_tables(DataConfig(folder=str(tmp_path), **paths), clean_cfg)[0]
 
     # Similar goods needs a test query shared by test products: learn the split, then add one.
     test_nmids = set(run_clean()["products"].query("split == 'test'")["nmid"])
@@ -644,7 +645,7 @@ def test_empty_test_split_is_a_clear_error(clean) -> None:
         build_benchmarks(one_label, synonyms, BENCH_CFG, "test")
     with pytest.raises(EvaluationError, match="not 'train'"):
         build_benchmarks(tables, synonyms, BENCH_CFG, "train")
-    with pytest.raises(EvaluationError, match="no test query"):
+    with pytest.raises(EvaluationError, match="no query has a relevant document"):
         retrieval_set("X", pd.DataFrame({"query": ["q"], "doc": ["d"], "grade": [0]}), ["d"])
 
 

@@ -102,6 +102,7 @@ def test_repro_writes_every_output(repo_a: Path) -> None:
             assert all(isinstance(v, float) for v in metrics[split]["finetuned"].values()), bench
             assert isinstance(metrics[split]["delta"]["significant"], bool), bench
     summary = json.loads((repo_a / "metrics/summary.json").read_text(encoding="utf-8"))
+    assert "skipped" not in summary  # the demo corpus builds all 11
     for split in ("dev", "test"):
         assert set(BENCHMARKS) <= set(summary[split])
         mean = summary[split]["mean"]["main_score"]
@@ -257,6 +258,62 @@ def test_branches_metrics_diff_and_run_cache(repo_a: Path, tmp_path: Path) -> No
 
 def changed_stages(repo: Path) -> set[str]:
     return set(json.loads(dvc("status", "--json", cwd=repo).stdout))
+
+
+# --------------------------------------------------------------------------- a partial dump (issue 28)
+
+MINIMAL_BUILT = ["WBReviewsClassification", "WBReviewsPolarityClassification", "WBGoodsCategoriesClassification"]
+
+
+@pytest.mark.slow
+def test_a_minimal_dump_runs_end_to_end_and_diffs_against_the_full_one(repo_a: Path, tmp_path: Path) -> None:
+    """Cards with an id, a title and a category, reviews with a product, a text and stars, the other
+    tables null: `dvc repro` builds and scores the 3 benchmarks they support, lists the other 8 with
+    their reasons, and `dvc metrics diff` against the full run (main) works."""
+    import pandas as pd
+
+    repo = clone(repo_a, tmp_path / "m")
+    shutil.copytree(repo_a / ".dvc" / "cache", repo / ".dvc" / "cache")
+    dvc("checkout", cwd=repo)
+    git("checkout", "-q", "-b", "minimal", cwd=repo)
+    raw = repo / "data" / "raw"
+    raw.mkdir()
+    cards = pd.read_parquet(repo / "data/demo/cards.parquet")[["nmid", "title", "parentname"]].drop_duplicates("nmid")
+    cards.to_csv(raw / "cards.csv", index=False)
+    pd.read_parquet(repo / "data/demo/reviews.parquet")[["nmid", "text", "rating"]].to_csv(raw / "reviews.csv",
+                                                                                            index=False)
+    # null tables: a ${data.product_qa} dependency would not even parse; clean depends on data.folder
+    set_params(repo, {"data": {"folder": "data/raw", "cards": "data/raw/cards.csv", "reviews": "data/raw/reviews.csv",
+                               "product_qa": None, "support": None}})
+    proc = dvc("repro", cwd=repo)
+    ran = ran_stages(proc.stdout)
+    assert {"clean", "gen_triplets", "finetune", "benchmarks", "evaluate", "report"} <= ran, proc.stdout
+    assert not {"base_model", "corpus", "real_benchmarks"} & ran  # the real-text suite does not depend on the dump
+    commit_all(repo, "minimal dump")
+
+    built = json.loads((repo / "data/stats/benchmarks.json").read_text(encoding="utf-8"))
+    assert built["built"] == MINIMAL_BUILT
+    summary = json.loads((repo / "metrics/summary.json").read_text(encoding="utf-8"))
+    assert summary["skipped"] == built["skipped"] and set(summary["skipped"]) == set(BENCHMARKS) - set(MINIMAL_BUILT)
+    assert summary["skipped"]["WBQAGoods"].startswith("needs product_qa, which the dump does not have")
+    for split in ("dev", "test"):
+        assert set(summary[split]) == {*MINIMAL_BUILT, "mean", "counts"} and summary[split]["counts"]["benchmarks"] == 3
+        assert set(summary["real"][split]) == {*REAL_BENCHMARKS, "counts"}
+    for bench in BENCHMARKS:
+        metrics = json.loads((repo / "metrics" / f"{bench}.json").read_text(encoding="utf-8"))
+        assert set(metrics) == ({"dev", "test"} if bench in MINIMAL_BUILT else {"skipped"}), bench
+    assert "3 of 11 benchmarks built" in (repo / "metrics/report.md").read_text(encoding="utf-8")
+    triplets = json.loads((repo / "data/stats/triplets.json").read_text(encoding="utf-8"))
+    assert set(triplets["tasks"]) == {"review_rating", "review_polarity", "goods_category"}
+    assert len(triplets["skipped"]) == 8
+
+    diff = json.loads(dvc("metrics", "diff", "main", "minimal", "--json", cwd=repo).stdout)
+    summary_diff = diff["metrics/summary.json"]
+    assert summary_diff["skipped.WBQAGoods"] == {"old": None, "new": summary["skipped"]["WBQAGoods"]}
+    assert "diff" in summary_diff["test.WBReviewsClassification.accuracy.finetuned"]  # built in both: a number
+    assert summary_diff["test.counts.benchmarks"] == {"old": 11, "new": 3, "diff": -8}
+    assert diff["metrics/WBQAGoods.json"]["skipped"]["new"] == summary["skipped"]["WBQAGoods"]
+    assert "WBBrandSyns" in dvc("metrics", "diff", "main", "minimal", cwd=repo).stdout  # the table form too
 
 
 def test_repro_from_scratch_is_deterministic(repo_a: Path, tmp_path: Path) -> None:

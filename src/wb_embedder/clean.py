@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wb_embedder.config import CleanConfig, DataConfig
-from wb_embedder.contract import ContractError, load_table
+from wb_embedder.config import RAW_TABLES, CleanConfig, DataConfig
+from wb_embedder.contract import ContractError, empty_table, load_validated
 from wb_embedder.near_duplicates import near_duplicate_groups
+from wb_embedder.requirements import field_counts
 from wb_embedder.splits import DEV, SPLITS, assign_splits
 
 logger = logging.getLogger(__name__)
@@ -60,32 +61,40 @@ _INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060-\u2064\ufeff]")
 class TableStats:
     rows_in: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, str] = field(default_factory=dict)  # rule -> the column it judges
     rows_out: int = 0
     by_split: dict[str, int] = field(default_factory=dict)
     families: int | None = None
     products_in_shared_families: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    def drop(self, reason: str, count: int) -> None:
+    def drop(self, reason: str, count: int, column: str) -> None:
         if count:
             self.dropped[reason] = self.dropped.get(reason, 0) + int(count)
+            self.columns[reason] = column
+
+    @property
+    def dropped_by_column(self) -> dict[str, dict[str, int]]:
+        return {rule: {self.columns[rule]: count} for rule, count in sorted(self.dropped.items())}
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "rows_in": self.rows_in,
             "dropped": dict(sorted(self.dropped.items())),
+            "dropped_by_column": self.dropped_by_column,
             "rows_out": self.rows_out,
             "by_split": dict(sorted(self.by_split.items())),
         }
         if self.families is not None:
             out["families"] = self.families
             out["products_in_shared_families"] = self.products_in_shared_families
-        return out
+        return {**out, **self.extra}
 
 
 class TextNormalizer:
     """Unicode NFKC, HTML tags and entities, invisible characters, whitespace, and (per params) ё
     and case. Not idempotent (``&amp;lt;`` unescapes once per call): each raw text is cleaned once,
-    by :func:`wb_embedder.contract.load_table`, which then checks the cleaned texts."""
+    by :func:`wb_embedder.contract.load_validated`, which then checks the cleaned texts."""
 
     def __init__(self, cfg: CleanConfig) -> None:
         self.cfg = cfg
@@ -127,10 +136,10 @@ def _build_products(cards: pd.DataFrame, cfg: CleanConfig, norm: TextNormalizer,
     products = cards[CARD_FIELDS].drop_duplicates(subset=["nmid"], keep="first").reset_index(drop=True)
     stats.rows_in = len(products)
     if cfg.drop_deleted:
-        stats.drop("deleted_card", int(products["isdeleted"].sum()))
+        stats.drop("deleted_card", int(products["isdeleted"].sum()), "isdeleted")
         products = products[~products["isdeleted"]]
     if cfg.drop_adult:
-        stats.drop("adult_card", int(products["isadult"].sum()))
+        stats.drop("adult_card", int(products["isadult"].sum()), "isadult")
         products = products[~products["isadult"]]
     products = products.reset_index(drop=True)
     charcs = [_normalise_characteristics(raw, norm) for raw in products["aggregated_charc_values"]]
@@ -156,7 +165,7 @@ def _dedupe_products(products: pd.DataFrame, stats: TableStats) -> tuple[pd.Data
     products = products.sort_values("nmid", kind="stable").reset_index(drop=True)
     canonical = products.groupby(["title", "description"], sort=False)["nmid"].transform("first")
     merged = products["nmid"] != canonical
-    stats.drop("duplicate_card", int(merged.sum()))
+    stats.drop("duplicate_card", int(merged.sum()), "title+description")
     remap = dict(zip(products.loc[merged, "nmid"].tolist(), canonical[merged].tolist(), strict=True))
     return products[~merged].reset_index(drop=True), remap
 
@@ -198,18 +207,38 @@ def _assign_product_split(products: pd.DataFrame, cfg: CleanConfig, stats: Table
     return pd.Series(_split_of(family, cfg), index=products.index)
 
 
+SEARCH_LOG_COLUMNS = ("query", "nmid", *COUNTERS.values(), "split")
+
+
 def _build_search_log(
     cards: pd.DataFrame, products: pd.DataFrame, remap: dict[int, int], cfg: CleanConfig
 ) -> tuple[pd.DataFrame, TableStats]:
-    stats = TableStats(rows_in=len(cards))
-    log = cards[["query", "nmid", *COUNTERS]].rename(columns=COUNTERS)
+    """The (query, product) rows of the cards that have a query, with their counters. A counter
+    the dump does not give (an absent column or an empty cell) reads as no signal: no view, no
+    add-to-cart, and as many shows as the row has views (at least one: a logged pair was shown);
+    such cells are counted (``counters_missing``)."""
+    has_query = cards["query"].str.strip() != ""
+    stats = TableStats(rows_in=int(has_query.sum()))
+    log = cards.loc[has_query, ["query", "nmid", *COUNTERS]]
+    missing = {name: int(log[raw].isna().sum()) for raw, name in COUNTERS.items()}
+    stats.extra["counters_missing"] = missing
+    if any(missing.values()):
+        views = log["view_cl_cnt"].fillna(0).astype("int64")
+        carts = log["cart_cl_cnt"].fillna(0).astype("int64")
+        shows = log["show_cl_cnt"].fillna(pd.Series(np.maximum(np.maximum(views, carts), 1), index=log.index))
+        log = log.assign(show_cl_cnt=shows, view_cl_cnt=views, cart_cl_cnt=carts)
+    log = log.astype({raw: "int64" for raw in COUNTERS}).rename(columns=COUNTERS)
     log["nmid"] = log["nmid"].map(lambda n: remap.get(n, n)).astype("int64")
     known = log["nmid"].isin(products["nmid"])
-    stats.drop("product_dropped", int((~known).sum()))
+    stats.drop("product_dropped", int((~known).sum()), "nmid")
     log = log[known]
+    if log.empty:
+        empty = pd.DataFrame({c: pd.Series(dtype=object if c in ("query", "split") else "int64")
+                              for c in SEARCH_LOG_COLUMNS})
+        return empty, stats
     before = len(log)
     log = log.groupby(["query", "nmid"], sort=True, as_index=False)[list(COUNTERS.values())].sum()
-    stats.drop("merged_duplicate_card", before - len(log))
+    stats.drop("merged_duplicate_card", before - len(log), "nmid")
 
     product_split = dict(zip(products["nmid"], products["split"], strict=True))
     log["product_split"] = log["nmid"].map(product_split)
@@ -225,7 +254,7 @@ def _build_search_log(
     query_split = pd.Series(np.where(own_tied, own, first_tied), index=shows.index)
     log["split"] = log["query"].map(query_split)
     straddling = log["split"] != log["product_split"]
-    stats.drop("query_product_split_mismatch", int(straddling.sum()))
+    stats.drop("query_product_split_mismatch", int(straddling.sum()), "query")
     log = log[~straddling].drop(columns="product_split").reset_index(drop=True)
     return log, stats
 
@@ -240,7 +269,7 @@ def _drop_eval_texts_seen_earlier(frame: pd.DataFrame, column: str, stats: Table
         for earlier in SPLITS[:later_index]:
             seen = set(lowered[frame["split"] == earlier])
             leak = keep & (frame["split"] == later) & lowered.isin(seen)
-            stats.drop(f"{later}_{column}_seen_in_{earlier}", int(leak.sum()))
+            stats.drop(f"{later}_{column}_seen_in_{earlier}", int(leak.sum()), column)
             keep &= ~leak
     return frame[keep].reset_index(drop=True)
 
@@ -252,8 +281,9 @@ def _attach_to_products(
     frame["nmid"] = frame["nmid"].map(lambda n: remap.get(n, n)).astype("int64")
     split = dict(zip(products["nmid"], products["split"], strict=True))
     frame["split"] = frame["nmid"].map(split)
+    # Every nmid is a card's (the contract's unknown_product rule): the card was dropped here.
     unknown = frame["split"].isna()
-    stats.drop("product_missing_or_dropped", int(unknown.sum()))
+    stats.drop("product_dropped", int(unknown.sum()), "nmid")
     return frame[~unknown].reset_index(drop=True)
 
 
@@ -263,19 +293,42 @@ def _finish(frame: pd.DataFrame, stats: TableStats) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Validate the raw tables named in ``data``, clean them, and return tables plus stats."""
+def clean_tables(
+    data: DataConfig, cfg: CleanConfig, stats: dict[str, Any] | None = None
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Validate the raw tables named in ``data``, clean them, and return tables plus stats.
+
+    ``stats`` (a dict to fill) holds, as the stage goes, what was read: the clean stage writes it
+    to data/stats/clean.json also when this raises, so a failed run leaves its counts to read.
+    A table that ``data`` leaves out (null) comes out empty, with its columns.
+    """
     norm = TextNormalizer(cfg)
+    stats = {} if stats is None else stats
+    stats["contract"] = {}
+    stats["warnings"] = warnings = []
     raw: dict[str, pd.DataFrame] = {}
-    stats: dict[str, Any] = {"contract": {}}
-    for table in ["cards", "reviews", "product_qa", "support"]:
-        path = Path(getattr(data, table))
+    known: np.ndarray | None = None
+    dropped_cards: np.ndarray | None = None
+    for table in RAW_TABLES:
+        path = getattr(data, table)
+        if path is None:
+            logger.info("%s: left out (data.%s is null)", table, table)
+            raw[table] = empty_table(table)
+            stats["contract"][table] = {"file": None}
+            continue
+        stats["contract"][table] = {"file": str(path)}
         logger.info("validating %s", path)
         # Text columns come back cleaned, checked a second time as cleaned texts.
-        frame, dropped = load_table(path, table, cfg.on_bad_rows, cfg.json_limits, normalise=norm)
-        raw[table] = frame
-        stats["contract"][table] = {"file": str(path), "rows_in": len(frame) + sum(dropped.values()),
-                                    "dropped": dropped, "rows_valid": len(frame)}
+        loaded = load_validated(path, table, cfg.on_bad_rows, cfg.json_limits, normalise=norm, known_nmids=known,
+                                cards_file=str(data.cards), dropped_nmids=dropped_cards)
+        raw[table] = loaded.frame
+        stats["contract"][table] = loaded.stats()
+        if loaded.absent:
+            logger.info("%s: no column %s (read as empty)", path, ", ".join(loaded.absent))
+        _warn(warnings, drop_warnings(f"{path} ({table})", loaded.rows_in, loaded.dropped_by_column,
+                                      cfg.warn_drop_share))
+        if table == "cards":
+            known, dropped_cards = np.unique(loaded.frame["nmid"].to_numpy()), loaded.nmids_dropped
 
     product_stats = TableStats()
     products = _build_products(raw["cards"], cfg, norm, product_stats)
@@ -287,14 +340,14 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
     reviews = _attach_to_products(raw["reviews"], products, remap, review_stats)
     before = len(reviews)
     reviews = reviews.drop_duplicates(subset=["nmid", "text"], keep="first")
-    review_stats.drop("duplicate_review", before - len(reviews))
+    review_stats.drop("duplicate_review", before - len(reviews), "nmid+text")
     reviews = _drop_eval_texts_seen_earlier(reviews, "text", review_stats)
 
     qa_stats = TableStats(rows_in=len(raw["product_qa"]))
     qa = _attach_to_products(raw["product_qa"], products, remap, qa_stats)
     before = len(qa)
     qa = qa.drop_duplicates(subset=["nmid", "question"], keep="first")
-    qa_stats.drop("duplicate_question", before - len(qa))
+    qa_stats.drop("duplicate_question", before - len(qa), "nmid+question")
     qa = _drop_eval_texts_seen_earlier(qa, "question", qa_stats)
 
     support_stats = TableStats(rows_in=len(raw["support"]))
@@ -311,37 +364,102 @@ def clean_tables(data: DataConfig, cfg: CleanConfig) -> tuple[dict[str, pd.DataF
         "product_qa": _finish(qa, qa_stats),
         "support": _finish(support, support_stats),
     }
-    _require_every_split(tables, {table: str(getattr(data, table)) for table in raw}, cfg)
-    stats.update(
-        {
-            "products": product_stats.as_dict(),
-            "search_log": log_stats.as_dict(),
-            "reviews": review_stats.as_dict(),
-            "product_qa": qa_stats.as_dict(),
-            "support": support_stats.as_dict(),
-        }
-    )
+    table_stats = {"products": product_stats, "search_log": log_stats, "reviews": review_stats,
+                   "product_qa": qa_stats, "support": support_stats}
+    stats.update({name: table.as_dict() for name, table in table_stats.items()})
+    for name, table in table_stats.items():
+        _warn(warnings, drop_warnings(name, table.rows_in, table.dropped_by_column, cfg.warn_drop_share))
+    _require_products_in_every_split(tables["products"], product_stats, str(data.cards), cfg)
+    _warn(warnings, _split_warnings(tables, table_stats, data, cfg))
+    stats["fields"] = field_counts(tables)
     return tables, stats
 
 
+def _warn(into: list[str], lines: list[str]) -> None:
+    for line in lines:
+        logger.warning("%s", line)
+    into.extend(lines)
+
+
+def drop_warnings(label: str, rows_in: int, by_column: dict[str, dict[str, int]], limit: float) -> list[str]:
+    """One line per rule that dropped more than ``limit`` (clean.warn_drop_share) of a table."""
+    lines = []
+    for rule, columns in by_column.items():
+        count = sum(columns.values())
+        if rows_in and count / rows_in > limit:
+            lines.append(f"{label}: rule {rule} dropped {count} of {rows_in} rows ({count / rows_in:.1%}), column "
+                         f"{', '.join(map(repr, columns))} (more than clean.warn_drop_share = {limit})")
+    return lines
+
+
+# How the rows of each clean table are put in a split: what a message says when a split is empty.
+SPLIT_RULES: dict[str, str] = {
+    "products": "products are split by family (a salted hash: colour variants and near-copies stay together)",
+    "search_log": (
+        "a query goes to the split where most of its shows went, and its rows with products of another split "
+        "are dropped (query_product_split_mismatch), so a query shown with products of every split, as a "
+        "category-wide one is, lands in one split only, usually train"
+    ),
+    "reviews": "a review follows its product's split",
+    "product_qa": "a question follows its product's split",
+    "support": "support facts are split by a salted hash of the fact",
+}
+
 # The raw table each clean table is built from, to name the file a too-small table came from.
-_SOURCE_TABLE = {"products": "cards", "search_log": "cards", "reviews": "reviews", "product_qa": "product_qa",
-                 "support": "support"}
+SOURCE_TABLE = {"products": "cards", "search_log": "cards", "reviews": "reviews", "product_qa": "product_qa",
+                "support": "support"}
 
 
-def _require_every_split(tables: dict[str, pd.DataFrame], raw_paths: dict[str, str], cfg: CleanConfig) -> None:
-    """Every clean table feeds training (its train rows) and benchmarks (its dev and test rows): a
-    table with no row in a split would only fail later, in benchmarks, without naming the raw file."""
-    wanted = [split for split in SPLITS if split != DEV or cfg.dev_fraction > 0]
-    for name, frame in tables.items():
+def _wanted_splits(cfg: CleanConfig) -> list[str]:
+    return [split for split in SPLITS if split != DEV or cfg.dev_fraction > 0]
+
+
+def _describe_drops(table: TableStats) -> str:
+    if not table.dropped:
+        return "no row dropped"
+    return "dropped: " + ", ".join(f"{rule} {count} (column {table.columns[rule]!r})"
+                                   for rule, count in sorted(table.dropped.items()))
+
+
+def _require_products_in_every_split(products: pd.DataFrame, stats: TableStats, cards: str, cfg: CleanConfig) -> None:
+    """Every benchmark and training task is built from the products of its split: a split without
+    products stops the stage, saying what was dropped and how products are split."""
+    counts = products["split"].value_counts()
+    empty = [split for split in _wanted_splits(cfg) if counts.get(split, 0) == 0]
+    if empty:
+        raise ContractError(
+            f"{cards}: too few products to split: after cleaning, products has {len(products)} rows "
+            f"({stats.families} families) and none in the {' or '.join(empty)} split ({SPLIT_RULES['products']}; "
+            f"{stats.rows_in} cards read, {_describe_drops(stats)})"
+        )
+
+
+def _split_warnings(
+    tables: dict[str, pd.DataFrame], stats: dict[str, TableStats], data: DataConfig, cfg: CleanConfig
+) -> list[str]:
+    """A line for each table given that cleaning emptied, or that has no row in a split: the
+    benchmarks and training tasks that need those rows are skipped (with this reason) by their
+    stages, the rest is built."""
+    lines = []
+    for name in ("search_log", "reviews", "product_qa", "support"):
+        frame, table = tables[name], stats[name]
+        source = getattr(data, SOURCE_TABLE[name])
+        if source is None or table.rows_in == 0:
+            continue  # not in the dump: nothing was lost
+        if frame.empty:
+            lines.append(f"{source}: {name}: all {table.rows_in} rows were dropped while cleaning "
+                         f"({_describe_drops(table)}); what needs them is skipped")
+            continue
         counts = frame["split"].value_counts()
-        empty = [split for split in wanted if counts.get(split, 0) == 0]
+        empty = [split for split in _wanted_splits(cfg) if counts.get(split, 0) == 0]
         if empty:
-            source = _SOURCE_TABLE[name]
-            raise ContractError(
-                f"{raw_paths[source]}: too few rows to build the benchmarks: after cleaning, {name} has "
-                f"{len(frame)} rows and none in the {' or '.join(empty)} split"
-            )
+            size = f"{len(frame)} rows"
+            if name == "search_log":
+                queries = frame["query"].nunique()
+                size += f" of {queries} queries ({len(frame) / queries:.1f} products per query)"
+            lines.append(f"{source}: {name} has {size} after cleaning and none in the {' or '.join(empty)} split: "
+                         f"{SPLIT_RULES[name]}; what needs {name} rows in that split is skipped")
+    return lines
 
 
 CLEAN_TABLES: tuple[str, ...] = ("products", "search_log", "reviews", "product_qa", "support")

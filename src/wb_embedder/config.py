@@ -7,12 +7,13 @@ the run with a message that names the key, instead of silently falling back to a
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from wb_embedder.errors import WbEmbedderError
 
@@ -94,12 +95,46 @@ def unpinned_remote_code(base: str, revision: str | None, trust_remote_code: boo
 
 
 class DataConfig(_Section):
-    """Where the raw tables are read from: the demo corpus by default, a real dump by params."""
+    """Where the raw tables are read from: the demo corpus by default, a real dump by params.
 
+    ``cards`` is required; ``reviews``, ``product_qa`` and ``support`` may be null (no such table:
+    the benchmarks and training tasks built from it are skipped, and listed as such). Every table
+    given lies in ``folder``, which the clean stage depends on in dvc.yaml: DVC cannot depend on a
+    null path, so it tracks the folder instead of each file.
+    """
+
+    folder: str
     cards: str
-    reviews: str
-    product_qa: str
-    support: str
+    reviews: str | None
+    product_qa: str | None
+    support: str | None
+
+    @field_validator("folder", "cards", "reviews", "product_qa", "support")
+    @classmethod
+    def _not_empty(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not value.strip():
+            leave_out = "" if info.field_name in ("folder", "cards") else "; write null to leave the table out"
+            raise ValueError(f"an empty path{leave_out}")
+        return value
+
+    @model_validator(mode="after")
+    def _tables_in_folder(self) -> DataConfig:
+        folder = PurePath(os.path.normpath(self.folder))
+        outside = [f"data.{table} ({path})" for table in RAW_TABLES
+                   if (path := getattr(self, table)) is not None
+                   and not PurePath(os.path.normpath(path)).is_relative_to(folder)]
+        if outside:
+            raise ValueError(
+                f"{', '.join(outside)} not in data.folder ({self.folder}): the clean stage depends on that folder "
+                "(dvc.yaml), so a table elsewhere would change without rerunning it; move the file there or point "
+                "data.folder at a folder that holds every table"
+            )
+        return self
+
+
+# The raw tables of the contract (wb_embedder.contract), in the order the clean stage reads them;
+# all but the cards may be left out (data.<table>: null).
+RAW_TABLES: tuple[str, ...] = ("cards", "reviews", "product_qa", "support")
 
 
 class CorpusConfig(_Section):
@@ -129,6 +164,8 @@ class BadRowPolicies(_Section):
     # Rows of one entity that disagree once cleaned (a card's nmid with two titles, a support
     # fact_id with two texts); drop keeps the entity's first row.
     key_conflict: BadRowPolicy
+    # Reviews and product questions whose nmid is in no card of the cards table.
+    unknown_product: BadRowPolicy
 
 
 class JsonLimits(_Section):
@@ -160,6 +197,9 @@ class CleanConfig(_Section):
     # audit, which always applies the rule, then reports the near-copies that cross the split).
     group_near_duplicates: bool
     on_bad_rows: BadRowPolicies
+    # A rule (of the contract or of cleaning) that drops more than this share of a table's rows
+    # prints a warning line naming the table, the rule, the column and the share.
+    warn_drop_share: float = Field(ge=0, le=1)
 
 
     @model_validator(mode="after")

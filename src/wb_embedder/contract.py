@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -31,29 +32,44 @@ from wb_embedder.errors import WbEmbedderError
 from wb_embedder.io import read_delimited
 
 # Column kinds: "text" must be a non-empty string, "str" any string (may be empty),
-# "int"/"bool" as named, "json_object"/"json_list" a JSON (or Python-literal, as in the
-# Wildberries dump) serialised dict / list.
+# "int"/"bool" as named, "count" an int or empty (unknown), "json_object"/"json_list" a JSON (or
+# Python-literal, as in the Wildberries dump) serialised dict / list.
 TABLES: dict[str, dict[str, str]] = {
     "cards": {
         "aggregated_charc_values": "json_object",
         "title": "text",
         "description": "str",
-        "subjectname": "text",
+        "subjectname": "str",
         "brandname": "str",
         "parentname": "text",
         "colornames_list": "json_list",
         "isadult": "bool",
         "isdeleted": "bool",
         "nmid": "int",
-        "query": "text",
-        "show_cl_cnt": "int",
-        "view_cl_cnt": "int",
-        "cart_cl_cnt": "int",
+        "query": "str",
+        "show_cl_cnt": "count",
+        "view_cl_cnt": "count",
+        "cart_cl_cnt": "count",
     },
-    "reviews": {"review_id": "int", "nmid": "int", "text": "text", "rating": "int", "reason": "text"},
-    "product_qa": {"qa_id": "int", "nmid": "int", "question": "text", "answer": "text"},
-    "support": {"fact_id": "int", "intent": "text", "fact": "text", "question": "text"},
+    "reviews": {"review_id": "int", "nmid": "int", "text": "text", "rating": "int", "reason": "str"},
+    "product_qa": {"qa_id": "int", "nmid": "int", "question": "text", "answer": "str"},
+    "support": {"fact_id": "int", "intent": "str", "fact": "text", "question": "text"},
 }
+
+# The columns a file must have. Every other column of the contract is optional: a file without
+# it reads as if the column were there and empty on every row (:data:`ABSENT`), and what needs it
+# (a benchmark, a training task: wb_embedder.requirements) is skipped. The minimal dump is cards
+# with an id, a title and a category, and reviews with a product id, a text and stars.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "cards": ("nmid", "title", "parentname"),
+    "reviews": ("nmid", "text", "rating"),
+    "product_qa": ("nmid", "question"),
+    "support": ("fact_id", "fact", "question"),
+}
+
+# What an optional column that the file lacks reads as, per kind. An id column ("int": review_id,
+# qa_id) reads as the row's number in the file (1-based).
+ABSENT: dict[str, str] = {"str": "", "json_object": "{}", "json_list": "[]", "bool": "false", "count": ""}
 
 KEYS: dict[str, tuple[str, ...]] = {
     "cards": ("nmid", "query"),
@@ -69,6 +85,10 @@ ENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
                        "colornames_list", "isadult", "isdeleted")),
     "support": ("fact_id", ("intent", "fact")),
 }
+
+# Columns that name a product of the cards table: a row whose nmid is in no card is an
+# ``unknown_product`` row (load_validated's ``known_nmids``).
+PRODUCT_KEY = "nmid"
 
 # (column, inclusive min, inclusive max or None)
 RANGES: dict[str, list[tuple[str, int, int | None]]] = {
@@ -167,9 +187,12 @@ def _rectangular(path: Path, header: list[str] | None, rows: list[list[str]]) ->
     return frame, shape
 
 
-def _check_columns(frame: pd.DataFrame, table: str, path: Path) -> None:
-    expected = list(TABLES[table])
-    missing = [c for c in expected if c not in frame.columns]
+def _check_columns(frame: pd.DataFrame, table: str, path: Path) -> list[str]:
+    """Stop on a missing required column or an unexpected one; return the optional columns the
+    file does not have."""
+    required = list(REQUIRED[table])
+    optional = [c for c in TABLES[table] if c not in REQUIRED[table]]
+    missing = [c for c in required if c not in frame.columns]
     unexpected = [c for c in frame.columns if c not in TABLES[table]]
     problems = []
     if missing:
@@ -177,7 +200,21 @@ def _check_columns(frame: pd.DataFrame, table: str, path: Path) -> None:
     if unexpected:
         problems.append(f"unexpected columns {unexpected}")
     if problems:
-        raise ContractError(f"{path}: {'; '.join(problems)} (the {table} contract is {expected})")
+        raise ContractError(
+            f"{path}: {'; '.join(problems)} (the {table} contract: required {required}, optional {optional})"
+        )
+    return [c for c in optional if c not in frame.columns]
+
+
+def _fill_absent(frame: pd.DataFrame, table: str, absent: list[str]) -> pd.DataFrame:
+    """The frame with every absent optional column added, as its kind reads when empty."""
+    if not absent:
+        return frame
+    frame = frame.copy()
+    for column in absent:
+        kind = TABLES[table][column]
+        frame[column] = np.arange(1, len(frame) + 1, dtype=np.int64) if kind == "int" else ABSENT[kind]
+    return frame
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -284,6 +321,8 @@ def _coerce_column(
         out_int = np.zeros(n, dtype=np.int64)
         _parse_each(values, _parse_int, out_int, bad, details)
         return pd.Series(out_int, index=series.index), bad, details
+    if kind == "count":
+        return _coerce_count(series, values, bad, details)
     if kind == "bool":
         if pd.api.types.is_bool_dtype(series.dtype):
             return series.astype(bool), bad, details
@@ -312,6 +351,43 @@ def _coerce_column(
             details[i] = f"expected a string, got {type(value).__name__} {value!r}"
             out_str[i] = ""
     return pd.Series(out_str, index=series.index, dtype=object), bad, details
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    return isinstance(value, str) and not value.strip()
+
+
+def _coerce_count(
+    series: pd.Series, values: np.ndarray, bad: np.ndarray, details: list[str]
+) -> tuple[pd.Series, np.ndarray, list[str]]:
+    """A counter: an exact integer, or missing (an empty cell: unknown), as pandas' nullable Int64."""
+    if pd.api.types.is_signed_integer_dtype(series.dtype):
+        return series.astype("Int64"), bad, details
+    n = len(series)
+    out = np.zeros(n, dtype=np.int64)
+    missing = np.zeros(n, dtype=bool)
+    for i, value in enumerate(values):
+        if _is_missing(value):
+            missing[i] = True
+            continue
+        try:
+            out[i] = _parse_int(value)
+        except ValueError as exc:
+            bad[i] = True
+            details[i] = str(exc)
+    return pd.Series(pd.arrays.IntegerArray(out, missing), index=series.index), bad, details
+
+
+def _present_ints(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The values of an int or count column as int64, and which of them are present."""
+    if isinstance(column.dtype, pd.Int64Dtype):
+        present = column.notna().to_numpy()
+        return column.fillna(0).to_numpy(dtype=np.int64), present
+    return column.to_numpy(), np.ones(len(column), dtype=bool)
 
 
 def _reencoded(word: str) -> str | None:
@@ -348,12 +424,17 @@ def encoding_problem(text: str) -> str | None:
 
 
 def find_violations(
-    frame: pd.DataFrame, table: str, shape: list[Violation] | None = None, limits: JsonLimits | None = None
+    frame: pd.DataFrame, table: str, shape: list[Violation] | None = None, limits: JsonLimits | None = None,
+    known_nmids: np.ndarray | None = None, cards_file: str = "the cards table",
+    dropped_nmids: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, list[Violation]]:
     """Type the frame by the contract and list every row-level violation (first rule per row).
 
     ``shape`` are the rows :func:`read_raw_table` found with too few or too many fields: their
-    padded values are not checked further. ``limits`` bound the JSON cells.
+    padded values are not checked further. ``limits`` bound the JSON cells. ``known_nmids``: the
+    products of the cards (``cards_file``); a row of this table whose nmid is none of them is an
+    ``unknown_product`` (``dropped_nmids``: those whose card rows were all dropped as bad rows,
+    which the message says).
     """
     spec = TABLES[table]
     shape = list(shape or [])
@@ -386,18 +467,28 @@ def find_violations(
                 violations.append(Violation("empty_text", int(i), column, "empty text"))
 
     for column, low, high in RANGES[table]:
-        values = typed_frame[column].to_numpy()
+        values, present = _present_ints(typed_frame[column])
         out = values < low if high is None else (values < low) | (values > high)
         bound = f">= {low}" if high is None else f"in {low}..{high}"
-        for i in np.flatnonzero(out):
+        for i in np.flatnonzero(out & present):
             violations.append(Violation("out_of_range", int(i), column, f"{values[i]} is not {bound}"))
 
+    # An unknown counter contradicts nothing.
     for smaller, larger in COUNTER_ORDER.get(table, []):
-        a, b = typed_frame[smaller].to_numpy(), typed_frame[larger].to_numpy()
-        for i in np.flatnonzero(a > b):
+        (a, a_present), (b, b_present) = _present_ints(typed_frame[smaller]), _present_ints(typed_frame[larger])
+        for i in np.flatnonzero((a > b) & a_present & b_present):
             violations.append(
                 Violation("counter_contradiction", int(i), smaller, f"{smaller} ({a[i]}) > {larger} ({b[i]})")
             )
+
+    if known_nmids is not None and PRODUCT_KEY in spec:
+        nmids = typed_frame[PRODUCT_KEY].to_numpy()
+        unknown = np.flatnonzero(~np.isin(nmids, known_nmids))
+        bad_card = np.isin(nmids[unknown], dropped_nmids if dropped_nmids is not None else [])
+        for i, dropped in zip(unknown, bad_card, strict=True):
+            why = " (its card rows were dropped as bad rows)" if dropped else ""
+            violations.append(Violation("unknown_product", int(i), PRODUCT_KEY,
+                                        f"nmid {nmids[i]} is in no card of {cards_file}{why}"))
 
     # Keys are compared in one Unicode normal form (the cleaner's, NFKC): "й" typed as "и" plus a
     # combining breve is the same key as "й".
@@ -534,9 +625,9 @@ def _key_conflicts(
     return violations
 
 
-def _apply_policies(path: Path, violations: list[Violation], policies: BadRowPolicies) -> dict[str, set[int]]:
+def _apply_policies(path: Path, violations: list[Violation], policies: BadRowPolicies) -> dict[str, dict[int, Violation]]:
     """Stop on a rule whose policy is "error" (file, row, column of up to five rows each); else the
-    rows each rule drops, a row under its first rule only."""
+    rows each rule drops (with the violation that drops each), a row under its first rule only."""
     by_rule: dict[str, list[Violation]] = {}
     for violation in violations:
         by_rule.setdefault(violation.rule, []).append(violation)
@@ -552,14 +643,77 @@ def _apply_policies(path: Path, violations: list[Violation], policies: BadRowPol
                 f"set clean.on_bad_rows.{rule}: drop in params.yaml to drop and count them instead"
             )
         raise ContractError("\n".join(lines))
-    dropped: dict[str, set[int]] = {}
+    dropped: dict[str, dict[int, Violation]] = {}
     seen: set[int] = set()
     for rule, items in by_rule.items():
-        rows = {v.row for v in items} - seen  # a row is counted once, under its first rule
+        rows: dict[int, Violation] = {}
+        for v in items:  # a row is counted once, under its first rule (and that rule's first column)
+            if v.row not in seen and v.row not in rows:
+                rows[v.row] = v
         if rows:
             dropped[rule] = rows
-        seen |= rows
+        seen |= set(rows)
     return dropped
+
+
+@dataclass
+class LoadedTable:
+    """One raw table as :func:`load_validated` read it: the rows kept (typed, cleaned when a
+    normaliser was given) and what was dropped, by rule, with the violation of each dropped row."""
+
+    path: Path
+    frame: pd.DataFrame
+    rows_in: int
+    absent: list[str]  # optional columns the file does not have
+    dropped_rows: dict[str, dict[int, Violation]]
+    # nmids every row of which was dropped (cards: what the unknown_product rule says of them)
+    nmids_dropped: np.ndarray = dataclass_field(default_factory=lambda: np.array([], dtype=np.int64))
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        return {rule: len(rows) for rule, rows in self.dropped_rows.items()}
+
+    @property
+    def dropped_by_column(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for rule, rows in self.dropped_rows.items():
+            for v in rows.values():
+                out.setdefault(rule, {})
+                out[rule][v.column] = out[rule].get(v.column, 0) + 1
+        return {rule: dict(sorted(columns.items())) for rule, columns in out.items()}
+
+    @property
+    def examples(self) -> dict[str, str]:
+        """One dropped row per rule (the first in the file): row, column and why."""
+        return {rule: _example(rows) for rule, rows in self.dropped_rows.items()}
+
+    def stats(self) -> dict[str, Any]:
+        """What data/stats/clean.json records of the table (``contract.<table>``)."""
+        return {"file": str(self.path), "rows_in": self.rows_in, "dropped": self.dropped,
+                "rows_valid": len(self.frame), "columns_absent": self.absent,
+                "dropped_by_column": self.dropped_by_column, "examples": self.examples}
+
+
+def _example(rows: dict[int, Violation]) -> str:
+    first = rows[min(rows)]
+    return f"row {first.row + 1}, column {first.column!r}: {first.detail}"
+
+
+def describe_drops(rows_in: int, dropped_rows: dict[str, dict[int, Violation]]) -> str:
+    """Each rule's count, share of the table, columns and an example, for the messages."""
+    parts = []
+    for rule, rows in dropped_rows.items():
+        columns = sorted({v.column for v in rows.values()})
+        parts.append(f"{rule}: {len(rows)} ({len(rows) / max(rows_in, 1):.1%}; column {', '.join(map(repr, columns))};"
+                     f" e.g. {_example(rows)})")
+    return "; ".join(parts)
+
+
+def empty_table(table: str) -> pd.DataFrame:
+    """A table of the contract with no rows, typed as :func:`load_table` types one (a table the
+    dump does not have: ``data.<table>: null``)."""
+    dtypes = {"int": "int64", "count": "Int64", "bool": "bool"}
+    return pd.DataFrame({column: pd.Series(dtype=dtypes.get(kind, object)) for column, kind in TABLES[table].items()})
 
 
 def load_table(
@@ -569,23 +723,44 @@ def load_table(
     json_limits: JsonLimits | None = None,
     normalise: Callable[[str], str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Read and validate one raw table; return the typed rows kept and the count dropped per rule.
+    """Read and validate one raw table; return the typed rows kept and the count dropped per rule
+    (:func:`load_validated` has the rest: the columns of each count, an example, absent columns)."""
+    loaded = load_validated(path, table, policies, json_limits, normalise)
+    return loaded.frame, loaded.dropped
+
+
+def load_validated(
+    path: Path | str,
+    table: str,
+    policies: BadRowPolicies,
+    json_limits: JsonLimits | None = None,
+    normalise: Callable[[str], str] | None = None,
+    known_nmids: np.ndarray | None = None,
+    cards_file: str = "the cards table",
+    dropped_nmids: np.ndarray | None = None,
+) -> LoadedTable:
+    """Read and validate one raw table: the typed rows kept and what was dropped, by rule.
 
     With ``normalise`` (the clean stage's text normaliser), the text columns come back cleaned,
     and the rules cleaning can break are checked again on them (:func:`find_violations_once_cleaned`),
-    under the same policies and counted under the same rule names.
+    under the same policies and counted under the same rule names. ``known_nmids``: the products
+    of the cards (``cards_file``), for the ``unknown_product`` rule.
 
-    A table without data rows, or with none left once bad rows are dropped, stops the run: every
-    table feeds training and benchmarks, which cannot be built from nothing.
+    Optional columns the file lacks read as empty (:data:`ABSENT`). A table without data rows, or
+    with none left once bad rows are dropped, stops the run naming each rule that dropped rows
+    (count, share, column and an example): a file given is meant to be read.
     """
     path = Path(path)
     if table not in TABLES:
         raise ValueError(f"unknown table {table!r}")
     frame, shape = read_raw_table(path)
-    _check_columns(frame, table, path)
+    absent = _check_columns(frame, table, path)
     if frame.empty:
-        raise ContractError(f"{path}: no data rows (header only): the {table} table cannot be empty")
-    typed, violations = find_violations(frame[list(TABLES[table])], table, shape, json_limits)
+        leave_out = "" if table == "cards" else f" (to leave the table out, set data.{table}: null)"
+        raise ContractError(f"{path}: no data rows (header only): the {table} table cannot be empty{leave_out}")
+    frame = _fill_absent(frame, table, absent)
+    typed, violations = find_violations(frame[list(TABLES[table])], table, shape, json_limits, known_nmids,
+                                        cards_file, dropped_nmids)
     dropped_rows = _apply_policies(path, violations, policies)
     keep = np.ones(len(typed), dtype=bool)
     for rows in dropped_rows.values():
@@ -599,11 +774,13 @@ def load_table(
         )
         gone: set[int] = set()
         for rule, rows_after in dropped_after.items():
-            dropped_rows[rule] = dropped_rows.get(rule, set()) | rows_after
-            gone |= rows_after
+            dropped_rows[rule] = {**dropped_rows.get(rule, {}), **rows_after}
+            gone |= set(rows_after)
         result = cleaned[~np.isin(rows, list(gone))]
-    dropped = {rule: len(rows) for rule, rows in dropped_rows.items()}
     if result.empty:
-        counts = ", ".join(f"{rule}: {count}" for rule, count in dropped.items())
-        raise ContractError(f"{path}: all {len(typed)} rows were dropped as bad rows ({counts}): none left")
-    return result.reset_index(drop=True), dropped
+        raise ContractError(f"{path}: all {len(typed)} rows were dropped as bad rows, none left: "
+                            f"{describe_drops(len(typed), dropped_rows)}")
+    result = result.reset_index(drop=True)
+    nmids_dropped = np.setdiff1d(typed[PRODUCT_KEY].to_numpy(), result[PRODUCT_KEY].to_numpy()) \
+        if PRODUCT_KEY in typed else np.array([], dtype=np.int64)
+    return LoadedTable(path, result, len(typed), absent, dropped_rows, nmids_dropped)

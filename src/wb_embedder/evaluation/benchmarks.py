@@ -21,6 +21,7 @@ The real-text benchmarks (:mod:`.real`, stage ``real_benchmarks``) are a second 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,11 +31,22 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from wb_embedder.clean import CLEAN_TABLES, product_text
+from wb_embedder.clean import CLEAN_TABLES, SPLIT_RULES, product_text
 from wb_embedder.evaluation.errors import EvaluationError
 from wb_embedder.evaluation.schema import BenchmarksConfig
 from wb_embedder.io import atomic_dir, write_json
 from wb_embedder.labels import review_polarity, search_grades
+from wb_embedder.requirements import (
+    BENCHMARK_NEEDS,
+    FIELDS,
+    SIMILAR_GOODS,
+    TASK_NEEDS,
+    VIEW_NEEDS,
+    Need,
+    benchmark_needs,
+    field_counts,
+    missing_reason,
+)
 from wb_embedder.splits import EVAL_SPLITS, TRAIN
 
 logger = logging.getLogger(__name__)
@@ -142,6 +154,9 @@ class Benchmark:
     crossfit: CrossFitSet | None = None
     # Written next to the data for inspection only (e.g. the derived triplets); never read back.
     extras: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # Rows of the clean tables left out for lack of an optional value (a review without a reason
+    # tag in WBReviewsSummarizationClassification), counted in data/stats/benchmarks.json.
+    left_out: dict[str, int] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- retrieval builders
@@ -156,6 +171,7 @@ def retrieval_set(
     pairs: pd.DataFrame,
     corpus_texts: Iterable[str],
     excluded: pd.DataFrame | None = None,
+    why_none: str = "the split has no rows?",
 ) -> RetrievalSet:
     """Build a retrieval set from judged (query, doc, grade) text pairs.
 
@@ -172,7 +188,7 @@ def retrieval_set(
     best = pairs.groupby("query")["grade"].max()
     kept_queries = sorted(best.index[best > 0])
     if not kept_queries:
-        raise EvaluationError(f"{name}: no test query has a relevant document (the test split has no rows?)")
+        raise EvaluationError(f"{name}: no query has a relevant document ({why_none})")
     pairs = pairs[pairs["query"].isin(set(kept_queries))]
     docs = sorted({t for t in corpus_texts if _is_text(t)} | set(pairs["doc"]))
     query_id = {text: i for i, text in enumerate(kept_queries)}
@@ -211,29 +227,39 @@ def _pairs(query: Iterable[str], doc: Iterable[str], grade: Iterable[int] | int 
     return frame
 
 
-def build_qa_goods(products: pd.DataFrame, qa: pd.DataFrame) -> Benchmark:
+def build_qa_goods(products: pd.DataFrame, qa: pd.DataFrame, views: Iterable[str] | None = None) -> Benchmark:
     """Product question -> the product, seen through three views of it.
 
     ``all``: the full product text; ``description``: the description alone (products without one
-    are not in that corpus); ``answer``: the answers of the test questions, the relevant one being
-    the answer to the question (product questions are answered per product, so the answer is the
-    product's own account of the asked property).
+    are not in that corpus, and questions about them are left out of that view); ``answer``: the
+    answers of the test questions, the relevant one being the answer to the question (product
+    questions are answered per product, so the answer is the product's own account of the asked
+    property; unanswered questions are left out of that view). ``views``: the views to build
+    (default all; one the dump cannot give is skipped, wb_embedder.requirements.VIEW_NEEDS).
     """
     spec = SPECS["WBQAGoods"]
+    views = list(spec.views if views is None else views)
     full = dict(zip(products["nmid"], product_text(products), strict=True))
     description = dict(zip(products["nmid"], products["description"], strict=True))
-    views = {
-        "all": retrieval_set(
+    builders = {
+        "all": lambda: retrieval_set(
             f"{spec.name}/all", _pairs(qa["question"], qa["nmid"].map(full)), full.values()
         ),
-        "answer": retrieval_set(f"{spec.name}/answer", _pairs(qa["question"], qa["answer"]), qa["answer"]),
-        "description": retrieval_set(
+        "answer": lambda: retrieval_set(f"{spec.name}/answer", _pairs(qa["question"], qa["answer"]), qa["answer"],
+                                        why_none="no question of the split has an answer"),
+        "description": lambda: retrieval_set(
             f"{spec.name}/description",
             _pairs(qa["question"], qa["nmid"].map(description).fillna("")),
             description.values(),
+            why_none="no question of the split is about a product with a description",
         ),
     }
-    return Benchmark(spec, retrieval=views)
+    left_out = {
+        "answer": ("questions_without_an_answer", int((qa["answer"].fillna("") == "").sum())),
+        "description": ("questions_without_a_description", int((qa["nmid"].map(description).fillna("") == "").sum())),
+    }
+    return Benchmark(spec, retrieval={view: builders[view]() for view in views},
+                     left_out=dict(left_out[view] for view in views if view in left_out))
 
 
 def build_search(products: pd.DataFrame, log: pd.DataFrame, cfg: BenchmarksConfig) -> Benchmark:
@@ -243,13 +269,17 @@ def build_search(products: pd.DataFrame, log: pd.DataFrame, cfg: BenchmarksConfi
     full = dict(zip(products["nmid"], product_text(products), strict=True))
     known = log[log["nmid"].isin(full)]
     pairs = _pairs(known["query"], known["nmid"].map(full), search_grades(known, cfg.search_grades))
-    return Benchmark(spec, retrieval={"": retrieval_set(spec.name, pairs, full.values())})
+    why = (f"no query of the split has a product with carts >= {cfg.search_grades.min_carts} or views >= "
+           f"{cfg.search_grades.min_views}: shown only, nothing to find")
+    return Benchmark(spec, retrieval={"": retrieval_set(spec.name, pairs, full.values(), why_none=why)})
 
 
 def similar_goods_triplets(products: pd.DataFrame, log: pd.DataFrame, cfg: BenchmarksConfig) -> pd.DataFrame:
-    """(previous, anchor, next) nmid triplets from pseudo-sessions (see SimilarGoodsConfig)."""
+    """(previous, anchor, next) nmid triplets from pseudo-sessions (see SimilarGoodsConfig).
+    With ``same_subject``, a product without a subject is in no pseudo-session."""
     rules = cfg.similar_goods
-    engaged = log[(log["views"] >= rules.min_views) & log["nmid"].isin(set(products["nmid"]))]
+    eligible = products[products["subjectname"] != ""] if rules.same_subject else products
+    engaged = log[(log["views"] >= rules.min_views) & log["nmid"].isin(set(eligible["nmid"]))]
     subject = dict(zip(products["nmid"], products["subjectname"], strict=True))
     engaged = engaged.assign(subject=engaged["nmid"].map(subject) if rules.same_subject else "")
     engaged = engaged.sort_values(
@@ -279,8 +309,12 @@ def build_similar_goods(products: pd.DataFrame, log: pd.DataFrame, cfg: Benchmar
     neighbours = pd.concat([triplets["previous"], triplets["next"]], ignore_index=True).map(full)
     pairs = _pairs(anchors, neighbours)
     excluded = pd.DataFrame({"query": anchors, "doc": anchors}).drop_duplicates()
-    data = retrieval_set(spec.name, pairs, full.values(), excluded)
-    return Benchmark(spec, retrieval={"": data}, extras={"triplets": triplets})
+    rules = cfg.similar_goods
+    why = (f"no query{' and subject' if rules.same_subject else ''} of the split has 3 products with views >= "
+           f"{rules.min_views} (benchmarks.similar_goods.min_views) to make a pseudo-session of")
+    data = retrieval_set(spec.name, pairs, full.values(), excluded, why_none=why)
+    left_out = {"products_without_a_subject": int((products["subjectname"] == "").sum())} if rules.same_subject else {}
+    return Benchmark(spec, retrieval={"": data}, extras={"triplets": triplets}, left_out=left_out)
 
 
 def build_support_facts(support: pd.DataFrame) -> Benchmark:
@@ -304,7 +338,9 @@ def build_brand_synonyms(
     held = held[~held["brand"].isin(ignored) & (held["variant"].str.casefold() != held["brand"].str.casefold())]
     brands = {b for b in products_all["brandname"] if b and b not in ignored}
     pairs = _pairs(held["variant"], held["brand"])
-    return Benchmark(spec, retrieval={"": retrieval_set(spec.name, pairs, sorted(brands))})
+    why = (f"no brand of the {split} split has a variant spelled unlike it; brands are split by a salted hash of "
+           "the name (synonyms.dev_fraction, synonyms.test_fraction), so a catalogue of few brands may have none there")
+    return Benchmark(spec, retrieval={"": retrieval_set(spec.name, pairs, sorted(brands), why_none=why)})
 
 
 # --------------------------------------------------------------------------- classification builders
@@ -352,7 +388,11 @@ def _classification(
     cfg: BenchmarksConfig,
 ) -> Benchmark:
     data = classification_set(name, (texts[0], labels[0]), (texts[1], labels[1]), cfg)
-    return Benchmark(SPECS[name], classification=data)
+    # A row without a label (a review without a reason tag, a card without a gender) serves the
+    # benchmarks that need no label of that kind, and is left out here only.
+    left_out = {f"{part}_without_label": int((label.astype(str) == "").sum())
+                for part, label in (("train", labels[0]), ("test", labels[1]))}
+    return Benchmark(SPECS[name], classification=data, left_out=left_out)
 
 
 # --------------------------------------------------------------------------- all benchmarks
@@ -363,10 +403,13 @@ def _split(frame: pd.DataFrame, split: str) -> pd.DataFrame:
 
 
 def build_benchmarks(
-    tables: Mapping[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: BenchmarksConfig, split: str
+    tables: Mapping[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: BenchmarksConfig, split: str,
+    names: Iterable[str] = BENCHMARK_NAMES, views: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, Benchmark]:
-    """All 11 benchmarks of one evaluation split ("dev" or "test") from the clean tables and the
-    brand synonyms."""
+    """The benchmarks ``names`` (default all 11) of one evaluation split ("dev" or "test") from the
+    clean tables and the brand synonyms; ``views``: the views to build of a multi-view benchmark
+    (default all). A benchmark that cannot be built raises :class:`EvaluationError`
+    (:func:`build_all` skips it instead)."""
     if split not in EVAL_SPLITS:
         raise EvaluationError(f"benchmarks are built for {EVAL_SPLITS}, not {split!r}")
     missing = [t for t in CLEAN_TABLES if t not in tables]
@@ -381,27 +424,133 @@ def build_benchmarks(
     def pair(frames: tuple[pd.DataFrame, pd.DataFrame], column: str) -> tuple[pd.Series, pd.Series]:
         return frames[0][column], frames[1][column]
 
-    benchmarks = [
-        build_qa_goods(test["products"], test["product_qa"]),
-        build_similar_goods(test["products"], test["search_log"], cfg),
-        build_search(test["products"], test["search_log"], cfg),
-        build_support_facts(test["support"]),
-        _classification("WBReviewsClassification", pair(reviews, "text"), pair(reviews, "rating"), cfg),
-        _classification(
+    builders = {
+        "WBQAGoods": lambda: build_qa_goods(test["products"], test["product_qa"], (views or {}).get("WBQAGoods")),
+        "WBSimGoods-triplets": lambda: build_similar_goods(test["products"], test["search_log"], cfg),
+        "WBSearchQueryNmRelevance": lambda: build_search(test["products"], test["search_log"], cfg),
+        "WBQASupportFacts": lambda: build_support_facts(test["support"]),
+        "WBReviewsClassification": lambda: _classification(
+            "WBReviewsClassification", pair(reviews, "text"), pair(reviews, "rating"), cfg),
+        "WBReviewsPolarityClassification": lambda: _classification(
             "WBReviewsPolarityClassification",
             pair(reviews, "text"),
             (review_polarity(reviews[0]["rating"], cfg.review_polarity),
              review_polarity(reviews[1]["rating"], cfg.review_polarity)),
             cfg,
         ),
-        _classification("WBReviewsSummarizationClassification", pair(reviews, "text"), pair(reviews, "reason"), cfg),
+        "WBReviewsSummarizationClassification": lambda: _classification(
+            "WBReviewsSummarizationClassification", pair(reviews, "text"), pair(reviews, "reason"), cfg),
         # Titles, not the full text: characteristics carry "Пол: ..." and would hand over the label.
-        _classification("WBGoodsCategoriesClassification", pair(products, "title"), pair(products, "parentname"), cfg),
-        _classification("WBGenderClassification", pair(products, "title"), pair(products, "gender"), cfg),
-        _classification("WBQASupportShort", pair(support_short, "question"), pair(support_short, "intent"), cfg),
-        build_brand_synonyms(tables["products"], synonyms, cfg, split),
-    ]
-    return {b.spec.name: b for b in benchmarks}
+        "WBGoodsCategoriesClassification": lambda: _classification(
+            "WBGoodsCategoriesClassification", pair(products, "title"), pair(products, "parentname"), cfg),
+        "WBGenderClassification": lambda: _classification(
+            "WBGenderClassification", pair(products, "title"), pair(products, "gender"), cfg),
+        "WBQASupportShort": lambda: _classification(
+            "WBQASupportShort", pair(support_short, "question"), pair(support_short, "intent"), cfg),
+        "WBBrandSyns": lambda: build_brand_synonyms(tables["products"], synonyms, cfg, split),
+    }
+    return {name: builders[name]() for name in names}
+
+
+@dataclass(frozen=True)
+class BuiltBenchmarks:
+    """What :func:`build_all` built, per evaluation split, and what it skipped, with the reason."""
+
+    by_split: dict[str, dict[str, Benchmark]]
+    skipped: dict[str, str]  # benchmark (or "benchmark/view") -> why
+
+    def stats(self) -> dict[str, Any]:
+        """data/stats/benchmarks.json: built, skipped with reasons, and the rows each left out."""
+        built = [name for name in BENCHMARK_NAMES if name not in self.skipped]
+        return {
+            "built": built,
+            "skipped": dict(self.skipped),
+            "left_out": {split: {name: dict(bench.left_out) for name, bench in benchmarks.items() if bench.left_out}
+                         for split, benchmarks in self.by_split.items()},
+        }
+
+
+def _split_reason(tables: Mapping[str, pd.DataFrame], needs: Iterable[Need], splits: Iterable[str]) -> str | None:
+    """Why a benchmark's tables have no row in a split it is built from (the split rule), or None."""
+    sources = sorted({FIELDS[f].table for need in needs for f in (need if isinstance(need, tuple) else (need,))})
+    for table in sources:
+        for split in splits:
+            if not (tables[table]["split"] == split).any():
+                return f"{table} has no row in the {split} split ({SPLIT_RULES[table]})"
+    return None
+
+
+def build_all(tables: Mapping[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: BenchmarksConfig) -> BuiltBenchmarks:
+    """Every benchmark the data can build, on both evaluation splits; the others skipped with one
+    log line each and their reason: switched off (``benchmarks.skip``), a need the dump does not
+    meet (:mod:`wb_embedder.requirements`: names the table or column), no row in a split it is
+    built from (names the split rule), or what its builder found missing. A benchmark is built on
+    both splits or on neither, so dev and test always hold the same benchmarks."""
+    counts = field_counts(tables)
+    skipped: dict[str, str] = {}
+    views: dict[str, list[str]] = {}
+    plan: list[str] = []
+    for name in BENCHMARK_NAMES:
+        spec = SPECS[name]
+        needs = benchmark_needs(name, cfg.similar_goods.same_subject)
+        splits = (TRAIN, *EVAL_SPLITS) if spec.kind == "classification" else EVAL_SPLITS
+        if name in cfg.skip:
+            skipped[name] = "switched off (benchmarks.skip)"
+        elif reason := missing_reason(needs, counts) or _split_reason(tables, needs, splits):
+            skipped[name] = reason
+        else:
+            plan.append(name)
+        if name in VIEW_NEEDS and name in plan:
+            views[name] = []
+            for view, view_needs in VIEW_NEEDS[name].items():
+                if reason := missing_reason(view_needs, counts):
+                    skipped[f"{name}/{view}"] = reason
+                else:
+                    views[name].append(view)
+    by_split: dict[str, dict[str, Benchmark]] = {split: {} for split in EVAL_SPLITS}
+    for name in plan:
+        built: dict[str, Benchmark] = {}
+        for split in EVAL_SPLITS:
+            try:
+                built[split] = build_benchmarks(tables, synonyms, cfg, split, [name], views)[name]
+            except EvaluationError as exc:
+                skipped[name] = f"cannot be built on the {split} split: {exc}"
+                for view in [key for key in skipped if key.startswith(f"{name}/")]:
+                    del skipped[view]
+                break
+        else:
+            for split, bench in built.items():
+                by_split[split][name] = bench
+    for name, reason in skipped.items():
+        logger.warning("%s skipped: %s", name, reason)
+    if not any(by_split.values()):
+        raise EvaluationError("no benchmark can be built from this data: " +
+                              "; ".join(f"{name}: {reason}" for name, reason in skipped.items()))
+    ordered = {key: skipped[key] for key in sorted(skipped, key=_skip_order)}
+    return BuiltBenchmarks(by_split, ordered)
+
+
+def _skip_order(key: str) -> tuple[int, str]:
+    name, _, view = key.partition("/")
+    return BENCHMARK_NAMES.index(name), view
+
+
+def needs_markdown() -> str:
+    """docs/data.md's table (block ``needs``): each benchmark, its training task, and what each needs."""
+
+    def cells(needs: Iterable[Need]) -> str:
+        return ", ".join(" or ".join(f"`{f}`" for f in (n if isinstance(n, tuple) else (n,))) for n in needs)
+
+    lines = ["| benchmark | needs | training task | needs |", "|---|---|---|---|"]
+    for name, spec in SPECS.items():
+        bench = cells(BENCHMARK_NEEDS[name])
+        extra = [f"view `{view}` also {cells(n)}" for view, n in VIEW_NEEDS.get(name, {}).items() if n]
+        if name == SIMILAR_GOODS:
+            extra.append("`cards.subjectname` only with `benchmarks.similar_goods.same_subject: true`")
+        if extra:
+            bench += " (" + "; ".join(extra) + ")"
+        lines.append(f"| {name} | {bench} | `{spec.task}` | {cells(TASK_NEEDS[spec.task])} |")
+    return "\n".join(lines) + "\n"
 
 
 def benchmark_stats(benchmarks: Mapping[str, Benchmark]) -> dict[str, Any]:
@@ -503,8 +652,21 @@ def _read(path: Path, stage: str = "benchmarks") -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def load_benchmark(root: Path | str, name: str, split: str) -> Benchmark:
-    """One benchmark of one split, as :func:`write_benchmarks` stored it under ``root``."""
+SKIPPED = "skipped"
+
+
+def read_skipped(root: Path | str) -> dict[str, str]:
+    """The benchmarks (and views, "WBQAGoods/description") the benchmarks stage skipped, with the
+    reason: ``skipped`` of ``<root>/stats.json``, present only when it skipped some."""
+    path = Path(root) / STATS_FILE
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text(encoding="utf-8")).get(SKIPPED, {}))
+
+
+def load_benchmark(root: Path | str, name: str, split: str, views: Iterable[str] | None = None) -> Benchmark:
+    """One benchmark of one split, as :func:`write_benchmarks` stored it under ``root``
+    (``views``: those of a multi-view benchmark that were built; default all)."""
     if split not in EVAL_SPLITS:
         raise EvaluationError(f"benchmarks exist for {EVAL_SPLITS}, not {split!r}")
     root = Path(root) / split
@@ -520,18 +682,32 @@ def load_benchmark(root: Path | str, name: str, split: str) -> Benchmark:
             if frame.empty:
                 raise EvaluationError(f"{root / name / part}.parquet: no rows")
         return Benchmark(spec, classification=ClassificationSet(**parts))
-    views = {}
-    for view in spec.views or ("",):
+    views_read = {}
+    for view in (spec.views if views is None else tuple(views)) or ("",):
         target = _subset_dir(root, name, view)
         data = RetrievalSet(**{p: _read(target / f"{p}.parquet") for p in RETRIEVAL_FILES})
         for part in ("queries", "corpus", "qrels"):
             if getattr(data, part).empty:
                 raise EvaluationError(f"{target / part}.parquet: no rows")
-        views[view] = data
-    return Benchmark(spec, retrieval=views)
+        views_read[view] = data
+    return Benchmark(spec, retrieval=views_read)
+
+
+def built_names(root: Path | str) -> tuple[str, ...]:
+    """The benchmarks of the 11 that the benchmarks stage built into ``root``, in order."""
+    skipped = read_skipped(root)
+    return tuple(name for name in BENCHMARK_NAMES if name not in skipped)
 
 
 def load_benchmarks(
-    root: Path | str, split: str, names: Iterable[str] = BENCHMARK_NAMES
+    root: Path | str, split: str, names: Iterable[str] | None = None
 ) -> dict[str, Benchmark]:
-    return {name: load_benchmark(root, name, split) for name in names}
+    """The benchmarks ``names`` of one split (default: every one of the 11 the stage built)."""
+    skipped = read_skipped(root)
+    names = built_names(root) if names is None else tuple(names)
+
+    def views(name: str) -> list[str] | None:
+        spec = spec_of(name)
+        return [v for v in spec.views if f"{name}/{v}" not in skipped] if spec.views else None
+
+    return {name: load_benchmark(root, name, split, views(name)) for name in names}

@@ -9,7 +9,9 @@ and per-item records for the dev and the test split; no model needed) and writes
   ``delta`` with its paired interval and ``significant`` (the interval excludes 0);
 - ``metrics/summary.json``: per split and benchmark the headline of every system with intervals,
   the delta, and the mean of the 11 headlines (bootstrapped the same way), plus counts (improved,
-  significantly better / worse, beaten by the lexical baseline);
+  significantly better / worse, beaten by the lexical baseline); on a dump that cannot build all
+  11, the mean and counts are of those built and ``skipped`` names the others with the reason
+  (their ``metrics/<Benchmark>.json`` says it too);
 - ``metrics/comparison.csv``: the test headlines in long format, the data of ``dvc plots``;
 - ``metrics/report.md``: the same as tables a person reads, naming every benchmark where the
   fine-tuned model does not beat its lexical baseline;
@@ -49,6 +51,7 @@ from wb_embedder.evaluation.run import (
     LABEL,
     MAIN_SCORE,
     PREDICTION_PREFIX,
+    SKIPPED_BENCHMARKS,
     VIEW,
     Items,
     Results,
@@ -74,6 +77,9 @@ BASE, FINETUNED, LEXICAL, DELTA = "base", "finetuned", "lexical", "delta"
 SYSTEMS = (LEXICAL, BASE, FINETUNED)
 MEAN = "mean"
 SIGNIFICANT = "significant"
+# Benchmarks (and views) the data could not build, with the reason: summary.json's `skipped`
+# (present only when some were), and the metrics file of each skipped benchmark.
+SKIPPED = "skipped"
 
 
 def headline_statistic(name: str, items: pd.DataFrame, main_k: int) -> tuple[Statistic, list[int]]:
@@ -139,8 +145,10 @@ def bootstrap_split(
     per_benchmark: dict[str, dict[str, Any]] = {}
     mean_draws: dict[str, list[np.ndarray]] = {s: [] for s in (*SYSTEMS, DELTA)}
     mean_values: dict[str, list[float]] = {s: [] for s in (*SYSTEMS, DELTA)}
-    for bench_index, name in enumerate(results[FINETUNED]):
-        rng = np.random.default_rng([seed, split_index, bench_index])
+    for name in results[FINETUNED]:
+        # Each benchmark's stream is seeded by its place among the 11, so a skipped benchmark
+        # moves no other benchmark's interval.
+        rng = np.random.default_rng([seed, split_index, BENCHMARK_NAMES.index(name)])
         summary[name], per_benchmark[name], draws = bootstrap_benchmark(name, results, items, main_k, cfg, rng)
         entry = next(iter(summary[name].values()))
         for system in (*SYSTEMS, DELTA):
@@ -253,16 +261,30 @@ def _splits_test_first() -> tuple[str, ...]:
     return (TEST, *[s for s in EVAL_SPLITS if s != TEST])
 
 
+def skipped_lines(skipped: Mapping[str, str], built: int) -> list[str]:
+    """report.md's account of the benchmarks the data could not build (none for a full dump)."""
+    if not skipped:
+        return []
+    return [f"**{built} of {len(BENCHMARK_NAMES)} benchmarks built** from this dump; the rest skipped, with the "
+            "reason (summary.json `skipped`). The mean of headlines averages the benchmarks (and views) built only, "
+            "so it is not comparable with a run on a dump that built others: compare benchmark by benchmark.", "",
+            *[f"- {name}: {reason}" for name, reason in skipped.items()], ""]
+
+
 def markdown(summary: Mapping[str, Any], confidence: float) -> str:
-    """metrics/report.md: one table per split of the 11 benchmarks, test first."""
+    """metrics/report.md: one table per split of the benchmarks built (the 11 of a full dump), test
+    first, after the list of those skipped."""
     lines = [f"Headline metric per benchmark with its {confidence:.0%} bootstrap interval; delta = fine-tuned - base "
              "(paired bootstrap); significant = its interval excludes 0. Written by the report stage.", ""]
+    skipped = summary.get(SKIPPED, {})
+    lines += skipped_lines(skipped, summary[TEST]["counts"]["benchmarks"])
     for split in _splits_test_first():
         block = summary[split]
         lines += [f"### {split}", "", *_HEADER]
         lines += [_row(name, value) for name, value in block.items() if name not in (MEAN, "counts")]
         mean = block[MEAN][MAIN_SCORE]
-        lines.append(f"| **mean of headlines** | | {_fmt(mean, LEXICAL)} | {_fmt(mean, BASE)} | {_fmt(mean, FINETUNED)} | "
+        label = f"**mean of headlines** ({block['counts']['benchmarks']} built)" if skipped else "**mean of headlines**"
+        lines.append(f"| {label} | | {_fmt(mean, LEXICAL)} | {_fmt(mean, BASE)} | {_fmt(mean, FINETUNED)} | "
                      f"{mean[DELTA]:+.4f} [{mean[f'{DELTA}_ci_low']:+.4f}, {mean[f'{DELTA}_ci_high']:+.4f}] | "
                      f"{'yes' if mean[SIGNIFICANT] else 'no'} |")
         lines += ["", *_counts_lines(block, "benchmarks"), ""]
@@ -386,12 +408,16 @@ def report(
             "rerun the evaluate stages"
         )
     with_real = _scored_on_real(eval_dirs)
+    skipped = read_run_info(eval_dirs[FINETUNED]).get(SKIPPED_BENCHMARKS, {})
+    names = tuple(name for name in BENCHMARK_NAMES if name not in skipped)
     summary: dict[str, Any] = {}
-    per_benchmark: dict[str, dict[str, Any]] = {}
+    # A skipped benchmark's metrics file (dvc.yaml declares one per benchmark) says why.
+    per_benchmark: dict[str, dict[str, Any]] = {name: {SKIPPED: reason} for name, reason in skipped.items()
+                                                if name in BENCHMARK_NAMES}
     real_summary: dict[str, Any] = {}
     real_metrics: dict[str, dict[str, Any]] = {}
     for split_index, split in enumerate(EVAL_SPLITS):
-        results, items = _load_split(eval_dirs, split, BENCHMARK_NAMES, main_k)
+        results, items = _load_split(eval_dirs, split, names, main_k)
         summary[split], split_metrics = bootstrap_split(results, items, main_k, cfg, seed, split_index)
         for name, metrics in split_metrics.items():
             per_benchmark.setdefault(name, {})[split] = metrics
@@ -401,6 +427,8 @@ def report(
             for name, metrics in split_metrics.items():
                 real_metrics.setdefault(name, {})[split] = metrics
     summary[EXTERNAL] = external_summary(eval_dirs)
+    if skipped:
+        summary[SKIPPED] = dict(skipped)
     if with_real:
         summary[REAL] = real_summary
     text = "\n".join([markdown(summary, cfg.confidence), *external_markdown(summary[EXTERNAL])])

@@ -29,6 +29,7 @@ from wb_embedder.evaluation.benchmarks import (
     Benchmark,
     headline_metric,
     load_benchmarks,
+    read_skipped,
 )
 from wb_embedder.evaluation.embedding_cache import (
     EmbeddingCache,
@@ -172,19 +173,25 @@ def evaluate_benchmarks(
 
 
 def load_splits(benchmarks_dir: Path | str, real_dir: Path | str | None = None) -> dict[str, dict[str, Benchmark]]:
-    """Every benchmark of each evaluation split: the 11, and the real-text suite when ``real_dir``
-    (the real_benchmarks stage's output) is given."""
+    """Every benchmark of each evaluation split: those of the 11 the benchmarks stage built, and
+    the real-text suite when ``real_dir`` (the real_benchmarks stage's output) is given."""
     return {split: {**load_benchmarks(benchmarks_dir, split),
                     **(load_benchmarks(real_dir, split, REAL_NAMES) if real_dir is not None else {})}
             for split in EVAL_SPLITS}
 
 
-def benchmark_digests(benchmarks_dir: Path | str, real_dir: Path | str | None) -> dict[str, str]:
+SKIPPED_BENCHMARKS = "skipped_benchmarks"
+
+
+def benchmark_digests(benchmarks_dir: Path | str, real_dir: Path | str | None) -> dict[str, Any]:
     """What run.json records of the data scored, so the report can refuse to compare systems
-    scored on different benchmarks."""
-    out = {"benchmarks": tree_digest(benchmarks_dir)}
+    scored on different benchmarks; and, when the benchmarks stage skipped some, which and why
+    (the report lists them)."""
+    out: dict[str, Any] = {"benchmarks": tree_digest(benchmarks_dir)}
     if real_dir is not None:
         out["real_benchmarks"] = tree_digest(real_dir)
+    if skipped := read_skipped(benchmarks_dir):
+        out[SKIPPED_BENCHMARKS] = skipped
     return out
 
 

@@ -7,6 +7,7 @@ embeds these models in ``Params``.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -70,6 +71,15 @@ class ReviewPolarityConfig(_Strict):
         return self
 
 
+# The 11 benchmarks, by name (evaluation.benchmarks.SPECS, whose keys a test holds to these): a
+# closed set, so a misspelt name under benchmarks.skip is an error, not a benchmark built anyway.
+BenchmarkName = Literal[
+    "WBQAGoods", "WBSimGoods-triplets", "WBSearchQueryNmRelevance", "WBQASupportFacts", "WBReviewsClassification",
+    "WBReviewsPolarityClassification", "WBReviewsSummarizationClassification", "WBGoodsCategoriesClassification",
+    "WBGenderClassification", "WBQASupportShort", "WBBrandSyns",
+]
+
+
 class BenchmarksConfig(_Strict):
     """Knobs of benchmark construction (stage ``benchmarks``)."""
 
@@ -83,6 +93,9 @@ class BenchmarksConfig(_Strict):
     # A classification label with fewer training examples is left out of both splits: a label
     # logistic regression barely sees measures the split, not the embeddings.
     min_train_examples_per_label: int = Field(ge=1)
+    # Benchmarks switched off: not built, listed under `skipped` (data/stats/benchmarks.json,
+    # metrics/summary.json) as the ones the data cannot build are.
+    skip: list[BenchmarkName]
 
 
 class RealTextConfig(_Strict):

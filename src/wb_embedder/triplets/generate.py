@@ -15,6 +15,7 @@ from wb_embedder.config import PromptPair
 from wb_embedder.errors import WbEmbedderError
 from wb_embedder.evaluation.embedding_cache import EmbeddingCache
 from wb_embedder.evaluation.schema import BenchmarksConfig
+from wb_embedder.requirements import TASK_NEEDS, field_counts, missing_reason
 from wb_embedder.triplets.annotation import QUEUE_COLUMNS, Verdicts, confidence, overlap, triplet_id
 from wb_embedder.triplets.negatives import (
     Candidate,
@@ -229,12 +230,17 @@ def generate_triplets(
     strategies, say); by default each run encodes every distinct text once.
     """
     enabled = {task: group for group, tasks in cfg.groups.items() for task in tasks}
-    all_pairs, withheld = build_task_pairs(tables, synonyms, cfg.positives, labels, seed)
     for task in enabled:
-        if task not in all_pairs:
-            raise TripletsError(f"triplets.groups names unknown task {task!r}; known: {sorted(all_pairs)}")
+        if task not in TASK_NEEDS:
+            raise TripletsError(f"triplets.groups names unknown task {task!r}; known: {sorted(TASK_NEEDS)}")
         if task not in prompts:
             raise TripletsError(f"task {task!r} has no prompts in model.prompts")
+    # A task whose needs the dump does not meet is skipped (wb_embedder.requirements), as is one
+    # whose training split gives it no row; the others are trained.
+    counts = field_counts(tables)
+    skipped = {task: reason for task in sorted(enabled) if (reason := missing_reason(TASK_NEEDS[task], counts))}
+    all_pairs, withheld = build_task_pairs(tables, synonyms, cfg.positives, labels, seed,
+                                           [task for task in sorted(enabled) if task not in skipped])
     fused = cfg.negatives.strategy == "fusion_multineg"
     wanted = cfg.negatives.fusion_num_negatives if fused else cfg.negatives.num_negatives
     brand_variants = brand_variant_map(synonyms)
@@ -247,7 +253,14 @@ def generate_triplets(
     stats: dict[str, Any] = {"strategy": cfg.negatives.strategy, "withheld_eval_brand_mentions": withheld, "tasks": {}}
     seen_verdicts: set[str] = set()
     for index, task in enumerate(tqdm(sorted(enabled), desc="gen_triplets", unit="task")):
+        # (index: the task's place among those enabled, so a skipped task moves no other's draws)
+        if task in skipped:
+            continue
         pairs = all_pairs[task]
+        if pairs.pairs.empty:
+            skipped[task] = "no (anchor, positive) pair in the train split" + (
+                f" ({pairs.left_out} rows without a label)" if pairs.left_out else "")
+            continue
         counts = TaskCounts(pairs=len(pairs.pairs))
         rng = np.random.default_rng([seed, index])
         candidates, positive_scores, proposed = _strategy_candidates(
@@ -259,19 +272,30 @@ def generate_triplets(
             brand_variants if task == "brand_synonyms" else {}, wanted, fused, counts,
         )
         seen_verdicts |= counts.verdict_ids_seen
+        queue += task_queue
+        stats["tasks"][task] = {
+            "group": enabled[task],
+            **{k: v for k, v in vars(counts).items() if k != "verdict_ids_seen"},
+            "left_out_without_label": pairs.left_out,
+        }
+        logger.info("%s: %d pairs -> %d rows", task, counts.pairs, len(rows))
+        if not rows:
+            skipped[task] = (f"{counts.pairs} pairs in the train split and no training row kept (no {wanted} safe "
+                             f"negative(s), or held for annotation: tasks.{task} in data/stats/triplets.json)")
+            continue
         columns = ["anchor", "positive", *[f"negative_{j + 1}" for j in range(wanted)]]
         if enabled[task] == "classification":
             columns.append("label")
         outputs[task] = pd.DataFrame(rows, columns=columns)
-        queue += task_queue
         manifest["tasks"][task] = {
             "group": enabled[task], "file": f"{task}.parquet", "rows": len(rows), "columns": columns,
         }
-        stats["tasks"][task] = {
-            "group": enabled[task],
-            **{k: v for k, v in vars(counts).items() if k != "verdict_ids_seen"},
-        }
-        logger.info("%s: %d pairs -> %d rows", task, counts.pairs, len(rows))
+    for task, reason in skipped.items():
+        logger.warning("training task %s skipped: %s", task, reason)
+    stats["skipped"] = dict(sorted(skipped.items()))
+    if not outputs:
+        raise TripletsError("no training task can be built from this data: " +
+                            "; ".join(f"{task}: {reason}" for task, reason in sorted(skipped.items())))
     queue_frame = pd.DataFrame(queue, columns=QUEUE_COLUMNS).sort_values(["confidence", "triplet_id"])
     stats["annotation"] = {
         "verdicts": dict(Counter(verdicts.by_id.values())),

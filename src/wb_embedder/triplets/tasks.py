@@ -9,6 +9,7 @@ anchor's label (classification: never a negative of the same label) and a catego
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,6 +43,9 @@ class TaskPairs:
     pairs: pd.DataFrame  # anchor, positive_key, relevant_keys (frozenset), label
     documents: dict[str, Document] = field(default_factory=dict)  # key -> document
     fused: dict[str, str] = field(default_factory=dict)  # key -> "field: value, ..." text
+    # Training rows without the task's label (a review without a reason tag): left out of this
+    # task only, counted in data/stats/triplets.json.
+    left_out: int = 0
 
     @property
     def labelled(self) -> bool:
@@ -176,6 +180,7 @@ def brand_synonym_pairs(synonyms: pd.DataFrame, brands: list[str], cfg: Positive
 def classification_pairs(task: str, texts: pd.Series, labels: pd.Series, cfg: PositivesConfig, seed: int) -> TaskPairs:
     """(text, another text of the same label): shaped for a contrastive loss that knows labels."""
     frame = pd.DataFrame({"text": texts.to_numpy(), "label": labels.astype(str).to_numpy()})
+    left_out = int((frame["label"] == "").sum())
     frame = frame[frame["label"] != ""].drop_duplicates("text").sort_values(["label", "text"]).reset_index(drop=True)
     docs = {f"t:{t}": Document(t, f"t:{t}", t.lower(), lab, lab) for t, lab in zip(frame["text"], frame["label"], strict=True)}
     rng = np.random.default_rng(seed)
@@ -198,7 +203,7 @@ def classification_pairs(task: str, texts: pd.Series, labels: pd.Series, cfg: Po
             "label": anchor_labels,
         }
     )
-    return TaskPairs(task, "", _cap(pairs, cfg.max_anchors_per_task, seed), docs)
+    return TaskPairs(task, "", _cap(pairs, cfg.max_anchors_per_task, seed), docs, left_out=left_out)
 
 
 def withhold_eval_brands(
@@ -238,12 +243,12 @@ def withhold_eval_brands(
 
 def build_task_pairs(
     tables: dict[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: PositivesConfig, labels: BenchmarksConfig,
-    seed: int,
+    seed: int, tasks: Iterable[str] | None = None,
 ) -> tuple[dict[str, TaskPairs], dict[str, int]]:
-    """Every task's pairs, from the training split only, with no evaluated brand in them; and
-    the counts of rows withheld for mentioning one. Relevance grades and review polarity follow
-    the benchmarks' rules (``labels``: :mod:`wb_embedder.labels`), so training labels mean what
-    the benchmarks score."""
+    """The pairs of every task in ``tasks`` (default all), from the training split only, with no
+    evaluated brand in them; and the counts of rows withheld for mentioning one. Relevance grades
+    and review polarity follow the benchmarks' rules (``labels``: :mod:`wb_embedder.labels`), so
+    training labels mean what the benchmarks score."""
     train = {name: frame[frame["split"] == TRAIN].reset_index(drop=True) for name, frame in tables.items()}
     matcher = BrandMatcher(eval_brand_spellings(synonyms, EVAL_SPLITS)) if "split" in synonyms else BrandMatcher({})
     syn_train = synonyms[synonyms["split"] == TRAIN] if "split" in synonyms else synonyms
@@ -251,18 +256,21 @@ def build_task_pairs(
     train, syn_train, brands, withheld = withhold_eval_brands(train, syn_train, brands, matcher)
     products, log = train["products"], train["search_log"]
     reviews, support = train["reviews"], train["support"]
-    return {
-        "search_query": search_query_pairs(products, log, cfg, labels, seed),
-        "product_qa": product_qa_pairs(products, train["product_qa"], cfg, seed),
-        "similar_goods": similar_goods_pairs(products, log, cfg, labels, seed),
-        "support_facts": support_fact_pairs(support, cfg, seed),
-        "review_rating": classification_pairs("review_rating", reviews["text"], reviews["rating"], cfg, seed),
-        "review_polarity": classification_pairs(
+    builders: dict[str, Callable[[], TaskPairs]] = {
+        "search_query": lambda: search_query_pairs(products, log, cfg, labels, seed),
+        "product_qa": lambda: product_qa_pairs(products, train["product_qa"], cfg, seed),
+        "similar_goods": lambda: similar_goods_pairs(products, log, cfg, labels, seed),
+        "support_facts": lambda: support_fact_pairs(support, cfg, seed),
+        "review_rating": lambda: classification_pairs("review_rating", reviews["text"], reviews["rating"], cfg, seed),
+        "review_polarity": lambda: classification_pairs(
             "review_polarity", reviews["text"], review_polarity(reviews["rating"], labels.review_polarity), cfg, seed
         ),
-        "review_reason": classification_pairs("review_reason", reviews["text"], reviews["reason"], cfg, seed),
-        "goods_category": classification_pairs("goods_category", products["title"], products["parentname"], cfg, seed),
-        "goods_gender": classification_pairs("goods_gender", products["title"], products["gender"], cfg, seed),
-        "support_intent": classification_pairs("support_intent", support["question"], support["intent"], cfg, seed),
-        "brand_synonyms": brand_synonym_pairs(syn_train, brands, cfg, seed),
-    }, withheld
+        "review_reason": lambda: classification_pairs("review_reason", reviews["text"], reviews["reason"], cfg, seed),
+        "goods_category": lambda: classification_pairs(
+            "goods_category", products["title"], products["parentname"], cfg, seed),
+        "goods_gender": lambda: classification_pairs("goods_gender", products["title"], products["gender"], cfg, seed),
+        "support_intent": lambda: classification_pairs(
+            "support_intent", support["question"], support["intent"], cfg, seed),
+        "brand_synonyms": lambda: brand_synonym_pairs(syn_train, brands, cfg, seed),
+    }
+    return {task: builders[task]() for task in (builders if tasks is None else tasks)}, withheld
