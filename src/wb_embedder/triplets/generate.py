@@ -25,7 +25,9 @@ from wb_embedder.triplets.negatives import (
     same_category_candidates,
 )
 from wb_embedder.triplets.schema import TripletsConfig
-from wb_embedder.triplets.tasks import TaskPairs, build_task_pairs
+from wb_embedder.triplets.tasks import TaskPairs, task_pairs, training_tables
+from wb_embedder.triplets.unsupervised import NAME as UNSUPERVISED
+from wb_embedder.triplets.unsupervised import unsupervised_samples
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +223,8 @@ def generate_triplets(
     seed: int,
     cache: EmbeddingCache | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], pd.DataFrame, dict[str, Any]]:
-    """Return (rows per task, manifest, annotation queue, stats).
+    """Return (rows per file: each task's, and ``unsupervised`` where triplets.unsupervised is
+    enabled; manifest, annotation queue, stats).
 
     ``labels``: the benchmarks' rules for relevance grades and review polarity, which the
     training labels follow (:mod:`wb_embedder.labels`).
@@ -229,7 +232,8 @@ def generate_triplets(
     strategies, say); by default each run encodes every distinct text once.
     """
     enabled = {task: group for group, tasks in cfg.groups.items() for task in tasks}
-    all_pairs, withheld = build_task_pairs(tables, synonyms, cfg.positives, labels, seed)
+    training = training_tables(tables, synonyms)
+    all_pairs, withheld = task_pairs(training, cfg.positives, labels, seed), training.withheld
     for task in enabled:
         if task not in all_pairs:
             raise TripletsError(f"triplets.groups names unknown task {task!r}; known: {sorted(all_pairs)}")
@@ -283,5 +287,10 @@ def generate_triplets(
         key: sum(t[key] for t in stats["tasks"].values())
         for key in ("pairs", "rows", "filtered_false_negative", "queued", "accepted", "rejected", "swapped")
     }
+    if cfg.unsupervised.enabled:
+        # Only when asked for: off, data/triplets and its stats are what they were without it.
+        outputs[UNSUPERVISED], stats[UNSUPERVISED] = unsupervised_samples(tables, training, cfg.unsupervised)
+        manifest[UNSUPERVISED] = {"file": f"{UNSUPERVISED}.parquet", "rows": stats[UNSUPERVISED]["samples"],
+                                  "card_text": cfg.unsupervised.card_text}
     return outputs, manifest, queue_frame.head(cfg.annotation.max_queue).reset_index(drop=True), stats
 
