@@ -193,6 +193,20 @@ class Params(_Section):
         return self
 
     @model_validator(mode="after")
+    def _simcse_has_its_data(self) -> Params:
+        simcse = self.finetune.simcse
+        if simcse.arrangement == "none":
+            return self
+        if not self.triplets.unsupervised.enabled:
+            raise ValueError(
+                f"finetune.simcse.arrangement {simcse.arrangement} trains on the unsupervised samples: "
+                "set triplets.unsupervised.enabled: true"
+            )
+        if simcse.prompts not in self.model.prompts:
+            raise ValueError(f"finetune.simcse.prompts: model.prompts has no task {simcse.prompts!r}")
+        return self
+
+    @model_validator(mode="after")
     def _search_positives_exist(self) -> Params:
         # Training grades search pairs by the benchmarks' rule: above its top grade nothing is a positive.
         if self.triplets.positives.search_min_grade > self.benchmarks.search_grades.cart:

@@ -19,15 +19,20 @@ try:  # sentence-transformers >= 6
         BatchSamplers,
         DefaultBatchSampler,
         MultiDatasetBatchSamplers,
+        MultiDatasetDefaultBatchSampler,
         NoDuplicatesBatchSampler,
+        ProportionalBatchSampler,
+        RoundRobinBatchSampler,
     )
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
+        TripletDistanceMetric,
+        TripletLoss,
     )
     from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
 except ImportError:  # sentence-transformers 5.x
@@ -36,12 +41,20 @@ except ImportError:  # sentence-transformers 5.x
         CachedMultipleNegativesRankingLoss,
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
+        TripletDistanceMetric,
+        TripletLoss,
     )
     # 5.x's ModelCardCallback is a deprecated subclass; the trainer adds the class below.
     from sentence_transformers.model_card import SentenceTransformerModelCardCallback as ModelCardCallback
     from sentence_transformers.model_card import SentenceTransformerModelCardData
-    from sentence_transformers.models import Normalize, Pooling, Transformer
-    from sentence_transformers.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
+    from sentence_transformers.models import Dense, Normalize, Pooling, Transformer
+    from sentence_transformers.sampler import (
+        DefaultBatchSampler,
+        MultiDatasetDefaultBatchSampler,
+        NoDuplicatesBatchSampler,
+        ProportionalBatchSampler,
+        RoundRobinBatchSampler,
+    )
     from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
 # The same path on both majors; imported here so that callers have one place to look.
 from sentence_transformers.util import all_gather, all_gather_with_grad
@@ -50,17 +63,23 @@ __all__ = [
     "BatchSamplers",
     "CachedMultipleNegativesRankingLoss",
     "DefaultBatchSampler",
+    "Dense",
     "MatryoshkaLoss",
     "ModelCardCallback",
     "MultiDatasetBatchSamplers",
+    "MultiDatasetDefaultBatchSampler",
     "MultipleNegativesRankingLoss",
     "NoDuplicatesBatchSampler",
     "Normalize",
     "Pooling",
+    "ProportionalBatchSampler",
+    "RoundRobinBatchSampler",
     "SentenceTransformerModelCardData",
     "SentenceTransformerTrainer",
     "SentenceTransformerTrainingArguments",
     "Transformer",
+    "TripletDistanceMetric",
+    "TripletLoss",
     "all_gather",
     "all_gather_with_grad",
     "backbone",
@@ -71,6 +90,7 @@ __all__ = [
     "mine_hard_negatives_scored",
     "token_embedding_dimension",
     "transformer_module",
+    "unimplemented_attention",
     "warmup_kwargs",
 ]
 
