@@ -191,3 +191,28 @@ def warmup_kwargs(ratio: float) -> dict[str, float]:
 
     major = int(transformers.__version__.split(".", 1)[0])
     return {"warmup_steps": ratio} if major >= 5 else {"warmup_ratio": ratio}
+
+
+def unimplemented_attention(model: Any) -> str | None:
+    """Why the installed transformers would run this model other than its config says, or None.
+
+    EmbeddingGemma's config asks for bidirectional attention (``use_bidirectional_attention``), a
+    switch transformers' Gemma 3 learnt in 4.56: the GPU stack's 4.51 keeps the unknown key as a
+    plain attribute and runs the model causal, every embedding silently wrong. Only transformers'
+    own config classes are judged (a model's remote code implements what its config says)."""
+    import inspect
+
+    import transformers
+
+    found = backbone(model)
+    config = getattr(found, "config", None)
+    config = getattr(config, "text_config", None) or config
+    if not getattr(config, "use_bidirectional_attention", False) or not type(config).__module__.startswith("transformers."):
+        return None
+    if "use_bidirectional_attention" in inspect.signature(type(config).__init__).parameters:
+        return None
+    return (
+        f"its {type(config).__name__} asks for bidirectional attention (use_bidirectional_attention), which "
+        f"transformers {transformers.__version__} does not implement: it would embed with causal attention, silently "
+        "wrong; use the main stack (pip install -r requirements.txt)"
+    )
