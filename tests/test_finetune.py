@@ -905,6 +905,22 @@ def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: P
     assert (tmp_path / "model" / "model.safetensors").is_file()
 
 
+def test_simcse_schedule_under_two_processes(tmp_path: Path, tiny_model: Path, simcse_triplets: Path) -> None:
+    """SimCSE's schedule under torchrun: each process gets its slice of the same batch, SimCSE's
+    steps included (the run's step count is the schedule's)."""
+    cfg = simcse_cfg("mixed", drop_last=True, distributed={"launcher": "torchrun", "nproc": 2, "backend": "gloo"})
+    config = write_cli_config(tmp_path / "cfg.yaml", cfg)
+    env = {**subprocess_env(), "OMP_NUM_THREADS": "1"}
+    env.pop("LOCAL_RANK", None)
+    done = subprocess.run(
+        cli_command(config, tmp_path, tiny_model, simcse_triplets), env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "launching 2 workers" in done.stderr
+    summary = json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
+    assert summary["steps"] == 4 + 3 and summary["tasks"]["simcse"]["rows"] == UNSUPERVISED_ROWS
+
+
 # --------------------------------------------------------------------------- GPU profile
 
 
