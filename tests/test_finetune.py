@@ -889,18 +889,23 @@ def test_relaunch_under_torchrun_only_outside_a_worker(monkeypatch: pytest.Monke
     assert not needs_relaunch(dist)
 
 
-def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: Path) -> None:
-    cfg = tiny_cfg(drop_last=True, max_steps=4, distributed={"launcher": "torchrun", "nproc": 2, "backend": "gloo"})
+def run_two_workers(tmp_path: Path, cfg: FinetuneConfig, model: Path, triplets: Path) -> tuple[str, dict]:
+    """The finetune CLI under torchrun with 2 gloo processes: (its stderr, the run summary)."""
     config = write_cli_config(tmp_path / "cfg.yaml", cfg)
     env = {**subprocess_env(), "OMP_NUM_THREADS": "1"}
     env.pop("LOCAL_RANK", None)
     done = subprocess.run(
-        cli_command(config, tmp_path, tiny_model, triplets), env=env, capture_output=True, text=True, timeout=300
+        cli_command(config, tmp_path, model, triplets), env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert "launching 2 workers" in done.stderr
-    assert "in-batch candidates gathered across 2 processes" in done.stderr  # gathering on under DDP
-    summary = json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
+    return done.stderr, json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
+
+
+def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: Path) -> None:
+    cfg = tiny_cfg(drop_last=True, max_steps=4, distributed={"launcher": "torchrun", "nproc": 2, "backend": "gloo"})
+    stderr, summary = run_two_workers(tmp_path, cfg, tiny_model, triplets)
+    assert "in-batch candidates gathered across 2 processes" in stderr  # gathering on under DDP
     assert summary["steps"] == 4
     assert (tmp_path / "model" / "model.safetensors").is_file()
 
@@ -909,15 +914,7 @@ def test_simcse_schedule_under_two_processes(tmp_path: Path, tiny_model: Path, s
     """SimCSE's schedule under torchrun: each process gets its slice of the same batch, SimCSE's
     steps included (the run's step count is the schedule's)."""
     cfg = simcse_cfg("mixed", drop_last=True, distributed={"launcher": "torchrun", "nproc": 2, "backend": "gloo"})
-    config = write_cli_config(tmp_path / "cfg.yaml", cfg)
-    env = {**subprocess_env(), "OMP_NUM_THREADS": "1"}
-    env.pop("LOCAL_RANK", None)
-    done = subprocess.run(
-        cli_command(config, tmp_path, tiny_model, simcse_triplets), env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert "launching 2 workers" in done.stderr
-    summary = json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
+    _, summary = run_two_workers(tmp_path, cfg, tiny_model, simcse_triplets)
     assert summary["steps"] == 4 + 3 and summary["tasks"]["simcse"]["rows"] == UNSUPERVISED_ROWS
 
 
