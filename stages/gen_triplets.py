@@ -4,6 +4,7 @@ from pathlib import Path
 
 from wb_embedder.clean import read_clean_tables
 from wb_embedder.config import load_params
+from wb_embedder.evaluation.embedding_cache import load_model
 from wb_embedder.io import atomic_dir, write_json
 from wb_embedder.stage import run_stage
 from wb_embedder.triplets.annotation import read_verdicts, write_queue
@@ -20,10 +21,9 @@ STATS = Path("data/stats/triplets.json")
 
 def main() -> None:
     import pandas as pd
-    from sentence_transformers import SentenceTransformer
 
     params = load_params()
-    model = SentenceTransformer(str(BASE_MODEL.resolve()), device="cpu", trust_remote_code=params.model.trust_remote_code)
+    model = load_model(BASE_MODEL.resolve(), "cpu", params.model.trust_remote_code)
     rows, manifest, queue, stats = generate_triplets(
         read_clean_tables(CLEAN), pd.read_parquet(SYNONYMS), params.triplets, params.benchmarks, params.model.prompts,
         model,

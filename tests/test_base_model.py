@@ -106,6 +106,8 @@ def test_unreachable_hub_model_fails_with_one_clear_line(tmp_path: Path, repo_ro
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "cannot load base model 'ai-sage/Giga-Embeddings-instruct' (revision main)" in result.stderr
+    # No remote code (trust_remote_code: false) on a moving revision: warned, before the load.
+    assert "model.revision 'main' is not a 40-hex commit: the files of ai-sage/Giga-Embeddings-instruct" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "models" / "base").exists()
     assert [p.name for p in (tmp_path / "models").iterdir()] == []

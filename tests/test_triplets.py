@@ -364,3 +364,61 @@ def test_unit_encoder_sends_texts_sorted_and_keeps_their_rows() -> None:
 def test_runs_fill_the_shared_cache(mined, shared_cache: EmbeddingCache) -> None:
     # The module's first run got the cache empty (falsy: len 0) and must still have filled it.
     assert len(shared_cache) > 0 and shared_cache.encoded == len(shared_cache)
+
+
+@pytest.mark.parametrize("card_text", ["fields", "natural"])
+def test_unsupervised_samples_are_the_kept_training_rows(
+    card_text: str, mined, tiny_params: Params, tiny_clean, tiny_synonyms, base_model, shared_cache, tmp_path: Path
+) -> None:
+    """triplets.unsupervised: one text per training row kept for training (the rows the triplets
+    are drawn from), per source table, none from dev or test, none naming an evaluated brand;
+    counted in the stats; the leakage audit reads them; the task files stay as without them."""
+    from wb_embedder.leakage.audit import training_texts
+    from wb_embedder.triplets.tasks import training_tables
+    from wb_embedder.triplets.unsupervised import sample_texts
+
+    unsupervised = tiny_params.triplets.unsupervised.model_copy(update={"enabled": True, "card_text": card_text})
+    cfg = _with_strategy(tiny_params, "mined").model_copy(update={"unsupervised": unsupervised})
+    rows, manifest, queue, stats = generate_triplets(
+        tiny_clean, tiny_synonyms, cfg, tiny_params.benchmarks, tiny_params.model.prompts, base_model, Verdicts({}),
+        tiny_params.seed, shared_cache,
+    )
+    samples = rows.pop("unsupervised")
+    mined_rows, mined_manifest, mined_queue, mined_stats = mined
+    assert rows.keys() == mined_rows.keys()
+    for task, frame in rows.items():
+        pd.testing.assert_frame_equal(frame, mined_rows[task])
+    pd.testing.assert_frame_equal(queue, mined_queue)
+    assert {k: v for k, v in stats.items() if k != "unsupervised"} == mined_stats
+    assert manifest.pop("unsupervised") == {"file": "unsupervised.parquet", "rows": len(samples), "card_text": card_text}
+    assert manifest == mined_manifest
+
+    assert list(samples.columns) == ["anchor", "source"] and stats["unsupervised"]["samples"] == len(samples)
+    training = training_tables(tiny_clean, tiny_synonyms)
+    counts = stats["unsupervised"]["sources"]
+    assert list(counts) == list(unsupervised.sources) == ["products", "reviews", "product_qa", "support"]
+    for source, count in counts.items():
+        table = tiny_clean[source]
+        assert count["train_rows"] == (table["split"] == "train").sum() < len(table)
+        kept = len(training.tables[source])
+        assert count["withheld_eval_brand_rows"] == count["train_rows"] - kept
+        assert count["samples"] == kept - count["withheld_eval_brand_text"] == (samples["source"] == source).sum()
+    assert counts["products"]["withheld_eval_brand_rows"] > 0  # the withholding did happen
+
+    evaluated = set()
+    for source in unsupervised.sources:
+        table = tiny_clean[source]
+        evaluated |= set(sample_texts(table[table["split"] != "train"], source, card_text))
+    assert evaluated and not set(samples["anchor"]) & evaluated
+    matcher = BrandMatcher(eval_brand_spellings(tiny_synonyms, ["dev", "test"]))
+    assert not [t for t in samples["anchor"] if matcher.mentions(t)]
+    cards = set(samples.loc[samples["source"] == "products", "anchor"])
+    if card_text == "natural":
+        assert cards <= set(product_text(training.tables["products"]))
+    else:
+        assert all(t.startswith("название: ") for t in cards)
+
+    # Written as the stage writes data/triplets: the leakage audit's training texts include them.
+    for name, frame in {**rows, "unsupervised": samples}.items():
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    assert set(samples["anchor"]) <= set(training_texts(tmp_path))

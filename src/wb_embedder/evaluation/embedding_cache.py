@@ -155,6 +155,10 @@ def load_model(model_dir: Path | str, device: str | None, trust_remote_code: boo
         raise EvaluationError(f"{model_dir}: not a sentence-transformers model folder (none of {markers})")
     from sentence_transformers import SentenceTransformer
 
+    from wb_embedder.training.compat import unimplemented_attention
+
     model = SentenceTransformer(str(model_dir), device=device, trust_remote_code=trust_remote_code)
+    if why := unimplemented_attention(model):
+        raise EvaluationError(f"{model_dir}: {why}")
     model.eval()
     return model

@@ -113,6 +113,33 @@ def prepare_model(model: Any, cfg: FinetuneConfig) -> dict[str, int]:
     return {"trainable": trainable, "total": total}
 
 
+def dropout_in_training(model: Any) -> dict[str, int]:
+    """The dropout that acts while the model trains, by kind: ``nn.Dropout`` modules with p > 0 (the
+    model's own, LoRA's ``lora_dropout``) and attention modules whose ``attention_dropout`` rate is
+    above 0 (decoders pass it to the attention kernel rather than keeping a module)."""
+    found: dict[str, int] = {}
+    for module in model.modules():
+        if isinstance(module, nn.Dropout) and module.p > 0:
+            found["dropout modules"] = found.get("dropout modules", 0) + 1
+        rate = getattr(module, "attention_dropout", None)
+        if isinstance(rate, float) and rate > 0:
+            found["attention dropout"] = found.get("attention dropout", 0) + 1
+    return found
+
+
+def require_dropout(model: Any) -> None:
+    """SimCSE's noise: stop with one line when the prepared model has no dropout to train with."""
+    found = dropout_in_training(model)
+    if not found:
+        raise FinetuneError(
+            f"finetune.simcse needs dropout (its two embeddings of a text differ by dropout alone), and "
+            f"{type(get_backbone(model)).__name__} has none that acts in training (no dropout layer above 0, "
+            "attention dropout 0, finetune.lora.dropout 0); raise finetune.lora.dropout, or set "
+            "finetune.simcse.arrangement: none"
+        )
+    logger.info("SimCSE noise: %s", ", ".join(f"{n} {kind}" for kind, n in sorted(found.items())))
+
+
 def has_lora(model: Any) -> bool:
     """Whether the model carries (unmerged) adapters: transformers' adapter integration, which
     ``SentenceTransformer.add_adapter`` uses, lists them in ``active_adapters``."""

@@ -19,15 +19,20 @@ try:  # sentence-transformers >= 6
         BatchSamplers,
         DefaultBatchSampler,
         MultiDatasetBatchSamplers,
+        MultiDatasetDefaultBatchSampler,
         NoDuplicatesBatchSampler,
+        ProportionalBatchSampler,
+        RoundRobinBatchSampler,
     )
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
+        TripletDistanceMetric,
+        TripletLoss,
     )
     from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
 except ImportError:  # sentence-transformers 5.x
@@ -36,12 +41,20 @@ except ImportError:  # sentence-transformers 5.x
         CachedMultipleNegativesRankingLoss,
         MatryoshkaLoss,
         MultipleNegativesRankingLoss,
+        TripletDistanceMetric,
+        TripletLoss,
     )
     # 5.x's ModelCardCallback is a deprecated subclass; the trainer adds the class below.
     from sentence_transformers.model_card import SentenceTransformerModelCardCallback as ModelCardCallback
     from sentence_transformers.model_card import SentenceTransformerModelCardData
-    from sentence_transformers.models import Normalize, Pooling, Transformer
-    from sentence_transformers.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
+    from sentence_transformers.models import Dense, Normalize, Pooling, Transformer
+    from sentence_transformers.sampler import (
+        DefaultBatchSampler,
+        MultiDatasetDefaultBatchSampler,
+        NoDuplicatesBatchSampler,
+        ProportionalBatchSampler,
+        RoundRobinBatchSampler,
+    )
     from sentence_transformers.training_args import BatchSamplers, MultiDatasetBatchSamplers
 # The same path on both majors; imported here so that callers have one place to look.
 from sentence_transformers.util import all_gather, all_gather_with_grad
@@ -50,17 +63,23 @@ __all__ = [
     "BatchSamplers",
     "CachedMultipleNegativesRankingLoss",
     "DefaultBatchSampler",
+    "Dense",
     "MatryoshkaLoss",
     "ModelCardCallback",
     "MultiDatasetBatchSamplers",
+    "MultiDatasetDefaultBatchSampler",
     "MultipleNegativesRankingLoss",
     "NoDuplicatesBatchSampler",
     "Normalize",
     "Pooling",
+    "ProportionalBatchSampler",
+    "RoundRobinBatchSampler",
     "SentenceTransformerModelCardData",
     "SentenceTransformerTrainer",
     "SentenceTransformerTrainingArguments",
     "Transformer",
+    "TripletDistanceMetric",
+    "TripletLoss",
     "all_gather",
     "all_gather_with_grad",
     "backbone",
@@ -71,6 +90,7 @@ __all__ = [
     "mine_hard_negatives_scored",
     "token_embedding_dimension",
     "transformer_module",
+    "unimplemented_attention",
     "warmup_kwargs",
 ]
 
@@ -171,3 +191,28 @@ def warmup_kwargs(ratio: float) -> dict[str, float]:
 
     major = int(transformers.__version__.split(".", 1)[0])
     return {"warmup_steps": ratio} if major >= 5 else {"warmup_ratio": ratio}
+
+
+def unimplemented_attention(model: Any) -> str | None:
+    """Why the installed transformers would run this model other than its config says, or None.
+
+    EmbeddingGemma's config asks for bidirectional attention (``use_bidirectional_attention``), a
+    switch transformers' Gemma 3 learnt in 4.56: the GPU stack's 4.51 keeps the unknown key as a
+    plain attribute and runs the model causal, every embedding silently wrong. Only transformers'
+    own config classes are judged (a model's remote code implements what its config says)."""
+    import inspect
+
+    import transformers
+
+    found = backbone(model)
+    config = getattr(found, "config", None)
+    config = getattr(config, "text_config", None) or config
+    if not getattr(config, "use_bidirectional_attention", False) or not type(config).__module__.startswith("transformers."):
+        return None
+    if "use_bidirectional_attention" in inspect.signature(type(config).__init__).parameters:
+        return None
+    return (
+        f"its {type(config).__name__} asks for bidirectional attention (use_bidirectional_attention), which "
+        f"transformers {transformers.__version__} does not implement: it would embed with causal attention, silently "
+        "wrong; use the main stack (pip install -r requirements.txt)"
+    )

@@ -16,6 +16,9 @@ MANIFEST = "manifest.json"
 ANCHOR, POSITIVE, LABEL = "anchor", "positive", "label"
 NEGATIVE_PREFIX = "negative_"
 GROUPS = ("retrieval", "classification", "pairwise")
+# SimCSE's dataset and group (finetune.simcse), from the manifest's unsupervised samples.
+SIMCSE = "simcse"
+UNSUPERVISED = "unsupervised"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ class TaskData:
     @property
     def labelled(self) -> bool:
         return LABEL in self.frame.columns
+
+    @property
+    def negatives(self) -> int:
+        return len(self.text_columns) - 2
 
 
 def read_manifest(triplets_dir: Path) -> dict[str, Any]:
@@ -101,6 +108,40 @@ def load_tasks(triplets_dir: Path, prompts: Mapping[str, Any]) -> list[TaskData]
     return tasks
 
 
+def load_simcse(triplets_dir: Path, arrangement: str) -> TaskData:
+    """SimCSE's dataset: each unsupervised sample as the pair (text, text), in file order."""
+    manifest = read_manifest(triplets_dir)
+    entry = manifest.get(UNSUPERVISED)
+    if not isinstance(entry, dict) or "file" not in entry:
+        raise FinetuneError(
+            f"finetune.simcse.arrangement {arrangement} trains on unsupervised samples, but "
+            f"{triplets_dir / MANIFEST} lists none: set triplets.unsupervised.enabled: true and rerun gen_triplets"
+        )
+    path = triplets_dir / entry["file"]
+    try:
+        texts = pd.read_parquet(path, columns=[ANCHOR])[ANCHOR]
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise FinetuneError(f"unsupervised samples: {path} cannot be read ({type(exc).__name__}: {exc})") from None
+    if texts.empty or texts.isna().any():
+        raise FinetuneError(f"unsupervised samples: {path} has no rows or empty (null) texts")
+    texts = texts.astype(str).reset_index(drop=True)
+    # Two embeddings of the same text, told apart by dropout alone (SimCSE).
+    return TaskData(name=SIMCSE, group=SIMCSE, frame=pd.DataFrame({ANCHOR: texts, POSITIVE: texts}), labels=())
+
+
+def one_negative_per_row(task: TaskData) -> TaskData:
+    """A task's rows as triplets for TripletLoss, which takes one negative: a row with k
+    negatives becomes k rows (anchor, positive, negative_j), in row order."""
+    negatives = [c for c in task.text_columns if c.startswith(NEGATIVE_PREFIX)]
+    if len(negatives) <= 1:
+        return task
+    keep = [ANCHOR, POSITIVE] + ([LABEL] if task.labelled else [])
+    parts = [task.frame[keep].assign(**{f"{NEGATIVE_PREFIX}1": task.frame[column]}) for column in negatives]
+    frame = pd.concat(parts, keys=range(len(parts)), names=["negative", "row"]).swaplevel().sort_index()
+    frame = frame.reset_index(drop=True)[[ANCHOR, POSITIVE, f"{NEGATIVE_PREFIX}1", *keep[2:]]]
+    return TaskData(task.name, task.group, frame, task.labels)
+
+
 POOLED = "pooled"
 
 
@@ -135,7 +176,7 @@ def column_prompts(tasks: list[TaskData], prompts: Mapping[str, Any]) -> dict[st
 
 def task_stats(tasks: list[TaskData]) -> dict[str, dict[str, Any]]:
     return {
-        t.name: {"group": t.group, "rows": len(t.frame), "negatives": len(t.text_columns) - 2, "labels": len(t.labels)}
+        t.name: {"group": t.group, "rows": len(t.frame), "negatives": t.negatives, "labels": len(t.labels)}
         for t in tasks
     }
 

@@ -1,5 +1,6 @@
 """Losses per task group: in-batch-negative InfoNCE (MNRL), its GradCache variant, a label-aware
-variant for labelled (classification) data, and the optional Matryoshka wrapper.
+variant for labelled (classification) data, sentence-transformers' TripletLoss on each row's own
+negatives, and the optional Matryoshka wrapper.
 
 Label safety. In a classification batch, row j's positive carries row j's label, and row j's hard
 negatives carry some *other* label (gen_triplets guarantees a negative never has its anchor's
@@ -24,6 +25,8 @@ from wb_embedder.training.compat import (
     CachedMultipleNegativesRankingLoss,
     MatryoshkaLoss,
     MultipleNegativesRankingLoss,
+    TripletDistanceMetric,
+    TripletLoss,
     all_gather,
     all_gather_with_grad,
     distributed_initialized,
@@ -124,13 +127,30 @@ def gathers(cfg: LossSection) -> bool:
     return cfg.gather_across_devices and distributed_initialized()
 
 
+TRIPLET_DISTANCES = {
+    "cosine": TripletDistanceMetric.COSINE,
+    "euclidean": TripletDistanceMetric.EUCLIDEAN,
+    "manhattan": TripletDistanceMetric.MANHATTAN,
+}
+
+
 def build_loss(model: nn.Module, task: TaskData, cfg: LossSection) -> nn.Module:
     """The loss for one task: its group's choice, label-aware when the task carries labels (and
     ``loss.label_aware`` is on)."""
     kind = getattr(cfg, task.group)
     common = {"scale": cfg.scale, "gather_across_devices": gathers(cfg)}
     label_aware = task.labelled and cfg.label_aware
-    if kind == "cached_mnrl":
+    if kind == "triplet":
+        if task.negatives != 1:
+            # The params schema refuses triplet without negatives (use_negatives: false, SimCSE);
+            # triplet files without negative columns land here. k negatives are k rows by now
+            # (data.one_negative_per_row).
+            raise FinetuneError(
+                f"finetune.loss.{task.group}: triplet needs one explicit negative per row, and task {task.name!r} "
+                f"has {task.negatives} negative columns; use mnrl or cached_mnrl for this group"
+            )
+        loss = TripletLoss(model, distance_metric=TRIPLET_DISTANCES[cfg.triplet.distance], triplet_margin=cfg.triplet.margin)
+    elif kind == "cached_mnrl":
         cls = CachedLabelAwareMNRL if label_aware else CachedMultipleNegativesRankingLoss
         loss = cls(model, mini_batch_size=cfg.mini_batch_size, **common)
     else:

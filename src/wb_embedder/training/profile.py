@@ -11,7 +11,8 @@ the overrides stay in the workspace for the next run (``dvc exp run --temp``, or
 model that runs its own code (``trust_remote_code: true``) must be pinned to a commit
 (``model.revision``: 40 hex digits; the rule is ``wb_embedder.config.unpinned_remote_code``) unless
 ``--allow-unpinned`` is given, which adds ``model.allow_unpinned_remote_code: true`` to the flags
-so that check_params accepts the run too.
+so that check_params accepts the run too. A hub model that runs no code of its own on a revision
+that is no commit gets a warning on stderr (its weights can move), and the command is printed.
 """
 
 from __future__ import annotations
@@ -129,6 +130,16 @@ def _unpinned(model: dict[str, Any]) -> str | None:
     return unpinned_remote_code(str(model.get("base", "")), model.get("revision"), bool(model.get("trust_remote_code")))
 
 
+def _unpinned_weights(model: dict[str, Any]) -> str | None:
+    """The warning for a hub model on a moving revision that runs no remote code (remote code on
+    one is refused: :func:`check_pinned`)."""
+    from wb_embedder.config import unpinned_revision
+
+    if model.get("trust_remote_code"):
+        return None
+    return unpinned_revision(str(model.get("base", "")), model.get("revision"))
+
+
 def check_pinned(model: dict[str, Any], allow_unpinned: bool) -> None:
     """The pin rule, checked before the schemas so that its message names this tool's switch."""
     why = _unpinned(model)
@@ -171,7 +182,10 @@ def main(argv: list[str] | None = None) -> None:
         params = read_yaml(args.params)
     except (OSError, YamlError) as exc:
         raise ProfileError(f"{args.params}: cannot read params: {exc}") from None
-    check_pinned(merge(params, profile).get("model", {}), args.allow_unpinned)
+    merged_model = merge(params, profile).get("model", {})
+    check_pinned(merged_model, args.allow_unpinned)
+    if why := _unpinned_weights(merged_model):
+        print(f"warning: {why}", file=sys.stderr)
     if args.allow_unpinned:
         profile = waive_pin(profile, params)
     validate(merge(params, profile))

@@ -54,15 +54,11 @@ def training_arguments(
 ) -> Any:
     """Map the params section onto the trainer's arguments (creating them sets up torch.distributed
     when launched by torchrun); ``prompts`` None trains without any."""
-    from wb_embedder.training.compat import (
-        MultiDatasetBatchSamplers,
-        SentenceTransformerTrainingArguments,
-        checkpointing_kwargs,
-        warmup_kwargs,
-    )
+    from wb_embedder.training.compat import SentenceTransformerTrainingArguments, checkpointing_kwargs, warmup_kwargs
     from wb_embedder.training.samplers import no_duplicates_unless_labelled, random_batches
 
     distributed = cfg.distributed.launcher != "none"
+    total_steps = cfg.total_steps()
     return SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
         # The loader draws the global batch from one task; split_batches hands each process an
@@ -71,7 +67,7 @@ def training_arguments(
         per_device_train_batch_size=cfg.batch_size,
         accelerator_config={"split_batches": True},
         num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps if cfg.max_steps is not None else -1,
+        max_steps=total_steps if total_steps is not None else -1,
         learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay,
         **warmup_kwargs(cfg.warmup_ratio),
@@ -94,27 +90,57 @@ def training_arguments(
         save_total_limit=cfg.checkpoint.keep,
         report_to="none",  # curves go through the DVCLive callback build_trainer passes (its own Live)
         batch_sampler=no_duplicates_unless_labelled if cfg.batch_sampler == "no_duplicates" else random_batches,
-        multi_dataset_batch_sampler=(
-            MultiDatasetBatchSamplers.ROUND_ROBIN
-            if cfg.multi_dataset_sampler == "round_robin"
-            else MultiDatasetBatchSamplers.PROPORTIONAL
-        ),
+        multi_dataset_batch_sampler=multi_dataset_sampler(cfg),
         prompts=prompts,
         ddp_backend=cfg.distributed.backend if distributed else None,
         ddp_find_unused_parameters=False,
     )
 
 
+def multi_dataset_sampler(cfg: FinetuneConfig) -> Any:
+    """How the trainer picks each batch's dataset: the library's round-robin or proportional
+    sampler; with SimCSE on, that sampler inside :class:`~wb_embedder.training.samplers.SimcseSchedule`,
+    which puts SimCSE's steps among (or before) its batches."""
+    from functools import partial
+
+    from wb_embedder.training.compat import MultiDatasetBatchSamplers, ProportionalBatchSampler, RoundRobinBatchSampler
+    from wb_embedder.training.samplers import SimcseSchedule
+
+    round_robin = cfg.multi_dataset_sampler == "round_robin"
+    if not cfg.simcse_on:
+        return MultiDatasetBatchSamplers.ROUND_ROBIN if round_robin else MultiDatasetBatchSamplers.PROPORTIONAL
+    return partial(
+        SimcseSchedule,
+        supervised_sampler=RoundRobinBatchSampler if round_robin else ProportionalBatchSampler,
+        supervised=cfg.max_steps,
+        simcse=cfg.simcse.steps,
+        first_phase=cfg.simcse.arrangement == "first_phase",
+    )
+
+
+def task_prompts(cfg: FinetuneConfig, model_cfg: ModelConfig) -> dict[str, Any]:
+    """model.prompts per task, and SimCSE's when it is on: its prompts task's query prompt on both
+    sides (the two embeddings of a text must differ by dropout alone, not by their prompts)."""
+    from wb_embedder.training.data import SIMCSE
+
+    prompts: dict[str, Any] = dict(model_cfg.prompts)
+    if cfg.simcse_on:
+        query = model_cfg.prompts[cfg.simcse.prompts].query
+        prompts[SIMCSE] = model_cfg.prompts[cfg.simcse.prompts].model_copy(update={"document": query})
+    return prompts
+
+
 def _fingerprint_parts(
     cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: FinetunePaths, tasks: list[Any]
 ) -> dict[str, Any]:
+    prompts = task_prompts(cfg, model_cfg)
     return {
         "finetune": cfg.fingerprint_view(),
         "model": {
             "base": model_cfg.base,
             "revision": model_cfg.revision,
             "max_seq_length": model_cfg.max_seq_length,
-            "prompts": {t.name: model_cfg.prompts[t.name].model_dump() for t in tasks},
+            "prompts": {t.name: prompts[t.name].model_dump() for t in tasks},
         },
         "seed": seed,
         "triplets": tree_digest(paths.triplets),
@@ -135,7 +161,7 @@ def _is_oom(exc: BaseException) -> bool:
 def oom_message(cfg: FinetuneConfig, model_cfg: ModelConfig) -> str:
     per_process = cfg.batch_size // cfg.distributed.nproc
     hints = [f"lower finetune.batch_size (now {cfg.batch_size}, {per_process} per process)"]
-    if "cached_mnrl" in (cfg.loss.retrieval, cfg.loss.classification, cfg.loss.pairwise):
+    if "cached_mnrl" in cfg.group_losses().values():
         hints.append(f"lower finetune.loss.mini_batch_size (now {cfg.loss.mini_batch_size})")
     else:
         hints.append("use loss cached_mnrl with a small finetune.loss.mini_batch_size (same batch, constant memory)")
@@ -171,17 +197,30 @@ def build_trainer(
     from transformers import enable_full_determinism, set_seed
 
     from wb_embedder.base_model import carry_load_kwargs
-    from wb_embedder.training.adapt import load_base_model, prepare_model
+    from wb_embedder.training.adapt import load_base_model, prepare_model, require_dropout
     from wb_embedder.training.callbacks import StepCurves, open_live
     from wb_embedder.training.card import card_data
     from wb_embedder.training.compat import SentenceTransformerTrainer
-    from wb_embedder.training.data import POOLED, column_prompts, load_tasks, shape_tasks
+    from wb_embedder.training.data import (
+        POOLED,
+        column_prompts,
+        load_simcse,
+        load_tasks,
+        one_negative_per_row,
+        shape_tasks,
+    )
     from wb_embedder.training.losses import build_loss, gathers
 
     loaded = load_tasks(paths.triplets, model_cfg.prompts)
+    # TripletLoss takes one negative: a row with k negatives trains as k triplets.
+    loaded = [one_negative_per_row(t) if getattr(cfg.loss, t.group) == "triplet" else t for t in loaded]
     tasks = shape_tasks(loaded, cfg.use_negatives, cfg.multi_dataset_sampler == POOLED)
+    if cfg.simcse_on:
+        # Last: SimcseSchedule takes the trainer's last dataset for SimCSE's.
+        loaded.append(load_simcse(paths.triplets, cfg.simcse.arrangement))
+        tasks.append(loaded[-1])
     _check_batches(tasks, cfg)
-    prompts = column_prompts(tasks, model_cfg.prompts) if cfg.prompts == "per_task" else None
+    prompts = column_prompts(tasks, task_prompts(cfg, model_cfg)) if cfg.prompts == "per_task" else None
     args = training_arguments(cfg, seed, paths.checkpoints, prompts)
     parts = _fingerprint_parts(cfg, model_cfg, seed, paths, loaded)
     digest = checkpoints.fingerprint(parts)
@@ -210,6 +249,9 @@ def build_trainer(
     model.model_card_data = card_data(model_cfg.base, model_cfg.revision)
     model.model_card_data.register_model(model)
     counts = prepare_model(model, cfg)
+    if cfg.simcse_on:
+        # SimCSE's two embeddings of a text differ by dropout alone: without any, it teaches nothing.
+        require_dropout(model)
     datasets = {t.name: Dataset.from_pandas(t.frame, preserve_index=False) for t in tasks}
     losses = {t.name: build_loss(model, t, cfg.loss) for t in tasks}
     if gathers(cfg.loss):
@@ -227,10 +269,19 @@ def build_trainer(
 
 def _check_batches(tasks: list[Any], cfg: FinetuneConfig) -> None:
     """With drop_last, a task smaller than one batch would silently never train: say so."""
+    from wb_embedder.training.data import SIMCSE
+
     if not cfg.drop_last:
         return
-    empty = [f"{t.name} ({len(t.frame)} rows)" for t in tasks if len(t.frame) < cfg.batch_size]
-    if len(empty) == len(tasks):
+    supervised = [t for t in tasks if t.group != SIMCSE]
+    for task in tasks:
+        if task.group == SIMCSE and len(task.frame) < cfg.batch_size:
+            raise FinetuneError(
+                f"finetune.batch_size {cfg.batch_size} is larger than the unsupervised samples ({len(task.frame)} rows): "
+                "SimCSE would train no batch (lower batch_size or set drop_last: false)"
+            )
+    empty = [f"{t.name} ({len(t.frame)} rows)" for t in supervised if len(t.frame) < cfg.batch_size]
+    if len(empty) == len(supervised):
         raise FinetuneError(
             f"finetune.batch_size {cfg.batch_size} is larger than every task; no batch to train "
             "(lower batch_size or set drop_last: false)"
@@ -278,6 +329,8 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         "trainable_parameters": session.counts["trainable"],
         "total_parameters": session.counts["total"],
     }
+    if cfg.simcse_on:
+        summary["simcse"] = {"arrangement": cfg.simcse.arrangement, "steps": cfg.simcse.steps}
     # The model folder holds only what the same params reproduce bit for bit (its hash in
     # dvc.lock must not change between identical runs); wall-clock figures go to DVCLive.
     deterministic = {k: v for k, v in summary.items() if not _is_timing(k)}

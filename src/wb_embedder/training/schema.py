@@ -10,9 +10,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from wb_embedder.schema import StrictSection as _Section
+from wb_embedder.triplets.schema import TaskName
 
-
-GroupLoss = Literal["mnrl", "cached_mnrl"]
+# mnrl: in-batch-negative InfoNCE (MultipleNegativesRankingLoss); cached_mnrl: its GradCache
+# variant; triplet: sentence-transformers' TripletLoss on each row's explicit negatives.
+GroupLoss = Literal["mnrl", "cached_mnrl", "triplet"]
+SUPERVISED_GROUPS = ("retrieval", "classification", "pairwise")
 
 
 class LoraSection(_Section):
@@ -28,13 +31,24 @@ class LoraSection(_Section):
     top_layers: int | None = Field(default=..., gt=0)
 
 
+class TripletSection(_Section):
+    """sentence-transformers' TripletLoss (a group's loss ``triplet``): per row and negative,
+    max(d(anchor, positive) - d(anchor, negative) + margin, 0)."""
+
+    distance: Literal["cosine", "euclidean", "manhattan"]
+    margin: float = Field(gt=0)
+
+
 class LossSection(_Section):
-    """One loss per task group. Every loss is in-batch-negative InfoNCE; tasks with a label column
-    (classification) always mask in-batch candidates that could share the anchor's label."""
+    """One loss per task group. The InfoNCE losses (mnrl, cached_mnrl) mask, for tasks with a label
+    column (classification), in-batch candidates that could share the anchor's label; ``triplet``
+    has no in-batch candidates (each row's own negatives only)."""
 
     retrieval: GroupLoss
     classification: GroupLoss
     pairwise: GroupLoss
+    # SimCSE's group (finetune.simcse): its pairs are a text and itself, so no triplet.
+    simcse: GroupLoss
     # Similarity scale (1 / temperature).
     scale: float = Field(gt=0)
     # cached_mnrl (GradCache): rows embedded per forward pass; memory stays that of this batch.
@@ -46,12 +60,34 @@ class LossSection(_Section):
     # Labelled (classification) tasks: mask every in-batch candidate that may share the anchor's
     # label (false: plain MNRL, same-label texts of other rows count as negatives).
     label_aware: bool
+    triplet: TripletSection
 
     @model_validator(mode="after")
     def _dims_are_valid(self) -> LossSection:
         if any(d <= 0 for d in self.matryoshka_dims) or len(set(self.matryoshka_dims)) != len(self.matryoshka_dims):
             raise ValueError("loss.matryoshka_dims must be distinct positive sizes")
+        if self.simcse == "triplet":
+            raise ValueError(
+                "loss.simcse: triplet needs explicit negatives, and SimCSE's pairs (a text and itself) have none; "
+                "use mnrl or cached_mnrl"
+            )
         return self
+
+
+class SimcseSection(_Section):
+    """SimCSE (sentence-transformers' recipe): each unsupervised sample (triplets.unsupervised) as
+    the pair (text, text), the loss ``loss.simcse`` over the batch, dropout the only difference
+    between the two embeddings of a text."""
+
+    # none | mixed: its batches spread evenly among the supervised ones | first_phase: all of them
+    # before the supervised ones (domain adaptation). One run either way: one optimizer, one
+    # learning-rate schedule over every step, one checkpoint stream.
+    arrangement: Literal["none", "mixed", "first_phase"]
+    # Its optimizer steps, on top of max_steps (the supervised steps stay max_steps).
+    steps: int = Field(gt=0)
+    # The model.prompts task whose query prompt both embeddings of a text get (the same prompt on
+    # both sides: the prompt must not be the difference between them).
+    prompts: TaskName
 
 
 class CheckpointSection(_Section):
@@ -125,6 +161,7 @@ class FinetuneConfig(_Section):
     logging_steps: int = Field(gt=0)
     checkpoint: CheckpointSection
     distributed: DistributedSection
+    simcse: SimcseSection
 
     @model_validator(mode="after")
     def _consistent(self) -> FinetuneConfig:
@@ -148,10 +185,35 @@ class FinetuneConfig(_Section):
                 )
             if len({self.loss.retrieval, self.loss.classification, self.loss.pairwise}) != 1:
                 raise ValueError("multi_dataset_sampler: pooled trains one dataset with one loss: give every group the same loss")
-        uses_cache = "cached_mnrl" in (self.loss.retrieval, self.loss.classification, self.loss.pairwise)
+        if not self.use_negatives and (groups := [g for g in SUPERVISED_GROUPS if getattr(self.loss, g) == "triplet"]):
+            raise ValueError(
+                f"loss.{groups[0]}: triplet needs each row's explicit negatives, but use_negatives is false; "
+                "use mnrl or cached_mnrl, or set use_negatives: true"
+            )
+        if self.simcse.arrangement != "none" and self.max_steps is None:
+            raise ValueError(
+                f"simcse.arrangement {self.simcse.arrangement} needs max_steps (the supervised steps; "
+                "simcse.steps come on top of them)"
+            )
+        uses_cache = "cached_mnrl" in self.group_losses().values()
         if uses_cache and self.loss.mini_batch_size > self.batch_size // self.distributed.nproc:
             raise ValueError("loss.mini_batch_size is larger than the per-process batch; it would cache nothing")
         return self
+
+    @property
+    def simcse_on(self) -> bool:
+        return self.simcse.arrangement != "none"
+
+    def group_losses(self) -> dict[str, str]:
+        """The loss of each group that trains (SimCSE's only when it is on)."""
+        groups = [*SUPERVISED_GROUPS, *(["simcse"] if self.simcse_on else [])]
+        return {group: getattr(self.loss, group) for group in groups}
+
+    def total_steps(self) -> int | None:
+        """The run's optimizer steps: max_steps, and SimCSE's on top when it is on."""
+        if self.max_steps is None:
+            return None
+        return self.max_steps + (self.simcse.steps if self.simcse_on else 0)
 
     def fingerprint_view(self) -> dict:
         """The settings that change what training computes; checkpoint, logging and worker

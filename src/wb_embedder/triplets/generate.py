@@ -26,7 +26,9 @@ from wb_embedder.triplets.negatives import (
     same_category_candidates,
 )
 from wb_embedder.triplets.schema import TripletsConfig
-from wb_embedder.triplets.tasks import TaskPairs, build_task_pairs
+from wb_embedder.triplets.tasks import TaskPairs, task_pairs, training_tables
+from wb_embedder.triplets.unsupervised import NAME as UNSUPERVISED
+from wb_embedder.triplets.unsupervised import unsupervised_samples
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +224,8 @@ def generate_triplets(
     seed: int,
     cache: EmbeddingCache | None = None,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any], pd.DataFrame, dict[str, Any]]:
-    """Return (rows per task, manifest, annotation queue, stats).
+    """Return (rows per file: each task's, and ``unsupervised`` where triplets.unsupervised is
+    enabled; manifest, annotation queue, stats).
 
     ``labels``: the benchmarks' rules for relevance grades and review polarity, which the
     training labels follow (:mod:`wb_embedder.labels`).
@@ -230,6 +233,7 @@ def generate_triplets(
     strategies, say); by default each run encodes every distinct text once.
     """
     enabled = {task: group for group, tasks in cfg.groups.items() for task in tasks}
+    training = training_tables(tables, synonyms)
     for task in enabled:
         if task not in TASK_NEEDS:
             raise TripletsError(f"triplets.groups names unknown task {task!r}; known: {sorted(TASK_NEEDS)}")
@@ -239,8 +243,8 @@ def generate_triplets(
     # whose training split gives it no row; the others are trained.
     counts = field_counts(tables)
     skipped = {task: reason for task in sorted(enabled) if (reason := missing_reason(TASK_NEEDS[task], counts))}
-    all_pairs, withheld = build_task_pairs(tables, synonyms, cfg.positives, labels, seed,
-                                           [task for task in sorted(enabled) if task not in skipped])
+    all_pairs = task_pairs(training, cfg.positives, labels, seed, [task for task in sorted(enabled) if task not in skipped])
+    withheld = training.withheld
     fused = cfg.negatives.strategy == "fusion_multineg"
     wanted = cfg.negatives.fusion_num_negatives if fused else cfg.negatives.num_negatives
     brand_variants = brand_variant_map(synonyms)
@@ -307,5 +311,10 @@ def generate_triplets(
         key: sum(t[key] for t in stats["tasks"].values())
         for key in ("pairs", "rows", "filtered_false_negative", "queued", "accepted", "rejected", "swapped")
     }
+    if cfg.unsupervised.enabled:
+        # Only when asked for: off, data/triplets and its stats are what they were without it.
+        outputs[UNSUPERVISED], stats[UNSUPERVISED] = unsupervised_samples(tables, training, cfg.unsupervised)
+        manifest[UNSUPERVISED] = {"file": f"{UNSUPERVISED}.parquet", "rows": stats[UNSUPERVISED]["samples"],
+                                  "card_text": cfg.unsupervised.card_text}
     return outputs, manifest, queue_frame.head(cfg.annotation.max_queue).reset_index(drop=True), stats
 

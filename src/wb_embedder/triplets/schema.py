@@ -64,8 +64,32 @@ class AnnotationConfig(_Section):
         return self
 
 
+# The clean tables an unsupervised sample can come from (one text per kept training row).
+UnsupervisedSource = Literal["products", "reviews", "product_qa", "support"]
+
+
+class UnsupervisedConfig(_Section):
+    """Unsupervised samples (the second seed's): one text per kept training row, for SimCSE
+    (``finetune.simcse``), written to ``data/triplets/unsupervised.parquet``."""
+
+    # Off, nothing is written and data/triplets stays as without this section.
+    enabled: bool
+    sources: list[UnsupervisedSource] = Field(min_length=1)
+    # A product card as text: "fields" joins "название: ..., бренд: ..." parts (the seed's column:
+    # value rendering, the fusion_multineg positive's); "natural" is the card's own text (title.
+    # brand. subject. characteristics. description), the document the benchmarks rank.
+    card_text: Literal["fields", "natural"]
+
+    @model_validator(mode="after")
+    def _sources_once(self) -> UnsupervisedConfig:
+        if len(set(self.sources)) != len(self.sources):
+            raise ValueError("unsupervised.sources names a table twice")
+        return self
+
+
 class TripletsConfig(_Section):
     groups: dict[Literal["retrieval", "classification", "pairwise"], list[TaskName]]
     positives: PositivesConfig
     negatives: NegativesConfig
     annotation: AnnotationConfig
+    unsupervised: UnsupervisedConfig

@@ -241,19 +241,36 @@ def withhold_eval_brands(
     return out, synonyms, kept_brands, dropped
 
 
-def build_task_pairs(
-    tables: dict[str, pd.DataFrame], synonyms: pd.DataFrame, cfg: PositivesConfig, labels: BenchmarksConfig,
-    seed: int, tasks: Iterable[str] | None = None,
-) -> tuple[dict[str, TaskPairs], dict[str, int]]:
-    """The pairs of every task in ``tasks`` (default all), from the training split only, with no
-    evaluated brand in them; and the counts of rows withheld for mentioning one. Relevance grades
-    and review polarity follow the benchmarks' rules (``labels``: :mod:`wb_embedder.labels`), so
-    training labels mean what the benchmarks score."""
+@dataclass
+class TrainingTables:
+    """The training split of every clean table, rows that mention a WBBrandSyns dev / test brand
+    withheld (:func:`withhold_eval_brands`): what every training text is drawn from."""
+
+    tables: dict[str, pd.DataFrame]
+    synonyms: pd.DataFrame  # train-split brand variants
+    brands: list[str]  # train brands, evaluated ones withheld
+    withheld: dict[str, int]  # rows withheld per table (and brands)
+    matcher: BrandMatcher  # the evaluated brands' spellings
+
+
+def training_tables(tables: dict[str, pd.DataFrame], synonyms: pd.DataFrame) -> TrainingTables:
+    """The training split only, with no evaluated brand in it."""
     train = {name: frame[frame["split"] == TRAIN].reset_index(drop=True) for name, frame in tables.items()}
     matcher = BrandMatcher(eval_brand_spellings(synonyms, EVAL_SPLITS)) if "split" in synonyms else BrandMatcher({})
     syn_train = synonyms[synonyms["split"] == TRAIN] if "split" in synonyms else synonyms
     brands = sorted({b for b in train["products"]["brandname"] if b})
     train, syn_train, brands, withheld = withhold_eval_brands(train, syn_train, brands, matcher)
+    return TrainingTables(train, syn_train, brands, withheld, matcher)
+
+
+def task_pairs(
+    training: TrainingTables, cfg: PositivesConfig, labels: BenchmarksConfig, seed: int, tasks: Iterable[str] | None = None,
+) -> dict[str, TaskPairs]:
+    """The pairs of every task in ``tasks`` (default all) from the training tables; a task is built
+    only when asked for, so one whose columns a partial dump lacks is never touched. Relevance
+    grades and review polarity follow the benchmarks' rules (``labels``: :mod:`wb_embedder.labels`),
+    so training labels mean what the benchmarks score."""
+    train, syn_train, brands = training.tables, training.synonyms, training.brands
     products, log = train["products"], train["search_log"]
     reviews, support = train["reviews"], train["support"]
     builders: dict[str, Callable[[], TaskPairs]] = {
@@ -273,4 +290,4 @@ def build_task_pairs(
             "support_intent", support["question"], support["intent"], cfg, seed),
         "brand_synonyms": lambda: brand_synonym_pairs(syn_train, brands, cfg, seed),
     }
-    return {task: builders[task]() for task in (builders if tasks is None else tasks)}, withheld
+    return {task: builders[task]() for task in (builders if tasks is None else tasks)}
