@@ -126,6 +126,9 @@ def _export_fp32(model: Any, path: Path, opset: int) -> tuple[str, ...]:
         # the tracer's notes on shape-dependent Python branches in transformers' code are expected.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # transformers' attention mask indexes the padding mask with aranges, never negative
+        # indices, which is what this caution is about (the parity check runs the graph anyway).
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator of advanced indexing")
         try:
             with torch.no_grad():
                 torch.onnx.export(
