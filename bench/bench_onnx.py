@@ -41,7 +41,7 @@ VARIANTS = ("torch-fp32", "onnx-fp32", "onnx-int8")
 BATCHES = (1, 32)
 LENGTHS = (64, 256)
 # Texts timed per setting: enough batches for a stable figure, few enough for minutes in all.
-TEXTS = {(1, 64): 48, (1, 256): 24, (32, 64): 192, (32, 256): 96}
+TEXTS = {(1, 64): 24, (1, 256): 12, (32, 64): 128, (32, 256): 64}
 TITLES = ROOT / "data" / "real" / "titles.tsv"
 PROMPT = "query: "
 

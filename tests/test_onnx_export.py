@@ -126,6 +126,11 @@ def test_export_folder_holds_both_graphs_tokenizer_prompts_and_manifest(exported
     assert all(d == ["batch", "sequence"] for d in dims), dims
     int8 = onnx.load(str(exported / FILES["int8"]))
     assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for n in int8.graph.node)
+    # Each layer's FFN down-projection stays fp32 (export.quantization.keep_fp32), the rest is int8.
+    kept = [n.name for n in int8.graph.node if n.op_type == "MatMul" and "/output/dense/" in n.name
+            and "attention" not in n.name]
+    assert len(kept) == 2 == manifest["quantization"]["nodes_kept_fp32"]
+    assert not any(n.op_type == "MatMul" and "intermediate" in n.name for n in int8.graph.node)
     assert (exported / FILES["int8"]).stat().st_size < (exported / FILES["fp32"]).stat().st_size
 
 
@@ -289,6 +294,9 @@ def test_unknown_quantization_op_type_and_parity_failure_are_named(tiny_model: P
     out = tmp_path / "onnx"
     with pytest.raises(ExportError, match=r"export.quantization.op_types: onnxruntime quantizes no \['Softmax'\]"):
         export_model(tiny_model, out, export_cfg(quantization={"op_types": ["MatMul", "Softmax"]}), PROMPTS_BY_TASK,
+                     trust_remote_code=False)
+    with pytest.raises(ExportError, match=r"keep_fp32: 'attention/nowhere' matches no MatMul/Gather node"):
+        export_model(tiny_model, out, export_cfg(quantization={"keep_fp32": ["attention/nowhere"]}), PROMPTS_BY_TASK,
                      trust_remote_code=False)
     # An int8 copy must be as close as asked, or nothing is written.
     with pytest.raises(ExportError, match=r"int8 copy strays .* below export.parity.min_int8_mean_cosine 1.0"):

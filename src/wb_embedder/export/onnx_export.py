@@ -32,6 +32,7 @@ needs the onnxscript package and was not needed for these models).
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Mapping
 from importlib.metadata import version
@@ -142,7 +143,9 @@ def _export_fp32(model: Any, path: Path, opset: int) -> tuple[str, ...]:
     return names
 
 
-def _quantize(source: Path, target: Path, cfg: ExportConfig) -> None:
+def _quantize(source: Path, target: Path, cfg: ExportConfig) -> list[str]:
+    """Write the int8 copy of ``source``; return the names of the nodes kept in fp32."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.registry import IntegerOpsRegistry
 
@@ -151,9 +154,19 @@ def _quantize(source: Path, target: Path, cfg: ExportConfig) -> None:
     if unknown:
         raise ExportError(f"export.quantization.op_types: onnxruntime quantizes no {unknown} dynamically "
                           f"(it does {sorted(IntegerOpsRegistry)})")
+    names = [node.name for node in onnx.load(str(source), load_external_data=False).graph.node
+             if node.op_type in q.op_types]
+    keep: list[str] = []
+    for pattern in q.keep_fp32:
+        matched = [name for name in names if re.search(pattern, name)]
+        if not matched:
+            raise ExportError(f"export.quantization.keep_fp32: {pattern!r} matches no {'/'.join(q.op_types)} node "
+                              f"(node names look like {names[len(names) // 2]!r})")
+        keep += [name for name in matched if name not in keep]
     weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[q.weight_type]
     quantize_dynamic(source, target, op_types_to_quantize=list(q.op_types), per_channel=q.per_channel,
-                     reduce_range=q.reduce_range, weight_type=weight_type)
+                     reduce_range=q.reduce_range, weight_type=weight_type, nodes_to_exclude=keep)
+    return keep
 
 
 def _write_tokenizer(model: Any, path: Path) -> None:
@@ -226,7 +239,7 @@ def _export(model: Any, model_dir: Path, tmp: Path, cfg: ExportConfig, prompts: 
     from wb_embedder.training.compat import Normalize, Pooling, embedding_dimension
 
     names = _export_fp32(model, tmp / FILES["fp32"], cfg.opset)
-    _quantize(tmp / FILES["fp32"], tmp / FILES["int8"], cfg)
+    kept_fp32 = _quantize(tmp / FILES["fp32"], tmp / FILES["int8"], cfg)
     _write_tokenizer(model, tmp / TOKENIZER)
     write_json({task: pair.model_dump() for task, pair in sorted(prompts.items())}, tmp / PROMPTS)
     pooling = next(m for m in model if isinstance(m, Pooling))
@@ -248,7 +261,7 @@ def _export(model: Any, model_dir: Path, tmp: Path, cfg: ExportConfig, prompts: 
                       "truncation_side": tokenizer.truncation_side,
                       "do_lower_case": bool(getattr(model[0], "do_lower_case", False))},
         "prompts": PROMPTS,
-        "quantization": cfg.quantization.model_dump(),
+        "quantization": {**cfg.quantization.model_dump(), "nodes_kept_fp32": len(kept_fp32)},
         "versions": {name: version(name) for name in ("torch", "onnx", "onnxruntime", "tokenizers")},
     }
     write_json(manifest, tmp / MANIFEST)  # the loader reads it for the parity check

@@ -5,9 +5,10 @@ Only pydantic here: ``wb_embedder.config`` imports this module, and every stage 
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from wb_embedder.schema import StrictSection as _Section
 
@@ -24,6 +25,20 @@ class QuantizationSection(_Section):
     # ONNX operator types whose weights are quantized, by onnxruntime's names (MatMul: every
     # projection; Gather: the word-embedding table, three quarters of e5-small's weights).
     op_types: list[str] = Field(min_length=1)
+    # Nodes left in fp32: regular expressions searched in the ONNX node names (each must match at
+    # least one node). Dynamic quantization scales a whole activation tensor at once, and the input
+    # of a BERT layer's FFN down-projection (GELU output) has outliers that such a scale crushes.
+    keep_fp32: list[str]
+
+    @field_validator("keep_fp32")
+    @classmethod
+    def _patterns(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {pattern!r} ({exc})") from None
+        return patterns
 
 
 class ParitySection(_Section):
