@@ -1,6 +1,6 @@
 """Speed of the shipped model: PyTorch fp32 (sentence-transformers) vs the ONNX export, fp32 and int8.
 
-    python bench/bench_onnx.py [--model models/finetuned] [--onnx models/onnx] [--repeats 3] \
+    python bench/bench_onnx.py [--model models/finetuned] [--onnx models/onnx] [--repeats 2] \
         [--out bench/results/bench_onnx.json]
 
 Texts per second at batch 1 and batch 32, at 64 and 256 tokens (real Ozon titles from
@@ -41,7 +41,7 @@ VARIANTS = ("torch-fp32", "onnx-fp32", "onnx-int8")
 BATCHES = (1, 32)
 LENGTHS = (64, 256)
 # Texts timed per setting: enough batches for a stable figure, few enough for minutes in all.
-TEXTS = {(1, 64): 24, (1, 256): 12, (32, 64): 128, (32, 256): 64}
+TEXTS = {(1, 64): 16, (1, 256): 8, (32, 64): 96, (32, 256): 64}
 TITLES = ROOT / "data" / "real" / "titles.tsv"
 PROMPT = "query: "
 
@@ -169,7 +169,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("models/finetuned"))
     parser.add_argument("--onnx", type=Path, default=Path("models/onnx"))
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
