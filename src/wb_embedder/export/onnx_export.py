@@ -164,8 +164,16 @@ def _quantize(source: Path, target: Path, cfg: ExportConfig) -> list[str]:
                               f"(node names look like {names[len(names) // 2]!r})")
         keep += [name for name in matched if name not in keep]
     weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[q.weight_type]
-    quantize_dynamic(source, target, op_types_to_quantize=list(q.op_types), per_channel=q.per_channel,
-                     reduce_range=q.reduce_range, weight_type=weight_type, nodes_to_exclude=keep)
+    # onnxruntime's quantizer logs on the root logger, at INFO a line per tensor it leaves alone
+    # (60 on e5-small), which would bury the stage's own lines; its warnings still pass.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        quantize_dynamic(source, target, op_types_to_quantize=list(q.op_types), per_channel=q.per_channel,
+                         reduce_range=q.reduce_range, weight_type=weight_type, nodes_to_exclude=keep)
+    finally:
+        root.setLevel(level)
     return keep
 
 
