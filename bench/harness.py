@@ -1,7 +1,7 @@
 """The benchmark harness: every speed figure of the project, in one report.
 
     python bench/harness.py                  # everything (about 45 minutes on 2 cores)
-    python bench/harness.py --only pipeline  # a subset: pipeline, finetune, evaluate, mining, synonyms
+    python bench/harness.py --only pipeline  # a subset: pipeline, finetune, evaluate, mining, synonyms, onnx
     python bench/harness.py --render         # only rewrite the Markdown from bench/results/report.json
 
 Writes bench/results/report.json and bench/results/report.md (docs/performance.md shows the latter).
@@ -9,8 +9,9 @@ Writes bench/results/report.json and bench/results/report.md (docs/performance.m
 - pipeline: the default `dvc repro` from scratch in a fresh copy of the repository (empty DVC
   cache), stage by stage, with wall time and peak RSS of each stage; then a no-op `dvc repro`
   (median of 3), and the time after changing an evaluate-only param (which stages reran).
-- finetune, evaluate, mining, synonyms: the component benchmarks next to this file, each
-  comparison measured as a ratio within one run.
+- finetune, evaluate, mining, synonyms, onnx: the component benchmarks next to this file, each
+  comparison measured as a ratio within one run (onnx: PyTorch fp32 vs the ONNX export's fp32 and
+  int8 graphs, whose table the README shows: bench/results/onnx.md).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from wb_embedder.io import read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("pipeline", "finetune", "evaluate", "mining", "synonyms")
+PARTS = ("pipeline", "finetune", "evaluate", "mining", "synonyms", "onnx")
 
 logger = logging.getLogger("harness")
 
@@ -138,7 +139,7 @@ def _load(part: str, r: dict[str, Any]) -> str:
     """The 1-minute load average around a part's run, as its benchmark recorded it."""
     if part == "finetune":
         return _span([m["load_1min"] for runs in r["measurements"].values() for m in runs])
-    if part == "evaluate":
+    if part in ("evaluate", "onnx"):
         return _span(r["load_average_1min"])
     if part == "synonyms":
         return f"{r['load_avg_1m_at_end']:.2f} at the end"
@@ -182,6 +183,14 @@ def _targets_markdown(report: dict[str, Any]) -> list[str]:
         y = report["synonyms"]
         rows.append(("synonyms", f"gen_synonyms, {y['brands']:,} brands, every strategy on",
                      f"{y['wall_s']} s wall, {y['cpu_s']} s CPU, {y['peak_rss_mib']} MiB peak", "<= 120 s"))
+    if "onnx" in report:
+        o = report["onnx"]
+        int8, fp32 = o["speed_up_vs_torch"]["onnx-int8"], o["texts_per_s"]["torch-fp32"]
+        rows.append(("onnx", "int8 ONNX export vs PyTorch fp32, batch 32, 64 / 256 tokens",
+                     f"{int8['batch32_tokens64']:.2f}x / {int8['batch32_tokens256']:.2f}x "
+                     f"({o['texts_per_s']['onnx-int8']['batch32_tokens64']:.1f} vs {fp32['batch32_tokens64']:.1f} / "
+                     f"{o['texts_per_s']['onnx-int8']['batch32_tokens256']:.1f} vs {fp32['batch32_tokens256']:.1f} "
+                     f"texts/s; median of {o['repeats']} interleaved rounds, {o['threads']} threads each)", ">= 2"))
     lines = ["| part | what | measured | 1-min load (2 cores) | on | target |", "|---|---|---|---|---|---|"]
     lines += [f"| {part} | {what} | {figure} | {_load(part, report[part])} | {report[part].get('measured_on', '-')} "
               f"| {target} |" for part, what, figure, target in rows]
@@ -196,6 +205,33 @@ def _targets_markdown(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+ONNX_LABELS = {"torch-fp32": "PyTorch fp32 (sentence-transformers)", "onnx-fp32": "ONNX fp32 (ONNX Runtime)",
+               "onnx-int8": "ONNX int8 (ONNX Runtime, dynamic quantization)"}
+
+
+def _onnx_markdown(o: dict[str, Any]) -> list[str]:
+    """The README's speed table of the shipped model: texts/s per variant and setting, peak RSS, file size."""
+    settings = [(1, 64), (1, 256), (32, 64), (32, 256)]
+    lines = ["| model | " + " | ".join(f"batch {b}, {n} tokens" for b, n in settings) + " | peak RSS MiB | file MiB |",
+             "|---|" + "---|" * (len(settings) + 2)]
+    for variant, label in ONNX_LABELS.items():
+        cells = []
+        for b, n in settings:
+            key = f"batch{b}_tokens{n}"
+            ratio = o["speed_up_vs_torch"].get(variant, {}).get(key)
+            cells.append(f"{o['texts_per_s'][variant][key]:.1f}" + (f" ({ratio:.2f}x)" if ratio is not None else ""))
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {o['peak_rss_mib'][variant]:,} | "
+                     f"{o['file_mib'][variant]:,.1f} |")
+    parity = o["parity"]
+    return lines + ["", f"Texts per second (in brackets: against PyTorch fp32), median of {o['repeats']} interleaved "
+                    f"rounds, {o['threads']} threads each, every text exactly the length named; peak RSS of the "
+                    f"process (the ONNX ones import no torch); on the {o['threads']}-core CPU machine, 1-minute load "
+                    f"{_span(o['load_average_1min'])}, {o.get('measured_on', 'day not recorded')}. Cosine to "
+                    f"PyTorch on the export's probe texts: fp32 min {parity['fp32_min_cosine']:.6f}, int8 mean "
+                    f"{parity['int8_mean_cosine']:.6f} (min {parity['int8_min_cosine']:.6f}). Written by "
+                    "`python bench/harness.py --only onnx`."]
+
+
 def _pipeline_summary(p: dict[str, Any]) -> str:
     """The README's one line on the 15-minute target."""
     load = f"1-minute load {_load('pipeline', p)}" if "harness_load_1min" in p else "load not recorded"
@@ -208,7 +244,7 @@ def _markdown(report: dict[str, Any]) -> str:
     lines = [f"# Benchmark report ({report['machine']})", "", "## Targets", "", *_targets_markdown(report), ""]
     if "pipeline" in report:
         lines += ["## Default `dvc repro` from scratch", "", *_pipeline_markdown(report["pipeline"]), ""]
-    for part in ("finetune", "evaluate", "mining", "synonyms"):
+    for part in ("finetune", "evaluate", "mining", "synonyms", "onnx"):
         if part in report:
             lines += [f"## {part}", "", "```json", json.dumps(report[part], indent=2, ensure_ascii=False), "```", ""]
     return "\n".join(lines)
@@ -232,6 +268,7 @@ def main() -> None:
         "evaluate": lambda: _component("bench_evaluate.py", []),
         "mining": lambda: _component("bench_mining.py", []),
         "synonyms": lambda: _component("bench_synonyms.py", []),
+        "onnx": lambda: _component("bench_onnx.py", []),
     }
     for part in [] if args.render else args.only:
         logger.info("benchmark: %s", part)
@@ -246,6 +283,9 @@ def main() -> None:
     if "pipeline" in report:
         (RESULTS / "pipeline.md").write_text("\n".join(_pipeline_markdown(report["pipeline"])) + "\n", encoding="utf-8")
         (RESULTS / "pipeline_summary.md").write_text(_pipeline_summary(report["pipeline"]) + "\n", encoding="utf-8")
+    if "onnx" in report:
+        # README.md shows it verbatim (python -m wb_embedder.docs)
+        (RESULTS / "onnx.md").write_text("\n".join(_onnx_markdown(report["onnx"])) + "\n", encoding="utf-8")
     print(_markdown(report))
 
 

@@ -1,17 +1,19 @@
 """DVC stage report: base, fine-tuned and the lexical baseline side by side, with 95% bootstrap
-intervals and paired deltas, for dev and test (no model needed).
+intervals and paired deltas, for dev and test (no model needed); the int8 ONNX export next to the
+fine-tuned model, with the paired interval of their difference (or a line saying why it was not scored).
 
-Reads data/eval/{base,finetuned,lexical} and replaces metrics/ with <Benchmark>.json,
+Reads data/eval/{base,finetuned,lexical,int8} and replaces metrics/ with <Benchmark>.json,
 summary.json, comparison.csv (plot data) and report.md (the tables a person reads).
 """
 
 from pathlib import Path
 
 from wb_embedder.config import load_params
-from wb_embedder.evaluation.report import BASE, FINETUNED, LEXICAL, report
+from wb_embedder.evaluation.report import BASE, FINETUNED, INT8, LEXICAL, report
 from wb_embedder.stage import run_stage
 
-EVAL = {BASE: Path("data/eval/base"), FINETUNED: Path("data/eval/finetuned"), LEXICAL: Path("data/eval/lexical")}
+EVAL = {BASE: Path("data/eval/base"), FINETUNED: Path("data/eval/finetuned"), LEXICAL: Path("data/eval/lexical"),
+        INT8: Path("data/eval/int8")}
 OUT = Path("metrics")
 
 

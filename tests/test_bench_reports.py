@@ -63,6 +63,33 @@ def test_targets_table_carries_figures_spread_and_load() -> None:
     assert "synonyms" not in text  # a part not measured gets no row
 
 
+ONNX = {
+    "threads": 2, "repeats": 3, "measured_on": "2026-12-06", "load_average_1min": [1.8, 2.4],
+    "texts_per_s": {v: {f"batch{b}_tokens{n}": rate * b / n * 64 for b in (1, 32) for n in (64, 256)}
+                    for v, rate in (("torch-fp32", 10.0), ("onnx-fp32", 13.0), ("onnx-int8", 25.0))},
+    "peak_rss_mib": {"torch-fp32": 1800, "onnx-fp32": 1100, "onnx-int8": 600},
+    "file_mib": {"torch-fp32": 448.3, "onnx-fp32": 448.5, "onnx-int8": 112.9},
+    "parity": {"fp32_min_cosine": 1.0, "int8_mean_cosine": 0.9969, "int8_min_cosine": 0.9955},
+}
+ONNX["speed_up_vs_torch"] = {v: {k: round(x / ONNX["texts_per_s"]["torch-fp32"][k], 2) for k, x in rates.items()}
+                             for v, rates in ONNX["texts_per_s"].items() if v != "torch-fp32"}
+
+
+def test_onnx_table_and_target_row_carry_the_speed_ups_and_the_load() -> None:
+    harness = _script("harness")
+    table = harness._onnx_markdown(ONNX)
+    assert table[0] == ("| model | batch 1, 64 tokens | batch 1, 256 tokens | batch 32, 64 tokens | batch 32, 256 tokens "
+                        "| peak RSS MiB | file MiB |")
+    int8 = next(line for line in table if line.startswith("| ONNX int8"))
+    assert "| 800.0 (2.50x) |" in int8 and int8.endswith("| 600 | 112.9 |")
+    torch_row = next(line for line in table if line.startswith("| PyTorch fp32"))
+    assert "(" not in torch_row.split("|", 2)[2]  # the baseline has no ratio to itself
+    assert "median of 3 interleaved rounds, 2 threads each" in table[-1] and "1-minute load 1.80-2.40" in table[-1]
+    assert "int8 mean 0.996900" in table[-1] and "2026-12-06" in table[-1]
+    row = next(line for line in harness._targets_markdown({"onnx": ONNX}) if line.startswith("| onnx"))
+    assert "2.50x / 2.50x (800.0 vs 320.0 / 200.0 vs 80.0 texts/s" in row and row.endswith("| 1.80-2.40 | 2026-12-06 | >= 2 |")
+
+
 def test_pipeline_summary_states_the_target_and_the_load() -> None:
     harness = _script("harness")
     line = harness._pipeline_summary(REPORT["pipeline"])

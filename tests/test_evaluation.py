@@ -881,6 +881,77 @@ def test_report_shows_the_public_tasks_forgetting_check(tmp_path: Path, three_sy
     assert "| RuLocalTask | 0.6100 | 0.5800 | -0.0300 |" in text and "1 scored, 1 skipped" in text
 
 
+class QuantizedEncoder(HashEncoder):
+    """The fine-tuned stand-in with its vectors rounded to a coarse grid, as int8 weights would
+    blur them: close to it, not the same."""
+
+    def encode(self, texts: list[str], prompt: str) -> np.ndarray:
+        vectors = super().encode(texts, prompt)
+        return (np.round(vectors * 8) / 8 + 0.05 * np.sign(vectors)).astype(np.float32)
+
+
+def _without_int8(tree):
+    """``tree`` less every int8 key: what a report without int8 holds."""
+    if isinstance(tree, dict):
+        return {k: _without_int8(v) for k, v in tree.items() if not str(k).startswith("int8")}
+    return tree
+
+
+def test_report_puts_int8_next_to_finetuned_and_leaves_every_other_key_alone(
+    tmp_path: Path, three_systems, benchmarks, dev_benchmarks,
+) -> None:
+    int8 = tmp_path / "int8"
+    write_results(_score({"dev": dev_benchmarks, "test": benchmarks}, EmbeddingSystem(QuantizedEncoder())), int8,
+                  {"benchmarks": "abc"})
+    plain = report(three_systems, tmp_path / "plain", 10, BOOT_CFG, SEED)
+    summary = report({**three_systems, "int8": int8}, tmp_path / "metrics", 10, BOOT_CFG, SEED)
+    out = tmp_path / "metrics"
+    # Every key of the three systems and their delta is what it was without int8 (dvc metrics diff
+    # against a branch without the export lines up), the interval draws included.
+    assert _without_int8(summary) == plain and summary["int8"] == {"scored": True}
+    for name in BENCHMARK_NAMES:
+        per_bench = json.loads((out / f"{name}.json").read_text())
+        assert _without_int8(per_bench) == json.loads((tmp_path / "plain" / f"{name}.json").read_text())
+        for split in ("dev", "test"):
+            metric, entry = next(iter(summary[split][name].items()))
+            assert entry["int8_ci_low"] <= entry["int8"] <= entry["int8_ci_high"], (split, name)
+            assert entry["int8_delta"] == pytest.approx(entry["int8"] - entry["finetuned"], abs=2e-6)
+            assert entry["int8_delta_ci_low"] <= entry["int8_delta"] <= entry["int8_delta_ci_high"]
+            assert entry["int8_significant"] == (entry["int8_delta_ci_low"] > 0 or entry["int8_delta_ci_high"] < 0)
+            assert per_bench[split]["int8"][metric] == entry["int8"]
+            assert per_bench[split]["int8_delta"] == {metric: entry["int8_delta"], f"{metric}_ci_low": entry["int8_delta_ci_low"],
+                                                      f"{metric}_ci_high": entry["int8_delta_ci_high"],
+                                                      "significant": entry["int8_significant"]}
+    mean = summary["test"]["mean"][MAIN_SCORE]
+    values = [next(iter(summary["test"][n].values())) for n in BENCHMARK_NAMES]
+    assert mean["int8"] == pytest.approx(np.mean([e["int8"] for e in values]), abs=2e-6)
+    assert mean["int8_delta_ci_low"] <= mean["int8_delta"] <= mean["int8_delta_ci_high"]
+    counts = summary["test"]["counts"]
+    assert counts["int8_below_finetuned"] == sum(e["int8_delta"] < 0 for e in values)
+    assert counts["int8_significantly_worse"] + counts["int8_significantly_better"] == sum(e["int8_significant"]
+                                                                                          for e in values)
+    text = (out / "report.md").read_text()
+    assert text.startswith((tmp_path / "plain" / "report.md").read_text().rstrip("\n"))
+    assert "### test: int8 export vs fine-tuned" in text and "### dev: int8 export vs fine-tuned" in text
+    assert "| benchmark | metric | fine-tuned | int8 | int8 - fine-tuned | significant |" in text
+    assert f"int8 below fine-tuned on {counts['int8_below_finetuned']} of 11 benchmarks" in text
+    with (out / "comparison.csv").open(encoding="utf-8") as handle:
+        plot = list(csv.DictReader(handle))
+    assert {r["model"] for r in plot} == {"lexical", "base", "finetuned", "int8"} and len(plot) == 4 * 12
+
+
+def test_report_shows_a_skipped_int8_export_and_needs_its_record(tmp_path: Path, three_systems) -> None:
+    skipped = tmp_path / "int8"
+    write_results({}, skipped, {"system": "onnx-int8", "skipped": "export.enabled is false"})
+    plain = report(three_systems, tmp_path / "plain", 10, BOOT_CFG, SEED)
+    summary = report({**three_systems, "int8": skipped}, tmp_path / "metrics", 10, BOOT_CFG, SEED)
+    assert summary == {**plain, "int8": {"scored": False}}
+    text = (tmp_path / "metrics" / "report.md").read_text()
+    assert "int8 export: not scored (export.enabled is false)." in text and "int8 - fine-tuned" not in text
+    with pytest.raises(EvaluationError, match=r"nowhere: no run.json \(run the evaluate_int8 stage first\)"):
+        report({**three_systems, "int8": tmp_path / "nowhere"}, tmp_path / "again", 10, BOOT_CFG, SEED)
+
+
 def test_report_refuses_mismatched_inputs(tmp_path: Path, three_systems, benchmarks, dev_benchmarks) -> None:
     out = tmp_path / "metrics"
     other = tmp_path / "other"
@@ -1043,9 +1114,10 @@ def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                                                "reviews": str(ROOT / repo_params.real.reviews), "folds": 2})
     params = SimpleNamespace(seed=SEED, benchmarks=BENCH_CFG, evaluate=evaluate, real=real, clean=repo_params.clean,
                              model=SimpleNamespace(prompts=_prompts(), trust_remote_code=False),
-                             finetune=SimpleNamespace(prompts="none"))
+                             finetune=SimpleNamespace(prompts="per_task"), export=repo_params.export)
     monkeypatch.chdir(tmp_path)
-    stages = {name: _stage(name) for name in ("benchmarks", "real_benchmarks", "evaluate", "evaluate_lexical", "report")}
+    stages = {name: _stage(name) for name in ("benchmarks", "real_benchmarks", "evaluate", "evaluate_lexical", "export",
+                                              "evaluate_onnx", "report")}
     for stage in stages.values():
         monkeypatch.setattr(stage, "load_params", lambda: params)
     with pytest.raises(ContractError, match="run the clean stage first"):
@@ -1092,10 +1164,21 @@ def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert info["device"] == "cpu" and 0 < info["texts_encoded"] < info["texts_requested"]
     assert info["external_tasks"] == {"evaluated": [], "skipped": []}
     stages["evaluate_lexical"].main()
+    # The same model, exported to ONNX, in the int8 role: scored through the same path, on the same items.
+    shutil.copytree(tiny_model, tmp_path / "models" / "finetuned")
+    stages["export"].main()
+    stages["evaluate_onnx"].main(["--model", "models/onnx", "--variant", "int8", "--out", "data/eval/int8"])
+    int8_info = json.loads((tmp_path / "data" / "eval" / "int8" / RUN_FILE).read_text())
+    assert int8_info["system"] == "onnx-int8" and int8_info["benchmarks"] == info["benchmarks"]
+    assert int8_info["texts_encoded"] == info["texts_encoded"]  # the same distinct texts, through the same cache
 
     stages["report"].main()
     summary = json.loads((tmp_path / "metrics" / "summary.json").read_text())
-    assert set(summary) == {"dev", "test", "external", "real"}
+    assert set(summary) == {"dev", "test", "external", "real", "int8"} and summary["int8"] == {"scored": True}
+    for split in ("dev", "test"):
+        # int8 of the model against the model: close, on the 11 and on the real text.
+        assert abs(summary[split]["mean"][MAIN_SCORE]["int8_delta"]) < 0.05, summary[split]["mean"]
+        assert "int8_delta" in next(iter(summary["real"][split]["RealOzonTitleLeaf"].values()))
     # the offline external task both models were asked for: skipped, and counted once
     assert summary["external"] == {"tasks": {}, "counts": {"evaluated": 0, "skipped": 1}}
     for split in ("dev", "test"):

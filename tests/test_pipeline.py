@@ -30,7 +30,8 @@ BENCHMARKS = [
 ]
 REAL_BENCHMARKS = ["RealOzonTitleLeaf", "RealOzonTitleRoot", "RealWBReviewsPolarity", "RealWBReviewsStars"]
 STAGES = ["check_params", "base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "finetune", "benchmarks",
-          "real_benchmarks", "leakage", "evaluate_base", "evaluate", "evaluate_lexical", "report"]
+          "real_benchmarks", "leakage", "evaluate_base", "evaluate", "evaluate_lexical", "export", "evaluate_int8",
+          "report"]
 UPSTREAM_OF_FINETUNE = ["check_params", "base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "benchmarks",
                         "real_benchmarks", "leakage", "evaluate_base", "evaluate_lexical"]
 
@@ -85,8 +86,13 @@ def test_repro_writes_every_output(repo_a: Path) -> None:
                  "data/clean/products.parquet", "data/synonyms/synonyms.parquet", "data/triplets/manifest.json",
                  "data/annotation_queue.csv", "data/benchmarks/dev", "data/benchmarks/test", "data/eval/lexical",
                  "data/real_benchmarks/dev", "data/real_benchmarks/test",
+                 "models/onnx/model.onnx", "models/onnx/model_int8.onnx", "models/onnx/tokenizer.json",
+                 "models/onnx/prompts.json", "data/eval/int8/test",
                  "metrics/summary.json", "metrics/comparison.csv", "metrics/report.md"]:
         assert (repo_a / path).exists(), path
+    # The export of the fine-tuned model, checked against it when written.
+    manifest = json.loads((repo_a / "models/onnx/manifest.json").read_text(encoding="utf-8"))
+    assert manifest["exported"] and manifest["max_seq_length"] == 32 and manifest["parity"]["fp32_min_cosine"] >= 0.9999
     for name in ["clean", "synonyms", "triplets", "leakage"]:
         stats = json.loads((repo_a / "data/stats" / f"{name}.json").read_text(encoding="utf-8"))
         assert stats, name
@@ -98,7 +104,7 @@ def test_repro_writes_every_output(repo_a: Path) -> None:
         metrics = json.loads((repo_a / "metrics" / f"{bench}.json").read_text(encoding="utf-8"))
         assert set(metrics) == {"dev", "test"}, bench
         for split in ("dev", "test"):
-            assert set(metrics[split]) == {"lexical", "base", "finetuned", "delta"}, bench
+            assert set(metrics[split]) == {"lexical", "base", "finetuned", "delta", "int8", "int8_delta"}, bench
             assert all(isinstance(v, float) for v in metrics[split]["finetuned"].values()), bench
             assert isinstance(metrics[split]["delta"]["significant"], bool), bench
     summary = json.loads((repo_a / "metrics/summary.json").read_text(encoding="utf-8"))
@@ -107,12 +113,16 @@ def test_repro_writes_every_output(repo_a: Path) -> None:
         assert set(BENCHMARKS) <= set(summary[split])
         mean = summary[split]["mean"]["main_score"]
         assert mean["finetuned_ci_low"] <= mean["finetuned"] <= mean["finetuned_ci_high"]
+        # The int8 export next to the fine-tuned model, with the paired interval of their difference.
+        assert mean["int8_delta_ci_low"] <= mean["int8_delta"] <= mean["int8_delta_ci_high"]
+        assert summary[split]["counts"]["int8_significantly_worse"] >= 0
         # The real-text suite: its own key, never one of the benchmarks the mean averages.
         assert set(summary["real"][split]) == {*REAL_BENCHMARKS, "counts"}
         assert not set(REAL_BENCHMARKS) & set(summary[split])
         for bench in REAL_BENCHMARKS:
             entry = next(iter(summary["real"][split][bench].values()))
             assert entry["delta_ci_low"] <= entry["delta"] <= entry["delta_ci_high"], bench
+    assert summary["int8"] == {"scored": True} and "### test: int8 export vs fine-tuned" in (repo_a / "metrics/report.md").read_text()
     real = json.loads((repo_a / "metrics/real.json").read_text(encoding="utf-8"))
     assert set(real) == set(REAL_BENCHMARKS) and "### real text, test half" in (repo_a / "metrics/real.md").read_text()
     # Generated data stays out of git: DVC tracks it.
@@ -149,7 +159,7 @@ def test_only_upstream_pushed_reproduces_only_finetune_and_after(repo_a: Path, t
     dvc("remote", "add", "-d", "upstream", str(upstream), cwd=b)
     dvc("pull", *UPSTREAM_OF_FINETUNE, cwd=b)
     ran = ran_stages(dvc("repro", cwd=b).stdout)
-    assert ran == {"finetune", "evaluate"}, ran
+    assert ran == {"finetune", "evaluate", "export", "evaluate_int8"}, ran
     # The same params on the same CPU give the same model and the same metrics.
     assert lock_hashes(b) == lock_hashes(repo_a)
     assert metrics_files(b) == metrics_files(repo_a)
@@ -223,12 +233,13 @@ def test_branches_metrics_diff_and_run_cache(repo_a: Path, tmp_path: Path) -> No
     # which validates every edit of params.yaml).
     set_params(repo, {"evaluate": {"classification": {"samples_per_label": 4}}})
     ran = ran_stages(dvc("repro", cwd=repo).stdout)
-    assert ran == {"check_params", "evaluate_base", "evaluate", "evaluate_lexical", "report"}, ran
+    assert ran == {"check_params", "evaluate_base", "evaluate", "evaluate_lexical", "evaluate_int8", "report"}, ran
     commit_all(repo, "fewer samples per label")
 
     diff = json.loads(dvc("metrics", "diff", "main", "fewer-samples", "--json", cwd=repo).stdout)
     # Intervals and the significance flag are metrics too: a diff shows them.
     assert "test.WBReviewsClassification.accuracy.delta_ci_low" in diff["metrics/summary.json"], diff
+    assert "test.WBReviewsClassification.accuracy.int8_delta_ci_low" in diff["metrics/summary.json"], diff
     changed = {Path(path).stem for path, metrics in diff.items()
                if any(v.get("diff") not in (None, 0) for v in metrics.values())}
     assert "WBReviewsClassification" in changed, diff

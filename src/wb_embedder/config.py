@@ -19,6 +19,7 @@ from wb_embedder.errors import WbEmbedderError
 
 # Sections whose schema lives next to the logic that reads it; they are validated here all the same.
 from wb_embedder.evaluation.schema import BenchmarksConfig, EvaluateConfig, RealTextConfig
+from wb_embedder.export.schema import ExportConfig
 from wb_embedder.io import YamlError, read_yaml
 from wb_embedder.leakage.schema import LeakageConfig
 from wb_embedder.schema import NearDuplicateConfig, Seed, check_fractions
@@ -236,6 +237,7 @@ class Params(_Section):
     synonyms: SynonymsConfig
     triplets: TripletsConfig
     finetune: FinetuneConfig
+    export: ExportConfig
     benchmarks: BenchmarksConfig
     real: RealTextConfig
     evaluate: EvaluateConfig

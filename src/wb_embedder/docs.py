@@ -26,6 +26,7 @@ BLOCKS: dict[str, tuple[Path, Path]] = {
     "real_results": (Path("README.md"), Path("metrics/real.md")),
     "pipeline_summary": (Path("README.md"), Path("bench/results/pipeline_summary.md")),
     "brandsyns": (Path("README.md"), Path("bench/results/brandsyns_before_after.md")),
+    "onnx": (Path("README.md"), Path("bench/results/onnx.md")),
     "pipeline": (Path("docs/performance.md"), Path("bench/results/pipeline.md")),
     "targets": (Path("docs/performance.md"), Path("bench/results/targets.md")),
     "synonyms_quality": (Path("docs/synonyms.md"), Path("data/stats/synonyms_quality.md")),

@@ -98,7 +98,8 @@ class EmbeddingCache:
 
 
 class SentenceTransformerEncoder:
-    """:class:`Encoder` over a sentence-transformers model, in batches sorted by token count.
+    """:class:`Encoder` over a sentence-transformers model (or anything with its ``encode``
+    signature, such as the ONNX export's loader), in batches sorted by token count.
 
     sentence-transformers sorts by *character* count; texts of one prompt mix Cyrillic reviews,
     Latin brand variants and long product cards, whose characters per token differ, so batches
@@ -114,7 +115,10 @@ class SentenceTransformerEncoder:
 
     def token_counts(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         """Tokens per text as the model will see it (capped at max_seq_length); characters for a
-        model whose tokenizer cannot be called on plain strings."""
+        model whose tokenizer cannot be called on plain strings. A model that counts its own
+        tokens (the ONNX export's loader, whose tokenizer is the ``tokenizers`` library's) does."""
+        if (counter := getattr(self.model, "token_counts", None)) is not None:
+            return counter([prompt + t for t in texts])
         tokenizer = getattr(self.model, "tokenizer", None)
         limit = getattr(self.model, "max_seq_length", None)
         kwargs = {"truncation": True, "max_length": limit} if limit else {}

@@ -15,6 +15,13 @@ and per-item records for the dev and the test split; no model needed) and writes
 - ``metrics/comparison.csv``: the test headlines in long format, the data of ``dvc plots``;
 - ``metrics/report.md``: the same as tables a person reads, naming every benchmark where the
   fine-tuned model does not beat its lexical baseline;
+- the int8 ONNX export (stage evaluate_int8), when its folder is given and it was scored: its
+  headline next to the others' (``int8``, ``int8_ci_low`` / ``_ci_high``), the paired interval of
+  int8 minus fine-tuned (``int8_delta``, ``int8_significant``), the same in the mean and counts
+  (``int8_below_finetuned``, ``int8_significantly_worse`` / ``_better``), and tables of its own
+  after each report's; ``summary.json``'s ``int8.scored`` says whether it was (an export the
+  export stage skipped gets a line in report.md instead). The other keys never change with it:
+  int8 is bootstrapped on the same draws, after the others;
 - the real-text suite (when the systems were scored on it), never averaged with the 11:
   ``summary.json``'s ``real`` key (per half and benchmark, the same entries, and counts),
   ``metrics/real.json`` (per benchmark, as ``<Benchmark>.json``) and ``metrics/real.md``.
@@ -52,6 +59,7 @@ from wb_embedder.evaluation.run import (
     MAIN_SCORE,
     PREDICTION_PREFIX,
     SKIPPED_BENCHMARKS,
+    RUN_FILE,
     VIEW,
     Items,
     Results,
@@ -80,6 +88,16 @@ SIGNIFICANT = "significant"
 # Benchmarks (and views) the data could not build, with the reason: summary.json's `skipped`
 # (present only when some were), and the metrics file of each skipped benchmark.
 SKIPPED = "skipped"
+# The int8 ONNX export (stage evaluate_int8), beside the three when it was scored: its own keys
+# next to theirs, and its paired difference to the fine-tuned model it was exported from.
+INT8, INT8_DELTA, INT8_SIGNIFICANT = "int8", "int8_delta", "int8_significant"
+# Each paired difference: (minuend, subtrahend, the key saying whether its interval excludes 0).
+DIFFERENCES = {DELTA: (FINETUNED, BASE, SIGNIFICANT), INT8_DELTA: (INT8, FINETUNED, INT8_SIGNIFICANT)}
+
+
+def columns(results: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The systems in ``results`` (keyed by system) and the paired differences between them."""
+    return ((*SYSTEMS, INT8), (DELTA, INT8_DELTA)) if INT8 in results else (SYSTEMS, (DELTA,))
 
 
 def headline_statistic(name: str, items: pd.DataFrame, main_k: int) -> tuple[Statistic, list[int]]:
@@ -106,32 +124,37 @@ def bootstrap_benchmark(
     rng: np.random.Generator,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
     """One benchmark of one split: the summary entry (each system's headline with its interval,
-    the paired fine-tuned-minus-base delta), the per-benchmark metrics file's content, and the
-    bootstrap draws per system (the same items for every system)."""
+    the paired fine-tuned-minus-base delta, and int8-minus-fine-tuned when int8 was scored), the
+    per-benchmark metrics file's content, and the bootstrap draws per system and difference (the
+    same items for every system)."""
     metric = headline_metric(name, main_k)
-    stats = {system: headline_statistic(name, items[system][name], main_k) for system in SYSTEMS}
+    systems, differences = columns(results)
+    stats = {system: headline_statistic(name, items[system][name], main_k) for system in systems}
     sizes = stats[FINETUNED][1]
-    if any(stats[s][1] != sizes for s in SYSTEMS):
+    if any(stats[s][1] != sizes for s in systems):
         raise EvaluationError(f"{name}: the systems were scored on different items")
     indices = draw_indices(sizes, cfg.samples, rng)
     entry: dict[str, Any] = {}
     draws: dict[str, np.ndarray] = {}
-    for system in SYSTEMS:
+    for system in systems:
         statistic = stats[system][0]
         value = float(statistic(identity(sizes))[0])
         if not np.isclose(value, results[system][name][MAIN_SCORE], atol=2 * 10**-DIGITS):
             raise EvaluationError(f"{name}: {system}'s per-item records do not give its {metric}")
         draws[system] = statistic(indices)
         entry.update(_interval_keys(system, percentile_interval(value, draws[system], cfg.confidence)))
-    delta = percentile_interval(entry[FINETUNED] - entry[BASE], draws[FINETUNED] - draws[BASE], cfg.confidence)
-    draws[DELTA] = draws[FINETUNED] - draws[BASE]
-    entry.update({**_interval_keys(DELTA, delta), SIGNIFICANT: delta.significant})
+    for difference in differences:
+        minuend, subtrahend, flag = DIFFERENCES[difference]
+        draws[difference] = draws[minuend] - draws[subtrahend]
+        interval = percentile_interval(entry[minuend] - entry[subtrahend], draws[difference], cfg.confidence)
+        entry.update({**_interval_keys(difference, interval), flag: interval.significant})
     per_benchmark = {
         **{system: {**round_metrics(results[system][name]),
                     **{k.replace(system, metric, 1): v for k, v in entry.items() if k.startswith(f"{system}_ci")}}
-           for system in SYSTEMS},
-        DELTA: {metric: entry[DELTA], f"{metric}_ci_low": entry[f"{DELTA}_ci_low"],
-                f"{metric}_ci_high": entry[f"{DELTA}_ci_high"], SIGNIFICANT: delta.significant},
+           for system in systems},
+        **{difference: {metric: entry[difference], f"{metric}_ci_low": entry[f"{difference}_ci_low"],
+                        f"{metric}_ci_high": entry[f"{difference}_ci_high"], SIGNIFICANT: entry[DIFFERENCES[difference][2]]}
+           for difference in differences},
     }
     return {metric: entry}, per_benchmark, draws
 
@@ -143,24 +166,26 @@ def bootstrap_split(
     """Summary and per-benchmark metrics of one split of the 11 (see the module docstring)."""
     summary: dict[str, Any] = {}
     per_benchmark: dict[str, dict[str, Any]] = {}
-    mean_draws: dict[str, list[np.ndarray]] = {s: [] for s in (*SYSTEMS, DELTA)}
-    mean_values: dict[str, list[float]] = {s: [] for s in (*SYSTEMS, DELTA)}
+    keys = [key for group in columns(results) for key in group]
+    mean_draws: dict[str, list[np.ndarray]] = {key: [] for key in keys}
+    mean_values: dict[str, list[float]] = {key: [] for key in keys}
     for name in results[FINETUNED]:
         # Each benchmark's stream is seeded by its place among the 11, so a skipped benchmark
         # moves no other benchmark's interval.
         rng = np.random.default_rng([seed, split_index, BENCHMARK_NAMES.index(name)])
         summary[name], per_benchmark[name], draws = bootstrap_benchmark(name, results, items, main_k, cfg, rng)
         entry = next(iter(summary[name].values()))
-        for system in (*SYSTEMS, DELTA):
-            mean_draws[system].append(draws[system])
-            mean_values[system].append(entry[system] if system != DELTA else entry[FINETUNED] - entry[BASE])
+        for key in keys:
+            mean_draws[key].append(draws[key])
+            mean_values[key].append(entry[DIFFERENCES[key][0]] - entry[DIFFERENCES[key][1]] if key in DIFFERENCES
+                                    else entry[key])
     mean_entry: dict[str, Any] = {}
-    for system in (*SYSTEMS, DELTA):
-        value = float(np.mean(mean_values[system]))
-        interval = percentile_interval(value, np.mean(mean_draws[system], axis=0), cfg.confidence)
-        mean_entry.update(_interval_keys(system, interval))
-        if system == DELTA:
-            mean_entry[SIGNIFICANT] = interval.significant
+    for key in keys:
+        value = float(np.mean(mean_values[key]))
+        interval = percentile_interval(value, np.mean(mean_draws[key], axis=0), cfg.confidence)
+        mean_entry.update(_interval_keys(key, interval))
+        if key in DIFFERENCES:
+            mean_entry[DIFFERENCES[key][2]] = interval.significant
     summary[MEAN] = {MAIN_SCORE: mean_entry}
     summary["counts"] = _counts(summary)
     return summary, per_benchmark
@@ -220,13 +245,20 @@ def bootstrap_real(
 
 def _counts(summary: Mapping[str, Any]) -> dict[str, int]:
     entries = [next(iter(v.values())) for k, v in summary.items() if k not in (MEAN, "counts")]
-    return {
+    counts = {
         "benchmarks": len(entries),
         "improved": sum(e[DELTA] > 0 for e in entries),
         "significantly_better": sum(e[SIGNIFICANT] and e[DELTA] > 0 for e in entries),
         "significantly_worse": sum(e[SIGNIFICANT] and e[DELTA] < 0 for e in entries),
         "finetuned_not_above_lexical": sum(e[FINETUNED] <= e[LEXICAL] for e in entries),
     }
+    if entries and INT8 in entries[0]:
+        counts.update({
+            "int8_below_finetuned": sum(e[INT8_DELTA] < 0 for e in entries),
+            "int8_significantly_worse": sum(e[INT8_SIGNIFICANT] and e[INT8_DELTA] < 0 for e in entries),
+            "int8_significantly_better": sum(e[INT8_SIGNIFICANT] and e[INT8_DELTA] > 0 for e in entries),
+        })
+    return counts
 
 
 def not_above_lexical(split_summary: Mapping[str, Any]) -> list[str]:
@@ -238,14 +270,60 @@ def _fmt(entry: Mapping[str, Any], key: str) -> str:
     return f"{entry[key]:.4f} [{entry[f'{key}_ci_low']:.4f}, {entry[f'{key}_ci_high']:.4f}]"
 
 
+def _signed(entry: Mapping[str, Any], key: str) -> str:
+    return f"{entry[key]:+.4f} [{entry[f'{key}_ci_low']:+.4f}, {entry[f'{key}_ci_high']:+.4f}]"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
 def _row(name: str, value: Mapping[str, Any]) -> str:
     metric, entry = next(iter(value.items()))
     return (f"| {name} | {metric} | {_fmt(entry, LEXICAL)} | {_fmt(entry, BASE)} | {_fmt(entry, FINETUNED)} | "
-            f"{entry[DELTA]:+.4f} [{entry[f'{DELTA}_ci_low']:+.4f}, {entry[f'{DELTA}_ci_high']:+.4f}] | "
-            f"{'yes' if entry[SIGNIFICANT] else 'no'} |")
+            f"{_signed(entry, DELTA)} | {_yes(entry[SIGNIFICANT])} |")
 
 
 _HEADER = ["| benchmark | metric | lexical | base | fine-tuned | delta | significant |", "|---|---|---|---|---|---|---|"]
+_INT8_HEADER = ["| benchmark | metric | fine-tuned | int8 | int8 - fine-tuned | significant |", "|---|---|---|---|---|---|"]
+
+
+def _int8_row(name: str, metric: str, entry: Mapping[str, Any]) -> str:
+    return (f"| {name} | {metric} | {_fmt(entry, FINETUNED)} | {_fmt(entry, INT8)} | {_signed(entry, INT8_DELTA)} | "
+            f"{_yes(entry[INT8_SIGNIFICANT])} |")
+
+
+def _benchmarks(block: Mapping[str, Any]) -> list[str]:
+    return [name for name in block if name not in (MEAN, "counts")]
+
+
+def int8_scored(block: Mapping[str, Any]) -> bool:
+    """Whether a split's block (of the 11 or of the real text) holds the int8 export's figures."""
+    return any(INT8 in next(iter(block[name].values())) for name in _benchmarks(block))
+
+
+def int8_markdown(block: Mapping[str, Any], title: str, what: str) -> list[str]:
+    """The int8 export against the fine-tuned model it came from, on one split's benchmarks."""
+    lines = [f"### {title}", "", *_INT8_HEADER]
+    lines += [_int8_row(name, *next(iter(block[name].items()))) for name in _benchmarks(block)]
+    if MEAN in block:
+        lines.append(_int8_row("**mean of headlines**", "", block[MEAN][MAIN_SCORE]))
+    counts = block["counts"]
+    return [*lines, "", f"int8 below fine-tuned on {counts['int8_below_finetuned']} of {counts['benchmarks']} {what}, "
+            f"significantly on {counts['int8_significantly_worse']}, significantly above on "
+            f"{counts['int8_significantly_better']}.", ""]
+
+
+_INT8_NOTE = ("int8 = the fine-tuned model exported to ONNX with int8 weights (stage export), run by ONNX Runtime; "
+              "int8 - fine-tuned: paired bootstrap on the same items.")
+
+
+def _int8_sections(blocks: Mapping[str, Any], title: str, what: str, skipped: str | None) -> list[str]:
+    """int8 tables after a report's tables (test first), or the line saying why there are none."""
+    if all(int8_scored(blocks[split]) for split in EVAL_SPLITS):
+        return [_INT8_NOTE, "", *[line for split in _splits_test_first()
+                                  for line in int8_markdown(blocks[split], title.format(split=split), what)]]
+    return [f"int8 export: not scored ({skipped}).", ""] if skipped else []
 
 
 def _counts_lines(block: Mapping[str, Any], what: str) -> list[str]:
@@ -271,9 +349,10 @@ def skipped_lines(skipped: Mapping[str, str], built: int) -> list[str]:
             *[f"- {name}: {reason}" for name, reason in skipped.items()], ""]
 
 
-def markdown(summary: Mapping[str, Any], confidence: float) -> str:
+def markdown(summary: Mapping[str, Any], confidence: float, int8_skipped: str | None = None) -> str:
     """metrics/report.md: one table per split of the benchmarks built (the 11 of a full dump), test
-    first, after the list of those skipped."""
+    first, after the list of those skipped; then the int8 export against the fine-tuned model per
+    split, or why it was not scored (``int8_skipped``)."""
     lines = [f"Headline metric per benchmark with its {confidence:.0%} bootstrap interval; delta = fine-tuned - base "
              "(paired bootstrap); significant = its interval excludes 0. Written by the report stage.", ""]
     skipped = summary.get(SKIPPED, {})
@@ -285,14 +364,14 @@ def markdown(summary: Mapping[str, Any], confidence: float) -> str:
         mean = block[MEAN][MAIN_SCORE]
         label = f"**mean of headlines** ({block['counts']['benchmarks']} built)" if skipped else "**mean of headlines**"
         lines.append(f"| {label} | | {_fmt(mean, LEXICAL)} | {_fmt(mean, BASE)} | {_fmt(mean, FINETUNED)} | "
-                     f"{mean[DELTA]:+.4f} [{mean[f'{DELTA}_ci_low']:+.4f}, {mean[f'{DELTA}_ci_high']:+.4f}] | "
-                     f"{'yes' if mean[SIGNIFICANT] else 'no'} |")
+                     f"{_signed(mean, DELTA)} | {_yes(mean[SIGNIFICANT])} |")
         lines += ["", *_counts_lines(block, "benchmarks"), ""]
-    return "\n".join(lines)
+    return "\n".join([*lines, *_int8_sections(summary, "{split}: int8 export vs fine-tuned", "benchmarks", int8_skipped)])
 
 
-def real_markdown(real: Mapping[str, Any], confidence: float) -> str:
-    """metrics/real.md: the real-text suite, one table per half, test first; no mean."""
+def real_markdown(real: Mapping[str, Any], confidence: float, int8_skipped: str | None = None) -> str:
+    """metrics/real.md: the real-text suite, one table per half, test first; no mean; then int8
+    as in :func:`markdown`."""
     lines = [f"Real marketplace text (data/real/, evaluation only): headline per benchmark with its {confidence:.0%} "
              "bootstrap interval, each text scored by a classifier cross-fitted on the other folds of its half; "
              "delta = fine-tuned - base (paired bootstrap). Not averaged with the 11 benchmarks. Written by the "
@@ -302,7 +381,8 @@ def real_markdown(real: Mapping[str, Any], confidence: float) -> str:
         lines += [f"### real text, {split} half", "", *_HEADER]
         lines += [_row(name, value) for name, value in block.items() if name != "counts"]
         lines += ["", *_counts_lines(block, "real-text benchmarks"), ""]
-    return "\n".join(lines)
+    return "\n".join([*lines, *_int8_sections(real, "real text, {split} half: int8 export vs fine-tuned",
+                                               "real-text benchmarks", int8_skipped)])
 
 
 EXTERNAL = "external"
@@ -350,7 +430,7 @@ def write_report(
         if name == "counts":
             continue
         metric, entry = next(iter(value.items()))
-        for system in SYSTEMS:
+        for system in (s for s in (*SYSTEMS, INT8) if s in entry):
             rows.append({"benchmark": name, "metric": metric, "model": system, "label": f"{name} ({system})",
                          "value": entry[system], "ci_low": entry[f"{system}_ci_low"],
                          "ci_high": entry[f"{system}_ci_high"]})
@@ -369,10 +449,10 @@ def write_report(
                              for row in rows)
 
 
-def _load_split(eval_dirs: Mapping[str, Path | str], split: str, names: tuple[str, ...], main_k: int
-                ) -> tuple[dict[str, Results], dict[str, Items]]:
-    loaded = {s: read_results(eval_dirs[s], split, names) for s in SYSTEMS}
-    results = {s: loaded[s][0] for s in SYSTEMS}
+def _load_split(eval_dirs: Mapping[str, Path | str], systems: tuple[str, ...], split: str, names: tuple[str, ...],
+                main_k: int) -> tuple[dict[str, Results], dict[str, Items]]:
+    loaded = {s: read_results(eval_dirs[s], split, names) for s in systems}
+    results = {s: loaded[s][0] for s in systems}
     for system, by_name in results.items():
         for name, metrics in by_name.items():
             if metrics.get(headline_metric(name, main_k)) != metrics[MAIN_SCORE]:
@@ -380,34 +460,49 @@ def _load_split(eval_dirs: Mapping[str, Path | str], split: str, names: tuple[st
                     f"{name}: {system}'s main_score is not {headline_metric(name, main_k)} "
                     "(evaluate.main_k changed since the evaluate stages ran?)"
                 )
-    return results, {s: loaded[s][1] for s in SYSTEMS}
+    return results, {s: loaded[s][1] for s in systems}
 
 
-def _scored_on_real(eval_dirs: Mapping[str, Path | str]) -> bool:
+def _scored_on_real(eval_dirs: Mapping[str, Path | str], systems: tuple[str, ...]) -> bool:
     """Whether the systems were scored on the real-text suite: all of them, or none."""
-    digests = {s: read_run_info(eval_dirs[s]).get(REAL_DIGEST) for s in SYSTEMS}
+    digests = {s: read_run_info(eval_dirs[s]).get(REAL_DIGEST) for s in systems}
     if len(set(digests.values())) != 1:
         raise EvaluationError(
-            f"{', '.join(str(eval_dirs[s]) for s in SYSTEMS)} were scored on different real-text benchmarks "
+            f"{', '.join(str(eval_dirs[s]) for s in systems)} were scored on different real-text benchmarks "
             "(or some on none): rerun the evaluate stages"
         )
     return next(iter(digests.values())) is not None
 
 
+def _with_int8(eval_dirs: Mapping[str, Path | str]) -> tuple[tuple[str, ...], str | None]:
+    """The systems to report, and why the int8 export was not scored (its run.json says so)."""
+    if INT8 not in eval_dirs:
+        return SYSTEMS, None
+    info = read_run_info(eval_dirs[INT8])
+    if not info:
+        raise EvaluationError(f"{eval_dirs[INT8]}: no {RUN_FILE} (run the evaluate_int8 stage first)")
+    if "skipped" in info:
+        logger.info("the int8 export was not scored (%s): no int8 rows", info["skipped"])
+        return SYSTEMS, str(info["skipped"])
+    return (*SYSTEMS, INT8), None
+
+
 def report(
     eval_dirs: Mapping[str, Path | str], out_dir: Path | str, main_k: int, cfg: BootstrapConfig, seed: int
 ) -> dict[str, Any]:
-    """Compare the evaluate outputs of base, fine-tuned and lexical; write metrics/; return the summary."""
+    """Compare the evaluate outputs of base, fine-tuned and lexical (and the int8 export, when
+    ``eval_dirs`` names its folder); write metrics/; return the summary."""
     missing = [s for s in SYSTEMS if s not in eval_dirs]
     if missing:
         raise EvaluationError(f"report needs the evaluation of {missing}")
-    fingerprints = {s: read_run_info(eval_dirs[s]).get("benchmarks") for s in SYSTEMS}
+    systems, int8_skipped = _with_int8(eval_dirs)
+    fingerprints = {s: read_run_info(eval_dirs[s]).get("benchmarks") for s in systems}
     if len(set(fingerprints.values())) != 1:
         raise EvaluationError(
-            f"{', '.join(str(eval_dirs[s]) for s in SYSTEMS)} were scored on different benchmark data: "
+            f"{', '.join(str(eval_dirs[s]) for s in systems)} were scored on different benchmark data: "
             "rerun the evaluate stages"
         )
-    with_real = _scored_on_real(eval_dirs)
+    with_real = _scored_on_real(eval_dirs, systems)
     skipped = read_run_info(eval_dirs[FINETUNED]).get(SKIPPED_BENCHMARKS, {})
     names = tuple(name for name in BENCHMARK_NAMES if name not in skipped)
     summary: dict[str, Any] = {}
@@ -417,12 +512,12 @@ def report(
     real_summary: dict[str, Any] = {}
     real_metrics: dict[str, dict[str, Any]] = {}
     for split_index, split in enumerate(EVAL_SPLITS):
-        results, items = _load_split(eval_dirs, split, names, main_k)
+        results, items = _load_split(eval_dirs, systems, split, names, main_k)
         summary[split], split_metrics = bootstrap_split(results, items, main_k, cfg, seed, split_index)
         for name, metrics in split_metrics.items():
             per_benchmark.setdefault(name, {})[split] = metrics
         if with_real:
-            results, items = _load_split(eval_dirs, split, REAL_NAMES, main_k)
+            results, items = _load_split(eval_dirs, systems, split, REAL_NAMES, main_k)
             real_summary[split], split_metrics = bootstrap_real(results, items, main_k, cfg, seed, split_index)
             for name, metrics in split_metrics.items():
                 real_metrics.setdefault(name, {})[split] = metrics
@@ -431,14 +526,19 @@ def report(
         summary[SKIPPED] = dict(skipped)
     if with_real:
         summary[REAL] = real_summary
-    text = "\n".join([markdown(summary, cfg.confidence), *external_markdown(summary[EXTERNAL])])
-    real = (real_metrics, real_markdown(real_summary, cfg.confidence)) if with_real else None
+    if INT8 in eval_dirs:
+        summary[INT8] = {"scored": INT8 in systems}
+    text = "\n".join([markdown(summary, cfg.confidence, int8_skipped), *external_markdown(summary[EXTERNAL])])
+    real = (real_metrics, real_markdown(real_summary, cfg.confidence, int8_skipped)) if with_real else None
     write_report(per_benchmark, summary, text, out_dir, real)
     for split in EVAL_SPLITS:
         mean = summary[split][MEAN][MAIN_SCORE]
         logger.info("%s mean headline: lexical %.4f, base %.4f, fine-tuned %.4f (delta %+.4f [%+.4f, %+.4f])", split,
                     mean[LEXICAL], mean[BASE], mean[FINETUNED], mean[DELTA], mean[f"{DELTA}_ci_low"],
                     mean[f"{DELTA}_ci_high"])
+        if INT8 in mean:
+            logger.info("%s mean headline: int8 %.4f, int8 - fine-tuned %+.4f [%+.4f, %+.4f]", split, mean[INT8],
+                        mean[INT8_DELTA], mean[f"{INT8_DELTA}_ci_low"], mean[f"{INT8_DELTA}_ci_high"])
         if with_real:
             counts = real_summary[split]["counts"]
             logger.info("%s real text: fine-tuned above base on %d of %d, significantly on %d, significantly below on %d",

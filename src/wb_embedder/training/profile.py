@@ -6,8 +6,8 @@ turned into ``dvc exp run -S`` flags.
 
 ``-S`` goes through DVC's own params editor, which keeps params.yaml's comments and layout, and
 the overrides stay in the workspace for the next run (``dvc exp run --temp``, or
-``git checkout params.yaml`` to go back). Before printing, the profile's ``model`` and
-``finetune`` sections, merged over the current params, are validated against the schemas, and a
+``git checkout params.yaml`` to go back). Before printing, the profile's ``model``,
+``finetune`` and ``export`` sections, merged over the current params, are validated against the schemas, and a
 model that runs its own code (``trust_remote_code: true``) must be pinned to a commit
 (``model.revision``: 40 hex digits; the rule is ``wb_embedder.config.unpinned_remote_code``) unless
 ``--allow-unpinned`` is given, which adds ``model.allow_unpinned_remote_code: true`` to the flags
@@ -108,12 +108,13 @@ def merge(params: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(merged: dict[str, Any]) -> None:
-    """The model and finetune sections after the merge must pass the schemas."""
+    """The model, finetune and export sections after the merge must pass the schemas."""
     from pydantic import ValidationError
 
     from wb_embedder.config import ModelConfig, describe
+    from wb_embedder.export.schema import ExportConfig
 
-    for section, schema in (("model", ModelConfig), ("finetune", FinetuneConfig)):
+    for section, schema in (("model", ModelConfig), ("finetune", FinetuneConfig), ("export", ExportConfig)):
         if section not in merged:
             raise ProfileError(f"merged params have no {section!r} section")
         try:
