@@ -3,7 +3,8 @@ intervals and paired deltas, for dev and test (no model needed); the int8 ONNX e
 fine-tuned model, with the paired interval of their difference (or a line saying why it was not scored).
 
 Reads data/eval/{base,finetuned,lexical,int8} and replaces metrics/ with <Benchmark>.json,
-summary.json, comparison.csv (plot data) and report.md (the tables a person reads).
+summary.json, comparison.csv, report.md (the tables a person reads), the chart data plots/*.csv
+and results.svg (the README's image).
 """
 
 from pathlib import Path
@@ -15,11 +16,14 @@ from wb_embedder.stage import run_stage
 EVAL = {BASE: Path("data/eval/base"), FINETUNED: Path("data/eval/finetuned"), LEXICAL: Path("data/eval/lexical"),
         INT8: Path("data/eval/int8")}
 OUT = Path("metrics")
+# DVC's folder of custom plot templates: the report renders the README's chart with the one
+# `dvc plots show` uses.
+TEMPLATES = Path(".dvc/plots")
 
 
 def main() -> None:
     params = load_params()
-    report(EVAL, OUT, params.evaluate.main_k, params.evaluate.bootstrap, params.seed)
+    report(EVAL, OUT, params.evaluate.main_k, params.evaluate.bootstrap, params.seed, TEMPLATES)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,8 @@ def test_repro_writes_every_output(repo_a: Path) -> None:
                  "data/real_benchmarks/dev", "data/real_benchmarks/test",
                  "models/onnx/model.onnx", "models/onnx/model_int8.onnx", "models/onnx/tokenizer.json",
                  "models/onnx/prompts.json", "data/eval/int8/test",
-                 "metrics/summary.json", "metrics/comparison.csv", "metrics/report.md"]:
+                 "metrics/summary.json", "metrics/comparison.csv", "metrics/report.md", "metrics/plots/test.csv",
+                 "metrics/plots/delta.csv", "metrics/results.svg"]:
         assert (repo_a / path).exists(), path
     # The export of the fine-tuned model, checked against it when written.
     manifest = json.loads((repo_a / "models/onnx/manifest.json").read_text(encoding="utf-8"))

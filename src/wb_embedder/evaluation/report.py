@@ -12,7 +12,9 @@ and per-item records for the dev and the test split; no model needed) and writes
   significantly better / worse, beaten by the lexical baseline); on a dump that cannot build all
   11, the mean and counts are of those built and ``skipped`` names the others with the reason
   (their ``metrics/<Benchmark>.json`` says it too);
-- ``metrics/comparison.csv``: the test headlines in long format, the data of ``dvc plots``;
+- ``metrics/comparison.csv``: the test headlines in long format (every system, int8 included);
+- the charts (when given the plot templates' folder): ``metrics/plots/*.csv``, the data of
+  ``dvc plots``, and ``metrics/results.svg``, the README's image (:mod:`.charts`);
 - ``metrics/report.md``: the same as tables a person reads, naming every benchmark where the
   fine-tuned model does not beat its lexical baseline;
 - the int8 ONNX export (stage evaluate_int8), when its folder is given and it was scored: its
@@ -51,6 +53,7 @@ from wb_embedder.evaluation.bootstrap import (
     percentile_interval,
     retrieval_statistic,
 )
+from wb_embedder.evaluation.charts import write_charts
 from wb_embedder.evaluation.errors import EvaluationError
 from wb_embedder.evaluation.run import (
     DIGITS,
@@ -421,10 +424,11 @@ def external_markdown(external: Mapping[str, Any]) -> list[str]:
 
 def write_report(
     per_benchmark: Mapping[str, Mapping[str, Any]], summary: Mapping[str, Any], text: str, out_dir: Path | str,
-    real: tuple[Mapping[str, Any], str] | None = None,
+    real: tuple[Mapping[str, Any], str] | None = None, templates: Path | str | None = None,
 ) -> None:
     """Replace ``out_dir`` as a whole: no file of an earlier report is left behind. ``real``: the
-    real-text suite's per-benchmark metrics and its tables (real.json, real.md)."""
+    real-text suite's per-benchmark metrics and its tables (real.json, real.md); ``templates``: the
+    folder of the plot templates, to write the charts (:mod:`wb_embedder.evaluation.charts`)."""
     rows = []
     for name, value in summary[TEST].items():
         if name == "counts":
@@ -447,6 +451,8 @@ def write_report(
             writer.writeheader()
             writer.writerows({**row, **{k: f"{row[k]:.{DIGITS}f}" for k in ("value", "ci_low", "ci_high")}}
                              for row in rows)
+        if templates is not None:
+            write_charts(summary, tmp, templates)
 
 
 def _load_split(eval_dirs: Mapping[str, Path | str], systems: tuple[str, ...], split: str, names: tuple[str, ...],
@@ -488,10 +494,12 @@ def _with_int8(eval_dirs: Mapping[str, Path | str]) -> tuple[tuple[str, ...], st
 
 
 def report(
-    eval_dirs: Mapping[str, Path | str], out_dir: Path | str, main_k: int, cfg: BootstrapConfig, seed: int
+    eval_dirs: Mapping[str, Path | str], out_dir: Path | str, main_k: int, cfg: BootstrapConfig, seed: int,
+    templates: Path | str | None = None,
 ) -> dict[str, Any]:
     """Compare the evaluate outputs of base, fine-tuned and lexical (and the int8 export, when
-    ``eval_dirs`` names its folder); write metrics/; return the summary."""
+    ``eval_dirs`` names its folder); write metrics/ (with the charts when ``templates`` names the
+    plot templates' folder); return the summary."""
     missing = [s for s in SYSTEMS if s not in eval_dirs]
     if missing:
         raise EvaluationError(f"report needs the evaluation of {missing}")
@@ -530,7 +538,7 @@ def report(
         summary[INT8] = {"scored": INT8 in systems}
     text = "\n".join([markdown(summary, cfg.confidence, int8_skipped), *external_markdown(summary[EXTERNAL])])
     real = (real_metrics, real_markdown(real_summary, cfg.confidence, int8_skipped)) if with_real else None
-    write_report(per_benchmark, summary, text, out_dir, real)
+    write_report(per_benchmark, summary, text, out_dir, real, templates)
     for split in EVAL_SPLITS:
         mean = summary[split][MEAN][MAIN_SCORE]
         logger.info("%s mean headline: lexical %.4f, base %.4f, fine-tuned %.4f (delta %+.4f [%+.4f, %+.4f])", split,
