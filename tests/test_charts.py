@@ -19,6 +19,7 @@ from wb_embedder.evaluation.charts import (
     DELTA_TEMPLATE,
     IMAGE,
     IMAGE_SOURCE,
+    IMAGE_TITLE,
     PLOTS_DIR,
     RESULTS_TEMPLATE,
     VL_VERSION,
@@ -132,3 +133,16 @@ def test_a_broken_or_missing_template_is_one_clear_error(tmp_path: Path) -> None
     with pytest.raises(WbEmbedderError, match="delta.json: no such plot template"):
         render_svg(source, DELTA_TEMPLATE, tmp_path / "templates", "t")
 
+
+def test_the_committed_charts_are_what_the_committed_metrics_give() -> None:
+    """The chart data are summary.json's figures, and the README's image is what the committed
+    CSV renders to with the committed template: a stale picture fails here (rerun the report stage)."""
+    metrics = ROOT / "metrics"
+    summary = json.loads((metrics / "summary.json").read_text(encoding="utf-8"))
+    for name, (columns, rows) in chart_tables(summary).items():
+        with (metrics / name).open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            assert (tuple(reader.fieldnames or ()), list(reader)) == (tuple(columns), rows), name
+    expected = render_svg(metrics / IMAGE_SOURCE, RESULTS_TEMPLATE, TEMPLATES, IMAGE_TITLE)
+    assert (metrics / IMAGE).read_text(encoding="utf-8") == expected, "metrics/results.svg is stale: rerun the report stage"
+    assert f"](metrics/{IMAGE})" in (ROOT / "README.md").read_text(encoding="utf-8")
