@@ -146,3 +146,14 @@ def test_the_committed_charts_are_what_the_committed_metrics_give() -> None:
     expected = render_svg(metrics / IMAGE_SOURCE, RESULTS_TEMPLATE, TEMPLATES, IMAGE_TITLE)
     assert (metrics / IMAGE).read_text(encoding="utf-8") == expected, "metrics/results.svg is stale: rerun the report stage"
     assert f"](metrics/{IMAGE})" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_report_writes_the_charts_beside_its_tables_when_given_the_templates(tmp_path: Path) -> None:
+    from wb_embedder.evaluation.report import write_report
+
+    summary = _summary(real=False)
+    write_report({}, summary, "tables", tmp_path / "with", templates=TEMPLATES)
+    write_report({}, summary, "tables", tmp_path / "without")
+    assert (tmp_path / "with" / IMAGE).is_file() and (tmp_path / "with" / PLOTS_DIR / "delta.csv").is_file()
+    assert not (tmp_path / "without" / IMAGE).exists() and not (tmp_path / "without" / PLOTS_DIR).exists()
+    assert (tmp_path / "with" / "comparison.csv").read_bytes() == (tmp_path / "without" / "comparison.csv").read_bytes()
