@@ -643,8 +643,20 @@ def test_export_loads_anywhere_with_card_and_curves(
         assert list(frame["step"]) == list(range(1, 16)), name
         assert (frame[name] >= 0).all() and frame[name].notna().all()
     assert len(set(pd.read_csv(curves / "learning_rate.tsv", sep="\t")["learning_rate"])) > 1  # warm-up, decay
+    # A curve per task group: each step's batch is one task's, so each step is on exactly one curve,
+    # and its point is that step's loss.
+    loss = pd.read_csv(curves / "loss.tsv", sep="\t").set_index("step")["loss"]
+    groups = {path.stem: pd.read_csv(path, sep="\t") for path in (curves / "loss_by_group").glob("*.tsv")}
+    assert set(groups) == set(TASKS.values())
+    steps = sorted(step for frame in groups.values() for step in frame["step"])
+    assert steps == list(range(1, 16))
+    for group, frame in groups.items():
+        assert ((frame.set_index("step")[group] - loss.loc[frame["step"]]).abs() <= 2e-4).all(), group
+    # End-of-run figures are metrics, not one-point curves.
+    assert not (curves / "train").exists() and not (curves / "total_flos.tsv").exists()
     metrics = json.loads((root / "live" / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["steps"] == 15 and metrics["train_loss"] > 0 and metrics["samples_per_second"] > 0
+    assert metrics["train"]["runtime"] > 0 and metrics["train"]["loss"] > 0 and "total_flos" in metrics
     assert yaml.safe_load((root / "live" / "params.yaml").read_text(encoding="utf-8"))["max_steps"] == -1
     # Finished: no checkpoint left, only the fingerprint.
     assert [p.name for p in (root / "ckpt").iterdir()] == ["fingerprint.json"]

@@ -198,9 +198,8 @@ def build_trainer(
 
     from wb_embedder.base_model import carry_load_kwargs
     from wb_embedder.training.adapt import load_base_model, prepare_model, require_dropout
-    from wb_embedder.training.callbacks import StepCurves, open_live
+    from wb_embedder.training.callbacks import GroupLossTrainer, StepCurves, open_live
     from wb_embedder.training.card import card_data
-    from wb_embedder.training.compat import SentenceTransformerTrainer
     from wb_embedder.training.data import (
         POOLED,
         column_prompts,
@@ -257,12 +256,13 @@ def build_trainer(
     if gathers(cfg.loss):
         logger.info("in-batch candidates gathered across %d processes", args.world_size)
     live = open_live(paths.live) if args.process_index == 0 else None
-    trainer = SentenceTransformerTrainer(
+    trainer = GroupLossTrainer(
         model=model,
         args=args,
         train_dataset=datasets,
         loss=losses,
         callbacks=[StepCurves(live=live), *(extra_callbacks or [])],
+        groups={t.name: t.group for t in tasks},
     )
     return Session(trainer=trainer, model=model, tasks=tasks, resume=resume, live=live, counts=counts)
 
