@@ -21,7 +21,6 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -100,13 +99,14 @@ class Run:
                 out[name] = pd.read_parquet(handle)
         return out
 
-    def params(self):
-        from wb_embedder.config import load_params
+    def scoring(self) -> tuple[Any, int, int]:
+        """The experiment's bootstrap settings, headline cut-off and seed. Read from its own
+        params.yaml by those keys alone: the snapshot may predate keys the current schema requires."""
+        from wb_embedder.evaluation.schema import BootstrapConfig
 
-        with self.fs.open("params.yaml", "r", encoding="utf-8") as handle, tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "params.yaml"
-            path.write_text(handle.read(), encoding="utf-8")
-            return load_params(path)
+        with self.fs.open("params.yaml", "r", encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+        return BootstrapConfig.model_validate(raw["evaluate"]["bootstrap"]), int(raw["evaluate"]["main_k"]), int(raw["seed"])
 
 
 def verdict(intervals: list[Any]) -> str:
@@ -129,8 +129,7 @@ def table(baseline: str) -> dict[str, Any]:
         logger.warning("candidates without an experiment from %s (left out): %s", baseline, missing)
     runs = {name: Run(name, found[name]) for name in wanted if name in found}
     reference = runs[REFERENCE]
-    params = reference.params()
-    cfg, main_k, seed = params.evaluate.bootstrap, params.evaluate.main_k, params.seed
+    cfg, main_k, seed = reference.scoring()
     suites = {ELEVEN: BENCHMARK_NAMES, **{name: (name,) for name in REAL_NAMES}}
     ref_items = reference.items((*BENCHMARK_NAMES, *REAL_NAMES))
     ref_info = reference.json(f"{EVAL}/run.json")

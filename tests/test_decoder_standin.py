@@ -367,6 +367,7 @@ def test_bidirectional_gemma_is_refused_where_transformers_would_run_it_causal(t
         load_model(shipped, "cpu", False)
 
 
+@pytest.mark.slow
 def test_gpu_check_dry_run_writes_both_runs(tiny_project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     """bench/gpu_check.py in its CPU dry-run mode, as on a GPU machine but shrunk: the default
     pipeline, then the Qwen3 profile on its stand-in for 3 steps; samples/s, peak memory and the

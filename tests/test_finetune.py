@@ -720,6 +720,7 @@ def folder_files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_stage_killed_with_sigkill_resumes_on_the_base_models_architecture(
     tmp_path: Path, pooler_free_model: Path, triplets: Path
 ) -> None:
@@ -914,6 +915,7 @@ def run_two_workers(tmp_path: Path, cfg: FinetuneConfig, model: Path, triplets: 
     return done.stderr, json.loads((tmp_path / "model" / "finetune_summary.json").read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: Path) -> None:
     cfg = tiny_cfg(drop_last=True, max_steps=4, distributed={"launcher": "torchrun", "nproc": 2, "backend": "gloo"})
     stderr, summary = run_two_workers(tmp_path, cfg, tiny_model, triplets)
@@ -922,6 +924,7 @@ def test_two_processes_gloo_on_cpu(tmp_path: Path, tiny_model: Path, triplets: P
     assert (tmp_path / "model" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_simcse_schedule_under_two_processes(tmp_path: Path, tiny_model: Path, simcse_triplets: Path) -> None:
     """SimCSE's schedule under torchrun: each process gets its slice of the same batch, SimCSE's
     steps included (the run's step count is the schedule's)."""
@@ -933,6 +936,7 @@ def test_simcse_schedule_under_two_processes(tmp_path: Path, tiny_model: Path, s
 # --------------------------------------------------------------------------- GPU profile
 
 
+@pytest.mark.slow
 def test_giga_profile_validates_and_round_trips_through_dvc(tmp_path: Path) -> None:
     from dvc.utils.hydra import apply_overrides
 
@@ -1040,6 +1044,7 @@ def test_profile_cli_prints_dvc_command(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the real base model
 
 
+@pytest.mark.slow
 def test_default_lora_on_the_real_e5(
     offline_model_dir: Path, triplets: Path, tmp_path: Path, transformers_log: list[str]
 ) -> None:
@@ -1172,6 +1177,7 @@ def test_simcse_without_dropout_or_samples_is_refused_in_one_line(
     require_dropout(with_lora_dropout)
 
 
+@pytest.mark.slow
 def test_simcse_phase_is_in_the_fingerprint_and_a_killed_run_resumes_across_it(
     tmp_path: Path, tiny_model: Path, simcse_triplets: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,7 +37,7 @@ from wb_embedder.synonyms.generate import synonyms_from_clean
 from wb_embedder.triplets.annotation import Verdicts
 from wb_embedder.triplets.generate import TripletsError, generate_triplets
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONAL = ("reviews", "product_qa", "support")

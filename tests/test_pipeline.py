@@ -21,7 +21,7 @@ import yaml
 
 from pipeline_repo import commit_all, dvc, git, make_repo, set_params
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 BENCHMARKS = [
     "WBQAGoods", "WBSimGoods-triplets", "WBSearchQueryNmRelevance", "WBQASupportFacts", "WBReviewsClassification",
@@ -277,7 +277,6 @@ def changed_stages(repo: Path) -> set[str]:
 MINIMAL_BUILT = ["WBReviewsClassification", "WBReviewsPolarityClassification", "WBGoodsCategoriesClassification"]
 
 
-@pytest.mark.slow
 def test_a_minimal_dump_runs_end_to_end_and_diffs_against_the_full_one(repo_a: Path, tmp_path: Path) -> None:
     """Cards with an id, a title and a category, reviews with a product, a text and stars, the other
     tables null: `dvc repro` builds and scores the 3 benchmarks they support, lists the other 8 with
@@ -367,7 +366,6 @@ def test_plain_recipe_runs_as_an_experiment_on_the_tiny_corpus(repo_a: Path, tmp
 # --------------------------------------------------------------------------- the second seed's switches
 
 
-@pytest.mark.slow
 def test_switches_train_with_simcse_and_triplet_loss_and_write_metrics(repo_a: Path, tmp_path: Path) -> None:
     """`dvc exp run -S ...` with the second seed's methods switched on, on the tiny run's cache:
     gen_triplets writes the unsupervised samples (counted, and audited by the leakage stage),
