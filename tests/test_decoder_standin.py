@@ -277,6 +277,7 @@ def apply_profile(repo: Path, family: str, base: Path) -> None:
     apply_overrides(repo / "params.yaml", set_param_flags(profile, params)[1::2])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILY_PARAMS)
 def test_profile_through_finetune_and_evaluate_stages(
     tiny_project: Path, tmp_path_factory: pytest.TempPathFactory, family: str

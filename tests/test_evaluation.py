@@ -1116,6 +1116,7 @@ def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                              model=SimpleNamespace(prompts=_prompts(), trust_remote_code=False),
                              finetune=SimpleNamespace(prompts="per_task"), export=repo_params.export)
     monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / ".dvc" / "plots", tmp_path / ".dvc" / "plots")  # the report stage's chart templates
     stages = {name: _stage(name) for name in ("benchmarks", "real_benchmarks", "evaluate", "evaluate_lexical", "export",
                                               "evaluate_onnx", "report")}
     for stage in stages.values():

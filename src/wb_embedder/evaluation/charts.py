@@ -28,6 +28,7 @@ from typing import Any
 import vl_convert
 from dvc_render.vega import VegaRenderer
 
+from wb_embedder.evaluation.benchmarks import BENCHMARK_NAMES, REAL_NAMES
 from wb_embedder.evaluation.errors import EvaluationError
 from wb_embedder.evaluation.run import DIGITS, MAIN_SCORE
 from wb_embedder.splits import DEV, TEST
@@ -49,6 +50,7 @@ VL_VERSION = "5.8"
 IMAGE_SOURCE = f"{PLOTS_DIR}/{TEST}.csv"
 IMAGE_TITLE = "Test headline per benchmark: lexical vs base vs fine-tuned, with 95% bootstrap intervals"
 _META = ("mean", "counts")
+_ORDER = {name: i for i, name in enumerate((*BENCHMARK_NAMES, *REAL_NAMES))}
 
 
 def _number(value: float, signed: bool = False) -> str:
@@ -57,7 +59,10 @@ def _number(value: float, signed: bool = False) -> str:
 
 def _entries(block: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
     """(label name, metric, entry) per benchmark of a split's block, then its mean when it has one."""
-    rows = [(name, *next(iter(value.items()))) for name, value in block.items() if name not in _META]
+    # In the benchmarks' own order, whatever order summary.json's keys were read in (the report stage
+    # builds them in that order; the file on disk may be key-sorted).
+    names = sorted((name for name in block if name not in _META), key=lambda n: (_ORDER.get(n, len(_ORDER)), n))
+    rows = [(name, *next(iter(block[name].items()))) for name in names]
     if "mean" in block:
         rows.append((f"mean of {len(rows)}", "headlines", block["mean"][MAIN_SCORE]))
     return rows
