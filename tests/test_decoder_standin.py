@@ -395,7 +395,7 @@ def test_gpu_check_dry_run_writes_both_runs(tiny_project: Path, tmp_path_factory
     assert default["steps"] == 6 and profile["steps"] == 3  # the tiny project's max_steps; --steps
     for result in (default, profile):
         assert result["samples_per_second"] > 0 and result["peak_rss_mb"] > 100
-        assert set(result["metrics"]) == {"dev", "test", "external", "real"} and len(result["metrics"]["test"]) >= 11
+        assert set(result["metrics"]) == {"dev", "test", "external", "real", "int8"} and len(result["metrics"]["test"]) >= 11
     assert "finetune.device=cpu" in profile["overrides"] and "finetune.max_steps=3" in profile["overrides"]
     assert "| profile |" in (out / "gpu_check.md").read_text(encoding="utf-8")
     assert (tiny_project / "params.yaml").read_text(encoding="utf-8") == git("show", "HEAD:params.yaml", cwd=tiny_project).stdout
