@@ -6,9 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +71,17 @@ def set_params(repo: Path, updates: dict[str, Any]) -> None:
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     path.write_text(yaml.safe_dump(deep_update(params, updates), allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+@contextmanager
+def scratch_dir(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A folder for a module's tiny pipeline, removed when the module is done with it: pytest's
+    retention policy frees only function-scoped folders, and each pipeline holds gigabytes."""
+    path = factory.mktemp(name)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def make_repo(dst: Path, overrides: dict[str, Any] | None = None) -> Path:

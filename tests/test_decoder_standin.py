@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -254,10 +255,11 @@ def test_embeddinggemma_profile_is_pinned_and_a_moving_revision_warns(tmp_path: 
 
 
 @pytest.fixture(scope="module")
-def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipeline_repo import make_repo
+def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    from pipeline_repo import make_repo, scratch_dir
 
-    return make_repo(tmp_path_factory.mktemp("standin_repo"))
+    with scratch_dir(tmp_path_factory, "standin_repo") as root:
+        yield make_repo(root)
 
 
 def apply_profile(repo: Path, family: str, base: Path) -> None:

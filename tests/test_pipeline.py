@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_repo import commit_all, dvc, git, make_repo, set_params
+from pipeline_repo import commit_all, dvc, git, make_repo, scratch_dir, set_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -58,19 +58,21 @@ def metrics_files(repo: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def remote_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("remote")
+def remote_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with scratch_dir(tmp_path_factory, "remote") as path:
+        yield path
 
 
 @pytest.fixture(scope="module")
-def repo_a(tmp_path_factory: pytest.TempPathFactory, remote_dir: Path) -> Path:
+def repo_a(tmp_path_factory: pytest.TempPathFactory, remote_dir: Path) -> Iterator[Path]:
     """The tiny pipeline, run once end to end and committed, its default remote a local folder."""
-    repo = make_repo(tmp_path_factory.mktemp("a"))
-    dvc("remote", "modify", "shared", "url", str(remote_dir), cwd=repo)
-    proc = dvc("repro", cwd=repo)
-    assert ran_stages(proc.stdout) == set(STAGES), proc.stdout
-    commit_all(repo, "tiny run")
-    return repo
+    with scratch_dir(tmp_path_factory, "a") as root:
+        repo = make_repo(root)
+        dvc("remote", "modify", "shared", "url", str(remote_dir), cwd=repo)
+        proc = dvc("repro", cwd=repo)
+        assert ran_stages(proc.stdout) == set(STAGES), proc.stdout
+        commit_all(repo, "tiny run")
+        yield repo
 
 
 def clone(source: Path, dst: Path) -> Path:
