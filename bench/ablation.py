@@ -1,8 +1,12 @@
 """The recipe, part by part, judged on dev: the candidates of bench/ablation.yaml as DVC experiments
 from one snapshot, each compared with that snapshot's `default` experiment by paired bootstrap.
 
-    python bench/ablation.py queue [name ...]     # queue every candidate (or these) and start the queue
-    python bench/ablation.py table <commit>       # the table of the experiments queued from <commit>
+    python bench/ablation.py queue [name ...]       # queue every candidate (or these) and start the queue
+    python bench/ablation.py table <commit> [...]   # the table of the experiments queued from these commits
+
+Each candidate is compared with the `default` experiment of the commit it was queued from, so a table
+may join snapshots (a later one adding candidates) as long as each has its own `default` run; a
+candidate queued from several of them is taken from the last one named.
 
 `table` reads each experiment's outputs from the DVC cache (data/eval/finetuned: the fine-tuned
 model's per-item records on dev; dvclive/finetune/metrics.json: its training time), computes the
@@ -36,6 +40,7 @@ EVAL = "data/eval/finetuned"
 CURVES = "dvclive/finetune/metrics.json"
 SPLIT = "dev"
 REFERENCE = "default"
+TARGET = "evaluate"
 ELEVEN = "mean of the 11"
 
 logger = logging.getLogger("ablation")
@@ -65,6 +70,9 @@ def queue(names: list[str]) -> None:
         command = ["dvc", "exp", "run", "--queue", "-n", name]
         for key, value in known[name].items():
             command += ["-S", _override(key, value)]
+        # The table reads the fine-tuned model's dev records and its training curve only: the
+        # export, int8 scoring and report after `evaluate` would add minutes per candidate.
+        command.append(TARGET)
         logger.info("%s", " ".join(command))
         subprocess.run(command, cwd=ROOT, env=env, check=True)
     subprocess.run(["dvc", "queue", "start", "--jobs", "1"], cwd=ROOT, env=env, check=True)
@@ -116,44 +124,62 @@ def verdict(intervals: list[Any]) -> str:
     return "mixed" if up and down else "better" if up else "worse" if down else "tied"
 
 
-def table(baseline: str) -> dict[str, Any]:
+def arrange(baselines: list[str], queued: Mapping[str, Mapping[str, str]], wanted: list[str]) -> list[tuple[str, str, str, bool]]:
+    """(row name, baseline, experiment commit, is a reference) for the table: each baseline's
+    `default` first, then every wanted candidate from the last baseline that queued it."""
+    for baseline in baselines:
+        if REFERENCE not in queued[baseline]:
+            sys.exit(f"no `{REFERENCE}` experiment queued from {baseline}: found {sorted(queued[baseline])}")
+    plan = [(f"{REFERENCE}@{b[:7]}" if len(baselines) > 1 else REFERENCE, b, queued[b][REFERENCE], True) for b in baselines]
+    found = {name: (b, rev) for b in baselines for name, rev in queued[b].items() if name != REFERENCE}
+    missing = [n for n in wanted if n != REFERENCE and n not in found]
+    if missing:
+        logger.warning("candidates without an experiment from %s (left out): %s", baselines, missing)
+    plan += [(name, *found[name], False) for name in wanted if name in found]
+    return plan
+
+
+def table(baselines: list[str]) -> dict[str, Any]:
     from wb_embedder.evaluation.benchmarks import BENCHMARK_NAMES, REAL_NAMES
     from wb_embedder.evaluation.report import run_delta
 
-    found = experiments(baseline)
     wanted = candidates()
-    missing = [n for n in wanted if n not in found]
-    if REFERENCE not in found:
-        sys.exit(f"no `{REFERENCE}` experiment queued from {baseline}: found {sorted(found)}")
-    if missing:
-        logger.warning("candidates without an experiment from %s (left out): %s", baseline, missing)
-    runs = {name: Run(name, found[name]) for name in wanted if name in found}
-    reference = runs[REFERENCE]
-    cfg, main_k, seed = reference.scoring()
+    queued = {baseline: experiments(baseline) for baseline in baselines}
+    plan = arrange(baselines, queued, list(wanted))
     suites = {ELEVEN: BENCHMARK_NAMES, **{name: (name,) for name in REAL_NAMES}}
-    ref_items = reference.items((*BENCHMARK_NAMES, *REAL_NAMES))
-    ref_info = reference.json(f"{EVAL}/run.json")
+    names = (*BENCHMARK_NAMES, *REAL_NAMES)
+    references: dict[str, tuple[Run, dict[str, pd.DataFrame], Any]] = {}
+    for row_name, baseline, rev, is_reference in plan:
+        if is_reference:
+            reference = Run(row_name, rev)
+            references[baseline] = (reference, reference.items(names), reference.json(f"{EVAL}/run.json"))
+    cfg, main_k, seed = references[baselines[0]][0].scoring()
+    order = [(row_name, baseline, references[baseline][0] if is_reference else Run(row_name, rev))
+             for row_name, baseline, rev, is_reference in plan]
     rows: dict[str, Any] = {}
-    for index, (name, run) in enumerate(runs.items()):
+    for index, (name, baseline, run) in enumerate(order):
+        reference, ref_items, ref_info = references[baseline]
         info = run.json(f"{EVAL}/run.json")
-        items = ref_items if run is reference else run.items((*BENCHMARK_NAMES, *REAL_NAMES))
-        row: dict[str, Any] = {"commit": run.rev[:7], "overrides": wanted[name],
+        items = ref_items if run is reference else run.items(names)
+        overrides = {} if run is reference else wanted[name]
+        row: dict[str, Any] = {"commit": run.rev[:7], "baseline": baseline[:7], "overrides": overrides,
                                "train_runtime_s": round(float(run.json(CURVES).get("runtime_s", float("nan"))), 1),
                                "figures": {}}
-        for column, (suite, names) in enumerate(suites.items()):
+        for column, (suite, suite_names) in enumerate(suites.items()):
             digest = "benchmarks" if suite == ELEVEN else "real_benchmarks"
             paired = info.get(digest) == ref_info.get(digest)
             rng = np.random.default_rng([seed, index, column])
-            interval, ref_value, value = run_delta(ref_items, items, names, main_k, cfg, rng, paired)
+            interval, ref_value, value = run_delta(ref_items, items, suite_names, main_k, cfg, rng, paired)
             row["figures"][suite] = {"value": round(value, 6), "delta": round(interval.value, 6),
                                      "ci_low": round(interval.low, 6), "ci_high": round(interval.high, 6),
                                      "paired": paired, "_interval": interval}
+        row["reference"] = run is reference
         if run is not reference:
             row["verdict"] = verdict([f["_interval"] for f in row["figures"].values()])
         for figure in row["figures"].values():
             figure.pop("_interval")
         rows[name] = row
-    result = {"baseline": baseline, "split": SPLIT, "confidence": cfg.confidence, "samples": cfg.samples, "rows": rows}
+    result = {"baseline": " ".join(baselines), "split": SPLIT, "confidence": cfg.confidence, "samples": cfg.samples, "rows": rows}
     write(result)
     return result
 
@@ -167,8 +193,9 @@ def markdown(result: Mapping[str, Any]) -> str:
     rows = result["rows"]
     suites = list(next(iter(rows.values()))["figures"])
     lines = [
-        f"Dev only. Experiments queued from commit {result['baseline']}; each row is that commit's `default` run with "
-        "the overrides of bench/ablation.yaml. First row: the default's dev figures; other rows: candidate - default, "
+        f"Dev only. Experiments queued from commit(s) {result['baseline']}; each row is its commit's `default` run with "
+        "the overrides of bench/ablation.yaml. Bold rows: each commit's default, its dev figures; other rows: candidate "
+        "minus the default of the same commit, "
         f"{result['confidence']:.0%} paired bootstrap interval ({result['samples']} resamples of the same dev items). "
         "Verdict: the rule of docs/experiments.md. Written by bench/ablation.py.",
         "",
@@ -176,12 +203,13 @@ def markdown(result: Mapping[str, Any]) -> str:
         "|---|" + "---|" * len(suites) + "---|---|",
     ]
     for name, row in rows.items():
-        if name == REFERENCE:
+        if row.get("reference", name == REFERENCE):
             cells = [f"{row['figures'][s]['value']:.4f}" for s in suites]
             lines.append(f"| **{name}** ({row['commit']}) | " + " | ".join(cells) + f" | | {row['train_runtime_s']:.0f} |")
         else:
             cells = [_cell(row["figures"][s]) for s in suites]
-            lines.append(f"| {name} ({row['commit']}) | " + " | ".join(cells) + f" | {row['verdict']} | "
+            source = f"{row['commit']}, from {row['baseline']}" if " " in str(result["baseline"]) else row["commit"]
+            lines.append(f"| {name} ({source}) | " + " | ".join(cells) + f" | {row['verdict']} | "
                          f"{row['train_runtime_s']:.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -225,12 +253,12 @@ def main(argv: list[str] | None = None) -> None:
     q = sub.add_parser("queue", help="queue the candidates as DVC experiments and start the queue")
     q.add_argument("names", nargs="*")
     t = sub.add_parser("table", help="the dev table of the experiments queued from a commit")
-    t.add_argument("baseline")
+    t.add_argument("baselines", nargs="+", metavar="commit")
     args = parser.parse_args(argv)
     if args.command == "queue":
         queue(args.names)
     else:
-        result = table(args.baseline)
+        result = table(args.baselines)
         print(markdown(result))
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from ablation import ELEVEN, plain_summary, verdict  # noqa: E402
+from ablation import ELEVEN, arrange, markdown, plain_summary, verdict  # noqa: E402
 
 sys.path.pop(0)
 
@@ -43,3 +43,26 @@ def test_plain_summary_states_default_minus_plain() -> None:
     assert "does **not** beat" in plain_summary(_result(-0.01, -0.03, 0.01))
     assert "**below** `plain`" in plain_summary(_result(0.03, 0.02, 0.04))
     assert "no experiment" in plain_summary({"rows": {"default": {}}})
+
+
+def test_a_table_joins_snapshots_each_candidate_against_its_own_default() -> None:
+    queued = {"aaaaaaa1": {"default": "d1", "plain": "p1", "no-prompts": "n1"},
+              "bbbbbbb2": {"default": "d2", "no-prompts": "n2", "combined": "c2"}}
+    plan = arrange(["aaaaaaa1", "bbbbbbb2"], queued, ["default", "plain", "no-prompts", "combined", "never-run"])
+    assert plan == [("default@aaaaaaa", "aaaaaaa1", "d1", True), ("default@bbbbbbb", "bbbbbbb2", "d2", True),
+                    ("plain", "aaaaaaa1", "p1", False), ("no-prompts", "bbbbbbb2", "n2", False),
+                    ("combined", "bbbbbbb2", "c2", False)]
+    assert arrange(["aaaaaaa1"], queued, ["default", "plain"])[0] == ("default", "aaaaaaa1", "d1", True)
+    with pytest.raises(SystemExit, match="no `default` experiment queued from bbbbbbb2"):
+        arrange(["bbbbbbb2"], {"bbbbbbb2": {"plain": "p"}}, ["default"])
+
+
+def test_the_table_names_each_rows_snapshot_when_it_joins_several() -> None:
+    figure = {"value": 0.5, "delta": 0.01, "ci_low": -0.01, "ci_high": 0.03, "paired": True}
+    rows = {"default@aaaaaaa": {"reference": True, "commit": "d1d1d1d", "baseline": "aaaaaaa", "train_runtime_s": 10.0,
+                                "figures": {ELEVEN: figure}},
+            "plain": {"reference": False, "commit": "p1p1p1p", "baseline": "aaaaaaa", "train_runtime_s": 9.0,
+                      "verdict": "tied", "figures": {ELEVEN: figure}}}
+    text = markdown({"baseline": "aaaaaaa1 bbbbbbb2", "confidence": 0.95, "samples": 200, "rows": rows})
+    assert "| **default@aaaaaaa** (d1d1d1d) | 0.5000 | | 10 |" in text
+    assert "| plain (p1p1p1p, from aaaaaaa) | +0.0100 [-0.0100, +0.0300] | tied | 9 |" in text
