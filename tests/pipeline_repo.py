@@ -29,7 +29,17 @@ TINY_OVERRIDES: dict[str, Any] = {
 }
 
 
-def _env() -> dict[str, str]:
+# tests/params_trace/sitecustomize.py: with these variables, each stage records the params keys it
+# reads (tests/test_pipeline.py checks them against what dvc.yaml declares).
+PARAMS_TRACER = Path(__file__).resolve().parent / "params_trace"
+
+
+def params_trace_env(trace_dir: Path) -> dict[str, str]:
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(PARAMS_TRACER), os.environ.get("PYTHONPATH")])),
+            "WB_PARAMS_TRACE": str(trace_dir)}
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     # Stage commands say `python`: it must be this interpreter, with its packages.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -41,19 +51,21 @@ def _env() -> dict[str, str]:
         GIT_COMMITTER_NAME="test",
         GIT_COMMITTER_EMAIL="test@example.com",
     )
+    env.update(extra or {})
     return env
 
 
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command; on failure the assertion carries its output."""
-    proc = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True)
+def run(args: list[str], cwd: Path, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command (``env``: variables added to the test environment); on failure the assertion
+    carries its output."""
+    proc = subprocess.run(args, cwd=cwd, env=_env(env), capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return proc
 
 
-def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "dvc", *args], cwd, check)
+def dvc(*args: str, cwd: Path, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run([sys.executable, "-m", "dvc", *args], cwd, check, env)
 
 
 def git(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

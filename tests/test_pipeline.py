@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_repo import commit_all, dvc, git, make_repo, scratch_dir, set_params
+from pipeline_repo import commit_all, dvc, git, make_repo, params_trace_env, scratch_dir, set_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -64,12 +64,18 @@ def remote_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def repo_a(tmp_path_factory: pytest.TempPathFactory, remote_dir: Path) -> Iterator[Path]:
+def params_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where repo_a's stages record the params keys they read."""
+    return tmp_path_factory.mktemp("params_trace")
+
+
+@pytest.fixture(scope="module")
+def repo_a(tmp_path_factory: pytest.TempPathFactory, remote_dir: Path, params_trace: Path) -> Iterator[Path]:
     """The tiny pipeline, run once end to end and committed, its default remote a local folder."""
     with scratch_dir(tmp_path_factory, "a") as root:
         repo = make_repo(root)
         dvc("remote", "modify", "shared", "url", str(remote_dir), cwd=repo)
-        proc = dvc("repro", cwd=repo)
+        proc = dvc("repro", cwd=repo, env=params_trace_env(params_trace))
         assert ran_stages(proc.stdout) == set(STAGES), proc.stdout
         commit_all(repo, "tiny run")
         yield repo
@@ -259,6 +265,61 @@ def test_branches_metrics_diff_and_run_cache(repo_a: Path, tmp_path: Path) -> No
     assert "is cached - skipping run" in proc.stdout
     assert lock_hashes(repo) == lock_hashes(repo_a)
 
+
+
+def covered(key: str, by: set[str]) -> bool:
+    return any(key == other or key.startswith(f"{other}.") for other in by)
+
+
+def test_each_stage_declares_exactly_the_params_it_reads(repo_a: Path, params_trace: Path) -> None:
+    """What each stage's code read from params during the tiny run (tests/params_trace) against the
+    keys its dvc.yaml entry declares: a read key no declared key covers would not rerun the stage
+    when it changes; a declared key nothing read reruns it for nothing. check_params validates the
+    whole file by design."""
+    stages = yaml.safe_load((repo_a / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    traces = [json.loads(path.read_text(encoding="utf-8")) for path in params_trace.glob("*.json")]
+    problems = []
+    for name, stage in stages.items():
+        if name == "check_params":
+            continue
+        runs = [trace for trace in traces if trace["argv"] == stage["cmd"].split()[1:]]
+        if not runs:
+            problems.append(f"{name}: no trace of `{stage['cmd']}`")
+            continue
+        read = set().union(*(trace["reads"] for trace in runs))
+        declared = {entry for entry in stage.get("params", []) if isinstance(entry, str)}
+        undeclared = sorted(key for key in read if not covered(key, declared))
+        unread = sorted(key for key in declared if not any(covered(r, {key}) or covered(key, {r}) for r in read))
+        if undeclared:
+            problems.append(f"{name} reads {undeclared} without declaring them")
+        if unread:
+            problems.append(f"{name} declares {unread} and reads none of it")
+    assert not problems, "\n".join(problems)
+
+
+def changed_stages(repo: Path) -> set[str]:
+    """Stages whose own dependencies (params, code, inputs) differ from dvc.lock."""
+    return set(json.loads(dvc("status", "--json", cwd=repo).stdout or "{}"))
+
+
+def test_a_knob_or_a_module_invalidates_only_the_stages_that_read_it(repo_a: Path, tmp_path: Path) -> None:
+    """Exact invalidation: a report-only knob changes only the report (and check_params, which
+    validates every edit of params.yaml); an edit of the MinHash code changes the stages that run
+    it and never training (schemas import no logic)."""
+    repo = clone(repo_a, tmp_path / "inv")
+    # The outputs as symlinks into the tiny run's cache: dvc status needs them in place, not copied.
+    dvc("cache", "dir", "--local", str(repo_a / ".dvc" / "cache"), cwd=repo)
+    dvc("config", "--local", "cache.type", "symlink", cwd=repo)
+    dvc("checkout", cwd=repo)
+    assert changed_stages(repo) == set()
+    samples = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))["evaluate"]["bootstrap"]["samples"]
+    set_params(repo, {"evaluate": {"bootstrap": {"samples": samples + 100}}})
+    assert changed_stages(repo) == {"check_params", "report"}
+    git("checkout", "-q", "params.yaml", cwd=repo)
+    with (repo / "src/wb_embedder/near_duplicates.py").open("a", encoding="utf-8") as module:
+        module.write("\n# an edit\n")
+    changed = changed_stages(repo)
+    assert {"clean", "leakage", "real_benchmarks"} <= changed and "finetune" not in changed, changed
 
 
 # --------------------------------------------------------------------------- a partial dump (issue 28)
