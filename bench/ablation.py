@@ -236,12 +236,31 @@ def plain_summary(result: Mapping[str, Any]) -> str:
             f"{others}. Written by bench/ablation.py; the full table is in docs/experiments.md.\n")
 
 
+def verdict_summary(result: Mapping[str, Any]) -> str:
+    """The README's list of what each candidate bought on dev: its verdict by the rule, and its
+    mean-of-the-11 delta against the default with the interval."""
+    lines = []
+    for name, row in result["rows"].items():
+        if row.get("reference", name == REFERENCE):
+            continue
+        figure = row["figures"][ELEVEN]
+        ups = [s for s, f in row["figures"].items() if f["ci_low"] > 0]
+        downs = [s for s, f in row["figures"].items() if f["ci_high"] < 0]
+        where = "; ".join(part for part in (f"above the default on {', '.join(ups)}" if ups else "",
+                                            f"below it on {', '.join(downs)}" if downs else "") if part)
+        lines.append(f"- `{name}`: **{row['verdict']}** (mean of the 11 {_cell(figure)}"
+                     f"{'; ' + where if where else ''})")
+    return ("What each candidate bought on dev, by the rule of docs/experiments.md (candidate - default; "
+            "written by bench/ablation.py):\n\n" + "\n".join(lines) + "\n")
+
+
 def write(result: Mapping[str, Any]) -> None:
     from wb_embedder.io import atomic_path, write_json
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_json(result, RESULTS / "ablation_dev.json")
-    for name, text in (("ablation_dev.md", markdown(result)), ("ablation_plain.md", plain_summary(result))):
+    for name, text in (("ablation_dev.md", markdown(result)), ("ablation_plain.md", plain_summary(result)),
+                       ("ablation_verdicts.md", verdict_summary(result))):
         with atomic_path(RESULTS / name) as tmp:
             tmp.write_text(text, encoding="utf-8")
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from ablation import ELEVEN, arrange, markdown, plain_summary, verdict  # noqa: E402
+from ablation import ELEVEN, arrange, markdown, plain_summary, verdict, verdict_summary  # noqa: E402
 
 sys.path.pop(0)
 
@@ -66,3 +66,16 @@ def test_the_table_names_each_rows_snapshot_when_it_joins_several() -> None:
     text = markdown({"baseline": "aaaaaaa1 bbbbbbb2", "confidence": 0.95, "samples": 200, "rows": rows})
     assert "| **default@aaaaaaa** (d1d1d1d) | 0.5000 | | 10 |" in text
     assert "| plain (p1p1p1p, from aaaaaaa) | +0.0100 [-0.0100, +0.0300] | tied | 9 |" in text
+
+
+def test_the_readme_list_says_what_each_candidate_bought() -> None:
+    up = {"value": 0.9, "delta": 0.02, "ci_low": 0.01, "ci_high": 0.03, "paired": True}
+    flat = {"value": 0.5, "delta": 0.001, "ci_low": -0.01, "ci_high": 0.012, "paired": True}
+    down = {"value": 0.4, "delta": -0.02, "ci_low": -0.03, "ci_high": -0.01, "paired": False}
+    rows = {"default": {"reference": True, "figures": {ELEVEN: flat}},
+            "simcse-mixed": {"reference": False, "verdict": "mixed", "figures": {ELEVEN: flat, "RealOzonTitleLeaf": up,
+                                                                                "RealWBReviewsStars": down}}}
+    text = verdict_summary({"rows": rows})
+    assert "`default`" not in text
+    assert ("- `simcse-mixed`: **mixed** (mean of the 11 +0.0010 [-0.0100, +0.0120]; above the default on "
+            "RealOzonTitleLeaf; below it on RealWBReviewsStars)") in text

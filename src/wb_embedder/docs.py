@@ -35,6 +35,7 @@ BLOCKS: dict[str, tuple[Path, Path]] = {
     "sweep": (Path("docs/experiments.md"), Path("bench/results/sweep_dev.md")),
     "ablation": (Path("docs/experiments.md"), Path("bench/results/ablation_dev.md")),
     "ablation_plain": (Path("README.md"), Path("bench/results/ablation_plain.md")),
+    "ablation_verdicts": (Path("README.md"), Path("bench/results/ablation_verdicts.md")),
 }
 
 
