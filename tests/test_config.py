@@ -333,7 +333,7 @@ def test_non_finite_floats_are_refused_everywhere(tmp_path: Path, mutate, named:
 
 
 def test_learning_rate_inf_stops_check_params_in_one_line(tmp_path: Path, repo_root: Path) -> None:
-    text = _params_text(repo_root).replace("  learning_rate: 0.002", "  learning_rate: .inf", 1)
+    text = re.sub(r"(?m)^  learning_rate: \S+", "  learning_rate: .inf", _params_text(repo_root), count=1)
     line = _one_error_line(_check_params_stage(tmp_path, repo_root, text.encode()))
     assert "finetune.learning_rate" in line and "finite" in line
 
