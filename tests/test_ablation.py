@@ -45,6 +45,17 @@ def test_plain_summary_states_default_minus_plain() -> None:
     assert "no experiment" in plain_summary({"rows": {"default": {}}})
 
 
+def test_plain_summary_compares_plain_with_the_adopted_default_where_there_is_one() -> None:
+    result = _result(0.01, -0.01, 0.03)
+    result["adopted"] = {"name": "full-finetune", "minus_plain": {
+        ELEVEN: {"delta": 0.012, "ci_low": 0.004, "ci_high": 0.02, "paired": True},
+        "RealOzonTitleLeaf": {"delta": 0.004, "ci_low": -0.006, "ci_high": 0.014, "paired": True}}}
+    text = plain_summary(result)
+    assert text.startswith("The default (`full-finetune`, adopted by the rule) minus `plain`")
+    assert "mean of the 11 +0.0120 [+0.0040, +0.0200]" in text and "beats `plain`" in text
+    assert "RealOzonTitleLeaf +0.0040 [-0.0060, +0.0140]" in text
+
+
 def test_a_table_joins_snapshots_each_candidate_against_its_own_default() -> None:
     queued = {"aaaaaaa1": {"default": "d1", "plain": "p1", "no-prompts": "n1"},
               "bbbbbbb2": {"default": "d2", "no-prompts": "n2", "combined": "c2"}}
