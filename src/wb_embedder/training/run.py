@@ -158,6 +158,19 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
+def _is_overflow(exc: BaseException) -> bool:
+    """A learning rate near float32's limit makes Adam's step size itself overflow (the trainer of
+    transformers 4.x reaches it at step 2, 5.x trains on to NaN weights): the same divergence."""
+    return isinstance(exc, RuntimeError) and "cannot be converted to type float without overflow" in str(exc)
+
+
+def diverged_message(cfg: FinetuneConfig, what: str) -> str:
+    return (
+        f"training diverged: {what}; no model exported. Lower finetune.learning_rate (now {cfg.learning_rate}) "
+        f"or finetune.max_grad_norm (now {cfg.max_grad_norm})"
+    )
+
+
 def oom_message(cfg: FinetuneConfig, model_cfg: ModelConfig) -> str:
     per_process = cfg.batch_size // cfg.distributed.nproc
     hints = [f"lower finetune.batch_size (now {cfg.batch_size}, {per_process} per process)"]
@@ -315,6 +328,8 @@ def run_finetune(cfg: FinetuneConfig, model_cfg: ModelConfig, seed: int, paths: 
         except Exception as exc:
             if _is_oom(exc):
                 raise FinetuneError(oom_message(cfg, model_cfg)) from None
+            if _is_overflow(exc):
+                raise FinetuneError(diverged_message(cfg, f"the optimizer's step overflowed float32 ({exc})")) from None
             raise
 
     state = trainer.state
@@ -372,9 +387,9 @@ def _check_finite(model: Any, cfg: FinetuneConfig) -> None:
     bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
     if bad:
         raise FinetuneError(
-            f"training diverged: {len(bad)} of {len(state)} weight tensors are not finite (NaN or inf), e.g. "
-            f"{bad[0]!r}; no model exported. Lower finetune.learning_rate (now {cfg.learning_rate}) or "
-            f"finetune.max_grad_norm (now {cfg.max_grad_norm})"
+            diverged_message(
+                cfg, f"{len(bad)} of {len(state)} weight tensors are not finite (NaN or inf), e.g. {bad[0]!r}"
+            )
         )
 
 

@@ -1,0 +1,141 @@
+"""How the int8 export is quantized, judged on dev: the candidates of bench/int8_dev.yaml as DVC
+experiments from one snapshot (each runs export, evaluate_int8 and report on the snapshot's
+fine-tuned model), compared by what the report measured on DEV (metrics/summary.json's dev keys:
+int8 minus fine-tuned, paired bootstrap) and the parity the export stage measured.
+
+    python bench/int8_dev.py queue [name ...]   # queue every candidate (or these) and start the queue
+    python bench/int8_dev.py table <commit>     # bench/results/int8_dev.md and .json
+
+The rule (docs/export.md): fewest dev benchmarks on which int8 is significantly worse than the
+fine-tuned model; then the fewest nodes kept fp32 (the speed the export is for); then the smaller
+drop of the dev mean. Test is never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ablation import Run, experiments  # noqa: E402  (the same experiment plumbing)
+
+ROOT = Path(__file__).resolve().parents[1]
+CANDIDATES = ROOT / "bench" / "int8_dev.yaml"
+RESULTS = ROOT / "bench" / "results"
+TARGET = "report"
+SPLIT = "dev"
+
+logger = logging.getLogger("int8_dev")
+
+
+def candidates() -> dict[str, dict[str, Any]]:
+    return {name: dict(o or {}) for name, o in yaml.safe_load(CANDIDATES.read_text(encoding="utf-8")).items()}
+
+
+def _override(key: str, value: Any) -> str:
+    """One `-S key=value`; strings single-quoted so that regex backslashes pass as written."""
+    if isinstance(value, list):
+        return f"{key}=[{','.join(_scalar(v) for v in value)}]"
+    return f"{key}={_scalar(value)}"
+
+
+def _scalar(value: Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else json.dumps(value)
+
+
+def queue(names: list[str]) -> None:
+    known = candidates()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"unknown candidates {unknown}; {CANDIDATES.name} has {list(known)}")
+    env = {**os.environ, "PYTHONPATH": "src"}  # each stage imports the src/ of its own copy
+    for name in names or list(known):
+        command = ["dvc", "exp", "run", "--queue", "-n", f"int8-{name}"]
+        for key, value in known[name].items():
+            command += ["-S", _override(key, value)]
+        command.append(TARGET)
+        logger.info("%s", " ".join(command))
+        subprocess.run(command, cwd=ROOT, env=env, check=True)
+    subprocess.run(["dvc", "queue", "start", "--jobs", "1"], cwd=ROOT, env=env, check=True)
+
+
+def row(name: str, run: Run) -> dict[str, Any]:
+    summary = run.json("metrics/summary.json")[SPLIT]
+    manifest = run.json("models/onnx/manifest.json")
+    worse = sorted(
+        bench
+        for bench, metrics in summary.items()
+        if bench not in ("mean", "counts")
+        for figure in metrics.values()
+        if figure.get("int8_significant") and figure["int8_delta"] < 0
+    )
+    mean = summary["mean"]["main_score"]
+    quantization = manifest["quantization"]
+    size = run.fs.info(f"models/onnx/{manifest['files']['int8']}")["size"]
+    return {
+        "candidate": name,
+        "significantly_worse": worse,
+        "mean_delta": mean["int8_delta"],
+        "mean_delta_ci": [mean["int8_delta_ci_low"], mean["int8_delta_ci_high"]],
+        "nodes_kept_fp32": quantization["nodes_kept_fp32"],
+        "op_types": quantization["op_types"],
+        "keep_fp32": quantization["keep_fp32"],
+        "int8_mean_cosine": manifest["parity"]["int8_mean_cosine"],
+        "int8_mb": round(size / 2**20, 1),
+    }
+
+
+def table(baseline: str) -> dict[str, Any]:
+    queued = experiments(baseline)
+    wanted = [n for n in candidates() if f"int8-{n}" in queued]
+    rows = [row(n, Run(n, queued[f"int8-{n}"])) for n in wanted]
+    chosen = min(rows, key=lambda r: (len(r["significantly_worse"]), r["nodes_kept_fp32"], -r["mean_delta"]))
+    return {"baseline": baseline, "split": SPLIT, "rows": rows, "chosen": chosen["candidate"]}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"int8 minus fine-tuned on {result['split']} (experiments queued from `{result['baseline'][:7]}`; "
+        "written by `python bench/int8_dev.py table`). Chosen by the rule: "
+        f"**{result['chosen']}**.",
+        "",
+        "| candidate | dev benchmarks significantly worse | mean of the 11, int8 − fine-tuned [95% CI] | nodes kept fp32 | int8 mean cosine to torch (probes) | int8 file |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        worse = f"{len(r['significantly_worse'])}" + (f" ({', '.join(r['significantly_worse'])})" if r["significantly_worse"] else "")
+        low, high = r["mean_delta_ci"]
+        lines.append(
+            f"| {r['candidate']} | {worse} | {r['mean_delta']:+.4f} [{low:+.4f}, {high:+.4f}] | "
+            f"{r['nodes_kept_fp32']} | {r['int8_mean_cosine']:.4f} | {r['int8_mb']} MB |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("queue").add_argument("names", nargs="*")
+    sub.add_parser("table").add_argument("baseline")
+    args = parser.parse_args(argv)
+    if args.command == "queue":
+        queue(args.names)
+        return
+    result = table(args.baseline)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "int8_dev.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (RESULTS / "int8_dev.md").write_text(markdown(result), encoding="utf-8")
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
