@@ -79,7 +79,8 @@ def row(name: str, run: Run) -> dict[str, Any]:
     )
     mean = summary["mean"]["main_score"]
     quantization = manifest["quantization"]
-    size = run.fs.info(f"models/onnx/{manifest['files']['int8']}")["size"]
+    with run.fs.open(f"models/onnx/{manifest['files']['int8']}", "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)  # the listing of a directory output carries no sizes
     return {
         "candidate": name,
         "significantly_worse": worse,
