@@ -4,7 +4,7 @@ fine-tuned model), compared by what the report measured on DEV (metrics/summary.
 int8 minus fine-tuned, paired bootstrap) and the parity the export stage measured.
 
     python bench/int8_dev.py queue [name ...]   # queue every candidate (or these) and start the queue
-    python bench/int8_dev.py table <commit>     # bench/results/int8_dev.md and .json
+    python bench/int8_dev.py table <commit> ... # bench/results/int8_dev.md and .json
 
 The rule (docs/export.md): fewest dev benchmarks on which int8 is significantly worse than the
 fine-tuned model; then the fewest nodes kept fp32 (the speed the export is for); then the smaller
@@ -94,17 +94,26 @@ def row(name: str, run: Run) -> dict[str, Any]:
     }
 
 
-def table(baseline: str) -> dict[str, Any]:
-    queued = experiments(baseline)
+def table(baselines: list[str]) -> dict[str, Any]:
+    """Rows from the experiments of every snapshot named (a later one's run of a name wins): each
+    row is int8 against the fine-tuned model of its own snapshot, so snapshots may be joined."""
+    baselines = [
+        subprocess.run(["git", "rev-parse", b], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        for b in baselines
+    ]
+    queued: dict[str, str] = {}
+    for baseline in baselines:
+        queued.update(experiments(baseline))
     wanted = [n for n in candidates() if f"int8-{n}" in queued]
     rows = [row(n, Run(n, queued[f"int8-{n}"])) for n in wanted]
     chosen = min(rows, key=lambda r: (len(r["significantly_worse"]), r["nodes_kept_fp32"], -r["mean_delta"]))
-    return {"baseline": baseline, "split": SPLIT, "rows": rows, "chosen": chosen["candidate"]}
+    return {"baselines": baselines, "split": SPLIT, "rows": rows, "chosen": chosen["candidate"]}
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        f"int8 minus fine-tuned on {result['split']} (experiments queued from `{result['baseline'][:7]}`; "
+        f"int8 minus fine-tuned on {result['split']} (experiments queued from "
+        f"{', '.join(f'`{b[:7]}`' for b in result['baselines'])}; "
         "written by `python bench/int8_dev.py table`). Chosen by the rule: "
         f"**{result['chosen']}**.",
         "",
@@ -126,12 +135,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("queue").add_argument("names", nargs="*")
-    sub.add_parser("table").add_argument("baseline")
+    sub.add_parser("table").add_argument("baselines", nargs="+")
     args = parser.parse_args(argv)
     if args.command == "queue":
         queue(args.names)
         return
-    result = table(args.baseline)
+    result = table(args.baselines)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "int8_dev.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (RESULTS / "int8_dev.md").write_text(markdown(result), encoding="utf-8")
