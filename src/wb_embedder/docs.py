@@ -28,6 +28,7 @@ BLOCKS: dict[str, tuple[Path, Path]] = {
     "brandsyns": (Path("README.md"), Path("bench/results/brandsyns_before_after.md")),
     "onnx": (Path("README.md"), Path("bench/results/onnx.md")),
     "int8_dev": (Path("docs/export.md"), Path("bench/results/int8_dev.md")),
+    "int8_sensitivity": (Path("docs/export.md"), Path("bench/results/int8_sensitivity.md")),
     "pipeline": (Path("docs/performance.md"), Path("bench/results/pipeline.md")),
     "targets": (Path("docs/performance.md"), Path("bench/results/targets.md")),
     "synonyms_quality": (Path("docs/synonyms.md"), Path("data/stats/synonyms_quality.md")),
