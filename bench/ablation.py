@@ -40,39 +40,46 @@ EVAL = "data/eval/finetuned"
 CURVES = "dvclive/finetune/metrics.json"
 SPLIT = "dev"
 REFERENCE = "default"
+# The table reads the fine-tuned model's dev records and its training curve only: the export,
+# int8 scoring and report after `evaluate` would add minutes per candidate.
 TARGET = "evaluate"
 ELEVEN = "mean of the 11"
 
 logger = logging.getLogger("ablation")
 
 
-def candidates() -> dict[str, dict[str, Any]]:
-    return {name: dict(overrides or {}) for name, overrides in yaml.safe_load(CANDIDATES.read_text(encoding="utf-8")).items()}
+def candidates(path: Path = CANDIDATES) -> dict[str, dict[str, Any]]:
+    return {name: dict(overrides or {}) for name, overrides in yaml.safe_load(path.read_text(encoding="utf-8")).items()}
 
 
 def _override(key: str, value: Any) -> str:
-    """One `-S key=value` in the override grammar DVC reads (strings quoted, lists in brackets)."""
-    if isinstance(value, str):
-        return f"{key}='{value}'"
-    return f"{key}={json.dumps(value)}"
+    """One `-S key=value` in the override grammar DVC reads: strings single-quoted (a backslash
+    before anything but a quote passes as written, so regexes need no escaping), lists in brackets."""
+    if isinstance(value, list):
+        return f"{key}=[{','.join(_scalar(v) for v in value)}]"
+    return f"{key}={_scalar(value)}"
 
 
-def queue(names: list[str]) -> None:
-    known = candidates()
+def _scalar(value: Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else json.dumps(value)
+
+
+def queue(names: list[str], path: Path = CANDIDATES, target: str = TARGET, prefix: str = "") -> None:
+    """Queue the candidates of ``path`` (every one, or ``names``) as experiments `<prefix><name>`
+    running up to ``target``, from one snapshot, and start one worker."""
+    known = candidates(path)
     unknown = [n for n in names if n not in known]
     if unknown:
-        sys.exit(f"unknown candidates {unknown}; bench/ablation.yaml has {list(known)}")
+        sys.exit(f"unknown candidates {unknown}; {path.name} has {list(known)}")
     # A queued experiment runs in a copy of the repository, but `pip install -e .` points
     # `import wb_embedder` at the workspace's src/: a relative PYTHONPATH makes every stage import
     # the src/ of the copy it runs in (the workspace may change while the queue runs).
     env = {**os.environ, "PYTHONPATH": "src"}
     for name in names or list(known):
-        command = ["dvc", "exp", "run", "--queue", "-n", name]
+        command = ["dvc", "exp", "run", "--queue", "-n", f"{prefix}{name}"]
         for key, value in known[name].items():
             command += ["-S", _override(key, value)]
-        # The table reads the fine-tuned model's dev records and its training curve only: the
-        # export, int8 scoring and report after `evaluate` would add minutes per candidate.
-        command.append(TARGET)
+        command.append(target)
         logger.info("%s", " ".join(command))
         subprocess.run(command, cwd=ROOT, env=env, check=True)
     subprocess.run(["dvc", "queue", "start", "--jobs", "1"], cwd=ROOT, env=env, check=True)

@@ -22,49 +22,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ablation import Run, experiments  # noqa: E402  (the same experiment plumbing)
+import ablation  # noqa: E402  (the same experiment plumbing)
+from ablation import Run, experiments  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = ROOT / "bench" / "int8_dev.yaml"
 RESULTS = ROOT / "bench" / "results"
 TARGET = "report"
+PREFIX = "int8-"
 SPLIT = "dev"
 
 logger = logging.getLogger("int8_dev")
 
 
-def candidates() -> dict[str, dict[str, Any]]:
-    return {name: dict(o or {}) for name, o in yaml.safe_load(CANDIDATES.read_text(encoding="utf-8")).items()}
-
-
-def _override(key: str, value: Any) -> str:
-    """One `-S key=value`; strings single-quoted so that regex backslashes pass as written."""
-    if isinstance(value, list):
-        return f"{key}=[{','.join(_scalar(v) for v in value)}]"
-    return f"{key}={_scalar(value)}"
-
-
-def _scalar(value: Any) -> str:
-    return f"'{value}'" if isinstance(value, str) else json.dumps(value)
-
-
 def queue(names: list[str]) -> None:
-    known = candidates()
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        sys.exit(f"unknown candidates {unknown}; {CANDIDATES.name} has {list(known)}")
-    env = {**os.environ, "PYTHONPATH": "src"}  # each stage imports the src/ of its own copy
-    for name in names or list(known):
-        command = ["dvc", "exp", "run", "--queue", "-n", f"int8-{name}"]
-        for key, value in known[name].items():
-            command += ["-S", _override(key, value)]
-        command.append(TARGET)
-        logger.info("%s", " ".join(command))
-        subprocess.run(command, cwd=ROOT, env=env, check=True)
-    subprocess.run(["dvc", "queue", "start", "--jobs", "1"], cwd=ROOT, env=env, check=True)
+    ablation.queue(names, CANDIDATES, TARGET, PREFIX)
 
 
 def row(name: str, run: Run) -> dict[str, Any]:
@@ -104,8 +77,8 @@ def table(baselines: list[str]) -> dict[str, Any]:
     queued: dict[str, str] = {}
     for baseline in baselines:
         queued.update(experiments(baseline))
-    wanted = [n for n in candidates() if f"int8-{n}" in queued]
-    rows = [row(n, Run(n, queued[f"int8-{n}"])) for n in wanted]
+    wanted = [n for n in ablation.candidates(CANDIDATES) if f"{PREFIX}{n}" in queued]
+    rows = [row(n, Run(n, queued[f"{PREFIX}{n}"])) for n in wanted]
     chosen = min(rows, key=lambda r: (len(r["significantly_worse"]), r["nodes_kept_fp32"], -r["mean_delta"]))
     return {"baselines": baselines, "split": SPLIT, "rows": rows, "chosen": chosen["candidate"]}
 

@@ -123,22 +123,30 @@ def test_brandsyns_before_after_table() -> None:
         module.table(rows[:2])
 
 
-def test_every_ablation_candidate_is_valid_params() -> None:
-    """Each candidate of bench/ablation.yaml, applied to params.yaml as its -S overrides would be,
-    passes the params schema (a misspelt key or value would fail only once its experiment ran)."""
-    import yaml
+@pytest.mark.parametrize("sweep", ["ablation.yaml", "int8_dev.yaml"])
+def test_every_sweep_candidate_is_valid_params(sweep: str, tmp_path: Path) -> None:
+    """Each candidate of a dev sweep, applied to params.yaml by DVC's own override parser exactly as
+    its `-S` flags are written (regex backslashes, quoted strings, lists), gives the values the
+    sweep file names and passes the params schema (a misspelt key or a mangled value would fail
+    only once its experiment ran)."""
+    import shutil
+
+    from dvc.utils.hydra import apply_overrides
 
     from wb_embedder.config import load_params
 
     ablation = _script("ablation")
-    candidates = ablation.candidates()
-    assert "default" in candidates and {"simcse-mixed", "simcse-first-phase", "triplet-loss"} <= set(candidates)
+    candidates = ablation.candidates(ROOT / "bench" / sweep)
+    assert candidates["default"] == {} and len(candidates) > 3
+    if sweep == "ablation.yaml":
+        assert {"simcse-mixed", "simcse-first-phase", "triplet-loss"} <= set(candidates)
     for name, overrides in candidates.items():
-        params = load_params(ROOT / "params.yaml", overrides)
+        path = tmp_path / f"{name}.yaml"
+        shutil.copyfile(ROOT / "params.yaml", path)
+        apply_overrides(str(path), [ablation._override(key, value) for key, value in overrides.items()])
+        params = load_params(path).model_dump()
         for key, value in overrides.items():
-            node = params.model_dump()
+            validated = params
             for part in key.split("."):
-                node = node[part]
-            assert node == value, (name, key)
-            assert ablation._override(key, value).startswith(f"{key}="), (name, key)
-    assert yaml.safe_load((ROOT / "bench" / "ablation.yaml").read_text(encoding="utf-8"))["default"] == {}
+                validated = validated[part]
+            assert validated == value, (name, key, validated)
