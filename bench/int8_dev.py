@@ -24,14 +24,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ablation  # noqa: E402  (the same experiment plumbing)
-from ablation import Run, experiments  # noqa: E402
+from ablation import RESULTS, ROOT, SPLIT, Run, experiments  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = ROOT / "bench" / "int8_dev.yaml"
-RESULTS = ROOT / "bench" / "results"
 TARGET = "report"
 PREFIX = "int8-"
-SPLIT = "dev"
 
 logger = logging.getLogger("int8_dev")
 
