@@ -146,9 +146,26 @@ def arrange(baselines: list[str], queued: Mapping[str, Mapping[str, str]], wante
     return plan
 
 
+def suite_deltas(reference: tuple[Mapping[str, pd.DataFrame], Any], other: tuple[Mapping[str, pd.DataFrame], Any],
+                 suites: Mapping[str, tuple[str, ...]], scoring: tuple[int, Any, int], stream: int) -> dict[str, Any]:
+    """suite -> (interval of other minus reference, other's value, paired) for (items, run.json)
+    pairs; paired where both scored the same benchmark files. Bootstrap stream [seed, stream, column]."""
+    from wb_embedder.evaluation.report import run_delta
+
+    (ref_items, ref_info), (items, info) = reference, other
+    main_k, cfg, seed = scoring
+    out = {}
+    for column, (suite, suite_names) in enumerate(suites.items()):
+        digest = "benchmarks" if suite == ELEVEN else "real_benchmarks"
+        paired = info.get(digest) == ref_info.get(digest)
+        interval, _, value = run_delta(ref_items, items, suite_names, main_k, cfg,
+                                       np.random.default_rng([seed, stream, column]), paired)
+        out[suite] = (interval, value, paired)
+    return out
+
+
 def table(baselines: list[str], adopted: str | None = None) -> dict[str, Any]:
     from wb_embedder.evaluation.benchmarks import BENCHMARK_NAMES, REAL_NAMES
-    from wb_embedder.evaluation.report import run_delta
 
     wanted = candidates()
     queued = {baseline: experiments(baseline) for baseline in baselines}
@@ -174,11 +191,8 @@ def table(baselines: list[str], adopted: str | None = None) -> dict[str, Any]:
         row: dict[str, Any] = {"commit": run.rev[:7], "baseline": baseline[:7], "overrides": overrides,
                                "train_runtime_s": round(float(run.json(CURVES).get("runtime_s", float("nan"))), 1),
                                "figures": {}}
-        for column, (suite, suite_names) in enumerate(suites.items()):
-            digest = "benchmarks" if suite == ELEVEN else "real_benchmarks"
-            paired = info.get(digest) == ref_info.get(digest)
-            rng = np.random.default_rng([seed, index, column])
-            interval, ref_value, value = run_delta(ref_items, items, suite_names, main_k, cfg, rng, paired)
+        for suite, (interval, value, paired) in suite_deltas((ref_items, ref_info), (items, info), suites,
+                                                             (main_k, cfg, seed), index).items():
             row["figures"][suite] = {"value": round(value, 6), "delta": round(interval.value, 6),
                                      "ci_low": round(interval.low, 6), "ci_high": round(interval.high, 6),
                                      "paired": paired, "_interval": interval}
@@ -191,15 +205,10 @@ def table(baselines: list[str], adopted: str | None = None) -> dict[str, Any]:
     result = {"baseline": " ".join(baselines), "split": SPLIT, "confidence": cfg.confidence, "samples": cfg.samples, "rows": rows}
     if adopted is not None and "plain" in kept and adopted in kept:
         # The default the rule adopted against `plain`, directly: the issue's bar is the default's.
-        (plain_items, plain_info), (adopted_items, adopted_info) = kept["plain"], kept[adopted]
-        figures = {}
-        for column, (suite, suite_names) in enumerate(suites.items()):
-            digest = "benchmarks" if suite == ELEVEN else "real_benchmarks"
-            paired = plain_info.get(digest) == adopted_info.get(digest)
-            interval, _, _ = run_delta(plain_items, adopted_items, suite_names, main_k, cfg,
-                                       np.random.default_rng([seed, len(order), column]), paired)
-            figures[suite] = {"delta": round(interval.value, 6), "ci_low": round(interval.low, 6),
-                              "ci_high": round(interval.high, 6), "paired": paired}
+        deltas = suite_deltas(kept["plain"], kept[adopted], suites, (main_k, cfg, seed), len(order))
+        figures = {suite: {"delta": round(interval.value, 6), "ci_low": round(interval.low, 6),
+                           "ci_high": round(interval.high, 6), "paired": paired}
+                   for suite, (interval, _, paired) in deltas.items()}
         result["adopted"] = {"name": adopted, "minus_plain": figures}
     write(result)
     return result

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,33 +49,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-benchmark", type=int, default=200, help="dev texts taken from each benchmark")
     args = parser.parse_args(argv)
 
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     from wb_embedder.config import load_params
     from wb_embedder.export.onnx_encoder import OnnxEncoder
+    from wb_embedder.export.onnx_export import _quantize
 
-    q = load_params().export.quantization
+    export_cfg = load_params().export
     texts = dev_texts(args.per_benchmark)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "onnx"
         shutil.copytree(EXPORT, folder)
-        source = folder / "model.onnx"
-        names = [node.name for node in onnx.load(str(source), load_external_data=False).graph.node]
         reference = OnnxEncoder(folder, "fp32").encode(texts, batch_size=32)
-        root = logging.getLogger()
 
         def mean_cosine(layers: list[int]) -> float:
-            patterns = down_projection(layers)
-            keep = [n for n in names if any(re.search(p, n) for p in patterns)]
-            level = root.level
-            root.setLevel(logging.ERROR)  # the quantizer's per-tensor lines
-            try:
-                quantize_dynamic(source, folder / "model_int8.onnx", op_types_to_quantize=list(q.op_types),
-                                 per_channel=q.per_channel, reduce_range=q.reduce_range,
-                                 weight_type={"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[q.weight_type],
-                                 nodes_to_exclude=keep)
-            finally:
-                root.setLevel(level)
+            # The stage's own quantization, with only keep_fp32 replaced.
+            quantization = export_cfg.quantization.model_copy(update={"keep_fp32": down_projection(layers)})
+            _quantize(folder / "model.onnx", folder / "model_int8.onnx",
+                      export_cfg.model_copy(update={"quantization": quantization}))
             embeddings = OnnxEncoder(folder, "int8").encode(texts, batch_size=32)
             value = float((embeddings * reference).sum(axis=1).mean())
             logger.info("down-projections kept fp32 %s: mean cosine %.4f", layers or "none", value)
