@@ -1,7 +1,7 @@
 """The benchmark harness: every speed figure of the project, in one report.
 
     python bench/harness.py                  # everything (about 45 minutes on 2 cores)
-    python bench/harness.py --only pipeline  # a subset: pipeline, finetune, evaluate, mining, synonyms, onnx
+    python bench/harness.py --only pipeline  # a subset: pipeline, finetune, evaluate, mining, synonyms, onnx, suite
     python bench/harness.py --render         # only rewrite the Markdown from bench/results/report.json
 
 Writes bench/results/report.json and bench/results/report.md (docs/performance.md shows the latter).
@@ -9,6 +9,8 @@ Writes bench/results/report.json and bench/results/report.md (docs/performance.m
 - pipeline: the default `dvc repro` from scratch in a fresh copy of the repository (empty DVC
   cache), stage by stage, with wall time and peak RSS of each stage; then a no-op `dvc repro`
   (median of 3), and the time after changing an evaluate-only param (which stages reran).
+- suite: the test suite as the README runs it, the fast lane (`pytest -m "not slow"`) and then the
+  full suite (`pytest`), each with its wall time, its outcome line and its slowest tests.
 - finetune, evaluate, mining, synonyms, onnx: the component benchmarks next to this file, each
   comparison measured as a ratio within one run (onnx: PyTorch fp32 vs the ONNX export's fp32 and
   int8 graphs, whose table the README shows: bench/results/onnx.md).
@@ -22,6 +24,7 @@ import json
 import logging
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -36,7 +39,9 @@ from wb_embedder.io import read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("pipeline", "finetune", "evaluate", "mining", "synonyms", "onnx")
+PARTS = ("pipeline", "finetune", "evaluate", "mining", "synonyms", "onnx", "suite")
+# The README's test commands and the targets of issue 24 (seconds on a quiet 2-core machine).
+SUITE_RUNS = {"fast_lane": (["-m", "not slow"], 180), "full": ([], 600)}
 
 logger = logging.getLogger("harness")
 
@@ -115,6 +120,22 @@ def bench_pipeline() -> dict[str, Any]:
     }
 
 
+def bench_suite() -> dict[str, Any]:
+    """Each README test command in this checkout, timed; a failing suite is reported, not hidden."""
+    runs = {}
+    for name, (args, target) in SUITE_RUNS.items():
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=5", *args]
+        started = time.perf_counter()
+        proc = subprocess.run(command, cwd=ROOT, env=_env(), capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        lines = proc.stdout.strip().splitlines()
+        slowest = [line.strip() for line in lines if re.match(r"^\d+\.\d+s (call|setup|teardown)", line)]
+        runs[name] = {"command": " ".join(["pytest", *args]), "seconds": round(seconds, 1), "target_s": target,
+                      "returncode": proc.returncode, "outcome": lines[-1].strip("= ") if lines else "", "slowest": slowest}
+        logger.info("%s: %.1f s, %s", name, seconds, runs[name]["outcome"])
+    return {"runs": runs}
+
+
 def _component(script: str, extra: list[str]) -> dict[str, Any]:
     out = RESULTS / f"{Path(script).stem}.json"
     subprocess.run([sys.executable, str(ROOT / "bench" / script), *extra, "--out", str(out)], cwd=ROOT, env=_env(),
@@ -191,6 +212,11 @@ def _targets_markdown(report: dict[str, Any]) -> list[str]:
                      f"({o['texts_per_s']['onnx-int8']['batch32_tokens64']:.1f} vs {fp32['batch32_tokens64']:.1f} / "
                      f"{o['texts_per_s']['onnx-int8']['batch32_tokens256']:.1f} vs {fp32['batch32_tokens256']:.1f} "
                      f"texts/s; median of {o['repeats']} interleaved rounds, {o['threads']} threads each)", ">= 2"))
+    if "suite" in report:
+        for name, run in report["suite"]["runs"].items():
+            rows.append(("suite", f"`{run['command']}`" + (" (fast lane)" if name == "fast_lane" else " (full suite)"),
+                         f"{run['seconds']} s ({run['seconds'] / 60:.1f} min): {run['outcome']}",
+                         f"<= {run['target_s']} s"))
     lines = ["| part | what | measured | 1-min load (2 cores) | on | target |", "|---|---|---|---|---|---|"]
     lines += [f"| {part} | {what} | {figure} | {_load(part, report[part])} | {report[part].get('measured_on', '-')} "
               f"| {target} |" for part, what, figure, target in rows]
@@ -240,11 +266,19 @@ def _pipeline_summary(p: dict[str, Any]) -> str:
             f"{p.get('measured_on', 'day not recorded')}); a no-op `dvc repro` {p['noop_s_median']} s.")
 
 
+def _suite_summary(r: dict[str, Any]) -> str:
+    """The README's line on the test suite's time."""
+    runs = "; ".join(f"`{run['command']}` {run['seconds']} s ({run['seconds'] / 60:.1f} min, target <= "
+                     f"{run['target_s'] // 60} min): {run['outcome']}" for run in r["runs"].values())
+    return (f"{runs}. On the 2-core CPU machine, 1-minute load {_load('suite', r)}, {r.get('measured_on', '-')}; "
+            "written by `python bench/harness.py --only suite`.")
+
+
 def _markdown(report: dict[str, Any]) -> str:
     lines = [f"# Benchmark report ({report['machine']})", "", "## Targets", "", *_targets_markdown(report), ""]
     if "pipeline" in report:
         lines += ["## Default `dvc repro` from scratch", "", *_pipeline_markdown(report["pipeline"]), ""]
-    for part in ("finetune", "evaluate", "mining", "synonyms", "onnx"):
+    for part in ("finetune", "evaluate", "mining", "synonyms", "onnx", "suite"):
         if part in report:
             lines += [f"## {part}", "", "```json", json.dumps(report[part], indent=2, ensure_ascii=False), "```", ""]
     return "\n".join(lines)
@@ -269,6 +303,7 @@ def main() -> None:
         "mining": lambda: _component("bench_mining.py", []),
         "synonyms": lambda: _component("bench_synonyms.py", []),
         "onnx": lambda: _component("bench_onnx.py", []),
+        "suite": bench_suite,
     }
     for part in [] if args.render else args.only:
         logger.info("benchmark: %s", part)
@@ -283,6 +318,8 @@ def main() -> None:
     if "pipeline" in report:
         (RESULTS / "pipeline.md").write_text("\n".join(_pipeline_markdown(report["pipeline"])) + "\n", encoding="utf-8")
         (RESULTS / "pipeline_summary.md").write_text(_pipeline_summary(report["pipeline"]) + "\n", encoding="utf-8")
+    if "suite" in report:
+        (RESULTS / "suite_summary.md").write_text(_suite_summary(report["suite"]) + "\n", encoding="utf-8")
     if "onnx" in report:
         # README.md shows it verbatim (python -m wb_embedder.docs)
         (RESULTS / "onnx.md").write_text("\n".join(_onnx_markdown(report["onnx"])) + "\n", encoding="utf-8")

@@ -35,6 +35,38 @@ def transformers_log() -> Iterator[list[str]]:
 
 
 @pytest.fixture(scope="session")
+def remote_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """repo_a's default DVC remote, a local folder."""
+    from pipeline_repo import scratch_dir
+
+    with scratch_dir(tmp_path_factory, "remote") as path:
+        yield path
+
+
+@pytest.fixture(scope="session")
+def params_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where repo_a's stages record the params keys they read."""
+    return tmp_path_factory.mktemp("params_trace")
+
+
+@pytest.fixture(scope="session")
+def repo_a(tmp_path_factory: pytest.TempPathFactory, remote_dir: Path, params_trace: Path) -> Iterator[Path]:
+    """The tiny pipeline, run once per session end to end and committed, its default remote a
+    local folder. Every test that needs a pipeline starts from it (a clone with a copy of its cache,
+    pipeline_repo.clone_with_cache) and reruns only what it changes; the tests that use it directly
+    leave it as they found it."""
+    from pipeline_repo import STAGES, commit_all, dvc, make_repo, params_trace_env, ran_stages, scratch_dir
+
+    with scratch_dir(tmp_path_factory, "a") as root:
+        repo = make_repo(root)
+        dvc("remote", "modify", "shared", "url", str(remote_dir), cwd=repo)
+        proc = dvc("repro", cwd=repo, env=params_trace_env(params_trace))
+        assert ran_stages(proc.stdout) == set(STAGES), proc.stdout
+        commit_all(repo, "tiny run")
+        yield repo
+
+
+@pytest.fixture(scope="session")
 def offline_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default base model, rebuilt once per test session (about 20 s)."""
     from wb_embedder.base_model import materialize_base_model

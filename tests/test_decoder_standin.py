@@ -255,11 +255,13 @@ def test_embeddinggemma_profile_is_pinned_and_a_moving_revision_warns(tmp_path: 
 
 
 @pytest.fixture(scope="module")
-def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from pipeline_repo import make_repo, scratch_dir
+def tiny_project(repo_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's tiny pipeline, cloned with its cache: the profiles rerun from base_model on,
+    on its data stages."""
+    from pipeline_repo import clone_with_cache, scratch_dir
 
     with scratch_dir(tmp_path_factory, "standin_repo") as root:
-        yield make_repo(root)
+        yield clone_with_cache(repo_a, root / "repo")
 
 
 def apply_profile(repo: Path, family: str, base: Path) -> None:
@@ -389,8 +391,11 @@ def test_gpu_check_dry_run_writes_both_runs(tiny_project: Path, tmp_path_factory
                "--profile", str(PROFILES["qwen3"]), "--steps", "3", "--out", str(out)]
     for key, value in shrink.items():
         command += ["--profile-set", f"{key}={value}"]
-    # The tiny corpus is too small for the leakage audit's share limits; the audit is not under test.
-    command += ["--set", "leakage.max_near_duplicate_share=1.0"]
+    # The default run with the tiny project's own settings (fp32, as it ran): every stage comes from
+    # the run cache, as on a GPU machine that pulled the shared run cache first. bf16 autocast is
+    # tested with the profiles above. The profile's triplets are mined by the stand-in, and the tiny
+    # corpus is too small for the leakage audit's share limits; the audit is not under test.
+    command += ["--set", "finetune.precision=fp32", "--profile-set", "leakage.max_near_duplicate_share=1.0"]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-6000:]
     default, profile = (json.loads((out / f"{n}.json").read_text(encoding="utf-8")) for n in ("default", "profile"))

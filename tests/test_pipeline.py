@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline_repo import commit_all, dvc, git, make_repo, params_trace_env, scratch_dir, set_params
+from pipeline_repo import STAGES, clone, clone_with_cache, commit_all, dvc, git, ran_stages, set_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -29,16 +28,8 @@ BENCHMARKS = [
     "WBGenderClassification", "WBQASupportShort", "WBBrandSyns",
 ]
 REAL_BENCHMARKS = ["RealOzonTitleLeaf", "RealOzonTitleRoot", "RealWBReviewsPolarity", "RealWBReviewsStars"]
-STAGES = ["check_params", "base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "finetune", "benchmarks",
-          "real_benchmarks", "leakage", "evaluate_base", "evaluate", "evaluate_lexical", "export", "evaluate_int8",
-          "report"]
 UPSTREAM_OF_FINETUNE = ["check_params", "base_model", "corpus", "clean", "gen_synonyms", "gen_triplets", "benchmarks",
                         "real_benchmarks", "leakage", "evaluate_base", "evaluate_lexical"]
-
-
-def ran_stages(output: str) -> set[str]:
-    """Stages that `dvc repro` actually executed (not skipped, not restored from the run cache)."""
-    return set(re.findall(r"Running stage '([^']+)'", output))
 
 
 # The training curves log wall-clock time and samples/s per step: by nature no two runs agree on
@@ -55,35 +46,6 @@ def lock_hashes(repo: Path) -> dict[str, str]:
 
 def metrics_files(repo: Path) -> dict[str, str]:
     return {p.name: p.read_text(encoding="utf-8") for p in sorted((repo / "metrics").glob("*.json"))}
-
-
-@pytest.fixture(scope="module")
-def remote_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with scratch_dir(tmp_path_factory, "remote") as path:
-        yield path
-
-
-@pytest.fixture(scope="module")
-def params_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where repo_a's stages record the params keys they read."""
-    return tmp_path_factory.mktemp("params_trace")
-
-
-@pytest.fixture(scope="module")
-def repo_a(tmp_path_factory: pytest.TempPathFactory, remote_dir: Path, params_trace: Path) -> Iterator[Path]:
-    """The tiny pipeline, run once end to end and committed, its default remote a local folder."""
-    with scratch_dir(tmp_path_factory, "a") as root:
-        repo = make_repo(root)
-        dvc("remote", "modify", "shared", "url", str(remote_dir), cwd=repo)
-        proc = dvc("repro", cwd=repo, env=params_trace_env(params_trace))
-        assert ran_stages(proc.stdout) == set(STAGES), proc.stdout
-        commit_all(repo, "tiny run")
-        yield repo
-
-
-def clone(source: Path, dst: Path) -> Path:
-    git("clone", "-q", str(source), str(dst), cwd=source.parent)
-    return dst
 
 
 # --------------------------------------------------------------------------- the run itself
@@ -234,9 +196,7 @@ def test_s3_remote_round_trip(repo_a: Path, tmp_path: Path, s3_server: str) -> N
 
 
 def test_branches_metrics_diff_and_run_cache(repo_a: Path, tmp_path: Path) -> None:
-    repo = clone(repo_a, tmp_path / "c")
-    shutil.copytree(repo_a / ".dvc" / "cache", repo / ".dvc" / "cache")
-    dvc("checkout", cwd=repo)
+    repo = clone_with_cache(repo_a, tmp_path / "c")
     git("checkout", "-q", "-b", "fewer-samples", cwd=repo)
     # An evaluate-only knob: only the evaluate stages and the report rerun (and check_params,
     # which validates every edit of params.yaml).
@@ -248,7 +208,9 @@ def test_branches_metrics_diff_and_run_cache(repo_a: Path, tmp_path: Path) -> No
     diff = json.loads(dvc("metrics", "diff", "main", "fewer-samples", "--json", cwd=repo).stdout)
     # Intervals and the significance flag are metrics too: a diff shows them.
     assert "test.WBReviewsClassification.accuracy.delta_ci_low" in diff["metrics/summary.json"], diff
-    assert "test.WBReviewsClassification.accuracy.int8_delta_ci_low" in diff["metrics/summary.json"], diff
+    # The int8 copy's interval too (on the random tiny encoder int8 and fp32 may classify one
+    # benchmark identically before and after, so any benchmark's will do).
+    assert any(key.endswith("int8_delta_ci_low") for key in diff["metrics/summary.json"]), diff
     changed = {Path(path).stem for path, metrics in diff.items()
                if any(v.get("diff") not in (None, 0) for v in metrics.values())}
     assert "WBReviewsClassification" in changed, diff
@@ -333,9 +295,7 @@ def test_a_minimal_dump_runs_end_to_end_and_diffs_against_the_full_one(repo_a: P
     their reasons, and `dvc metrics diff` against the full run (main) works."""
     import pandas as pd
 
-    repo = clone(repo_a, tmp_path / "m")
-    shutil.copytree(repo_a / ".dvc" / "cache", repo / ".dvc" / "cache")
-    dvc("checkout", cwd=repo)
+    repo = clone_with_cache(repo_a, tmp_path / "m")
     git("checkout", "-q", "-b", "minimal", cwd=repo)
     raw = repo / "data" / "raw"
     raw.mkdir()
@@ -397,9 +357,7 @@ def test_plain_recipe_runs_as_an_experiment_on_the_tiny_corpus(repo_a: Path, tmp
         from ablation import _override, candidates
     finally:
         sys.path.pop(0)
-    repo = clone(repo_a, tmp_path / "plain")
-    shutil.copytree(repo_a / ".dvc" / "cache", repo / ".dvc" / "cache")
-    dvc("checkout", cwd=repo)
+    repo = clone_with_cache(repo_a, tmp_path / "plain")
     overrides = [arg for key, value in candidates()["plain"].items() for arg in ("-S", _override(key, value))]
     proc = dvc("exp", "run", *overrides, cwd=repo)
     assert ran_stages(proc.stdout) == {"check_params", "finetune", "evaluate", "export", "evaluate_int8", "report"}, proc.stdout
@@ -422,9 +380,7 @@ def test_switches_train_with_simcse_and_triplet_loss_and_write_metrics(repo_a: P
     finetune trains SimCSE as a first phase (its steps on top of max_steps) and the retrieval
     group with TripletLoss, and evaluate and report write the metrics. Nothing upstream of
     gen_triplets reruns."""
-    repo = clone(repo_a, tmp_path / "e")
-    shutil.copytree(repo_a / ".dvc" / "cache", repo / ".dvc" / "cache")
-    dvc("checkout", cwd=repo)
+    repo = clone_with_cache(repo_a, tmp_path / "e")
     switches = {"triplets.unsupervised.enabled": "true", "finetune.simcse.arrangement": "first_phase",
                 "finetune.simcse.steps": "2", "finetune.loss.retrieval": "triplet"}
     proc = dvc("exp", "run", *[arg for key, value in switches.items() for arg in ("-S", f"{key}={value}")], cwd=repo)

@@ -25,6 +25,7 @@ BLOCKS: dict[str, tuple[Path, Path]] = {
     "results": (Path("README.md"), Path("metrics/report.md")),
     "real_results": (Path("README.md"), Path("metrics/real.md")),
     "pipeline_summary": (Path("README.md"), Path("bench/results/pipeline_summary.md")),
+    "suite_summary": (Path("README.md"), Path("bench/results/suite_summary.md")),
     "brandsyns": (Path("README.md"), Path("bench/results/brandsyns_before_after.md")),
     "onnx": (Path("README.md"), Path("bench/results/onnx.md")),
     "int8_dev": (Path("docs/export.md"), Path("bench/results/int8_dev.md")),
