@@ -317,6 +317,94 @@ def test_unknown_quantization_op_type_and_parity_failure_are_named(tiny_model: P
         export_model(tmp_path / "missing", out, export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False)
 
 
+# --------------------------------------------------------------------------- SmoothQuant
+
+
+def _toy_matmul_graph(path: Path, weight: np.ndarray) -> None:
+    """y = relu(x) @ W: a weight MatMul whose input a node makes, as in a traced model."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["h"], name="act"), helper.make_node("MatMul", ["h", "w"], ["y"], name="proj")],
+        "toy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", weight.shape[0]])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", weight.shape[1]])],
+        [numpy_helper.from_array(weight, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_smoothing_moves_the_outlier_channel_into_the_weights_and_keeps_the_function(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime
+    from onnx import numpy_helper
+
+    from wb_embedder.export.smoothing import channel_maxima, smooth
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(4, 3)).astype(np.float32)
+    _toy_matmul_graph(tmp_path / "toy.onnx", weight)
+    x = np.abs(rng.normal(size=(8, 4))).astype(np.float32)
+    x[:, 2] *= 50.0  # one outlier channel, as the GELU output has
+    maxima = channel_maxima(tmp_path / "toy.onnx", [{"x": x[:4]}, {"x": x[4:]}])
+    np.testing.assert_allclose(maxima["h"], x.max(axis=0))  # over every calibration batch
+    assert smooth(tmp_path / "toy.onnx", tmp_path / "smooth.onnx", maxima, alpha=0.5) == 1
+    model = onnx.load(str(tmp_path / "smooth.onnx"))
+    inverse = next(numpy_helper.to_array(i) for i in model.graph.initializer if i.name.endswith("smoothquant_inverse"))
+    expected = np.sqrt(x.max(axis=0)) / np.sqrt(np.abs(weight).max(axis=1))  # alpha 0.5
+    np.testing.assert_allclose(1 / inverse, expected, rtol=1e-5)
+    # The smoothed input's channels span a narrower range than the raw ones did.
+    assert np.ptp((x * inverse).max(0)) < np.ptp(x.max(0))
+    run = {name: onnxruntime.InferenceSession(str(tmp_path / name), providers=["CPUExecutionProvider"])
+           for name in ("toy.onnx", "smooth.onnx")}
+    np.testing.assert_allclose(run["smooth.onnx"].run(None, {"x": x})[0], run["toy.onnx"].run(None, {"x": x})[0],
+                               rtol=1e-5, atol=1e-5)
+    # alpha 0: the activations keep their whole range and the weights are untouched up to a scale of 1/max|W|^1.
+    smooth(tmp_path / "toy.onnx", tmp_path / "zero.onnx", maxima, alpha=0.0)
+    zero = onnx.load(str(tmp_path / "zero.onnx"))
+    inverse0 = next(numpy_helper.to_array(i) for i in zero.graph.initializer if i.name.endswith("smoothquant_inverse"))
+    np.testing.assert_allclose(inverse0, np.abs(weight).max(axis=1), rtol=1e-5)
+
+
+def test_smoothed_int8_export_keeps_parity_and_records_its_calibration(tiny_model: Path, tmp_path: Path) -> None:
+    """The stage's path with smoothing on: every projection int8, a Mul before each distinct
+    projection input, the function kept (parity checked by the stage), and the manifest says
+    how many inputs were smoothed on how many calibration texts. Without texts it stops."""
+    import onnx
+
+    cfg = export_cfg(quantization={"keep_fp32": [], "smoothing": {"alpha": 0.8, "calibration_texts": 32,
+                                                                   "batch_size": 8}})
+    calibration = ["query: " + text for text in sample_texts(32, seed=5)]
+    manifest = export_model(tiny_model, tmp_path / "onnx", cfg, PROMPTS_BY_TASK, trust_remote_code=False,
+                            calibration=calibration)
+    assert manifest["quantization"]["smoothed_inputs"] == 2 * 4  # per layer: q/k/v share one; attention out, up, down
+    assert manifest["quantization"]["calibration_texts_used"] == 32
+    assert manifest["parity"]["int8_mean_cosine"] >= 0.99
+    int8 = onnx.load(str(tmp_path / "onnx" / FILES["int8"]))
+    assert sum(n.name.endswith("/SmoothQuant") for n in int8.graph.node) == 8
+    assert not any(n.op_type == "MatMul" and "/dense/" in n.name for n in int8.graph.node)
+    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == sorted([*FILES.values(), TOKENIZER, PROMPTS,
+                                                                           MANIFEST])
+    with pytest.raises(ExportError, match=r"smoothing needs calibration texts"):
+        export_model(tiny_model, tmp_path / "none", cfg, PROMPTS_BY_TASK, trust_remote_code=False)
+    assert not (tmp_path / "none").exists()
+
+
+def test_calibration_texts_are_prompted_training_texts_in_a_fixed_order(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from wb_embedder.export.smoothing import calibration_texts
+
+    with pytest.raises(ExportError, match=r"no triplets files to calibrate"):
+        calibration_texts(tmp_path, PROMPTS_BY_TASK, 4)
+    pd.DataFrame({"anchor": ["a1", "a2", None], "positive": ["p1", "p2", "p3"], "negative_1": ["n1", "n2", "n3"]}
+                 ).to_parquet(tmp_path / "search_query.parquet")
+    pd.DataFrame({"anchor": ["c1"], "positive": ["c2"], "label": ["x"]}).to_parquet(tmp_path / "goods_category.parquet")
+    every = calibration_texts(tmp_path, PROMPTS_BY_TASK, 100)
+    assert sorted(every) == sorted(["query: a1", "query: a2", "passage: p1", "passage: p2", "passage: p3",
+                                    "query: c1", "query: c2"])  # negatives are not read; no null
+    assert calibration_texts(tmp_path, PROMPTS_BY_TASK, 3) == every[:3] == calibration_texts(tmp_path, PROMPTS_BY_TASK, 3)
+
+
 def test_stage_script_fails_with_one_line_without_a_model(tmp_path: Path) -> None:
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}

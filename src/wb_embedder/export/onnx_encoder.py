@@ -116,8 +116,8 @@ class OnnxEncoder:
         """Tokens per text as the graph sees it (special tokens included, truncated)."""
         return np.array([len(ids) for ids in self._ids(texts)], dtype=np.int64)
 
-    def _run(self, ids: list[list[int]]) -> np.ndarray:
-        """One batch through the graph, padded to its longest text."""
+    def _features(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
+        """The graph's inputs for one batch, padded to its longest text."""
         width = max(len(row) for row in ids)
         input_ids = np.full((len(ids), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(ids), width), dtype=np.int64)
@@ -125,7 +125,17 @@ class OnnxEncoder:
             span = slice(width - len(row), width) if self._left_padding else slice(0, len(row))
             input_ids[i, span], mask[i, span] = row, 1
         features = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
-        return self._session.run(None, {name: features[name] for name in self._input_names})[0]
+        return {name: features[name] for name in self._input_names}
+
+    def features(self, texts: Sequence[str], batch_size: int) -> list[dict[str, np.ndarray]]:
+        """The graph's inputs for ``texts`` (prompts already prepended), in batches of
+        ``batch_size`` in input order: what the export's calibration runs through a graph."""
+        ids = self._ids(texts)
+        return [self._features(ids[i: i + batch_size]) for i in range(0, len(ids), batch_size)]
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        """One batch through the graph, padded to its longest text."""
+        return self._session.run(None, self._features(ids))[0]
 
     def encode(self, sentences: str | Sequence[str], prompt: str | None = None, batch_size: int = 32,
                show_progress_bar: bool = False, normalize_embeddings: bool = False,

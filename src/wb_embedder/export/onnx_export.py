@@ -10,6 +10,8 @@ the source model's digest):
   traced with it), so a loader only tokenises and pads;
 - ``model_int8.onnx``: ``model.onnx`` through ONNX Runtime's dynamic quantization
   (``export.quantization``): weights stored as int8, activations quantized per batch at run time;
+  with ``export.quantization.smoothing.alpha`` set, SmoothQuant's per-channel scales are folded in
+  first, measured on training texts (:mod:`wb_embedder.export.smoothing`);
 - ``tokenizer.json`` (the ``tokenizers`` library's file, as the model tokenises) and
   ``prompts.json`` (the prompt pair of every task, those the model was trained and is scored with).
 
@@ -34,7 +36,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ from wb_embedder.evaluation.embedding_cache import load_model
 from wb_embedder.export.errors import ExportError
 from wb_embedder.export.onnx_encoder import FORMAT, MANIFEST, PROMPTS, TOKENIZER, OnnxEncoder
 from wb_embedder.export.schema import ExportConfig
+from wb_embedder.export.smoothing import channel_maxima, smooth
 from wb_embedder.io import atomic_dir, tree_digest, write_json
 
 logger = logging.getLogger(__name__)
@@ -218,8 +221,9 @@ def check_parity(model: Any, folder: Path, prompts: Mapping[str, PromptPair], cf
 
 
 def export_model(model_dir: Path | str, out_dir: Path | str, cfg: ExportConfig, prompts: Mapping[str, PromptPair],
-                 trust_remote_code: bool) -> dict[str, Any]:
-    """Write the export of ``model_dir`` to ``out_dir`` (replaced as a whole) and return its manifest."""
+                 trust_remote_code: bool, calibration: Sequence[str] | None = None) -> dict[str, Any]:
+    """Write the export of ``model_dir`` to ``out_dir`` (replaced as a whole) and return its manifest.
+    ``calibration``: prompted training texts for ``export.quantization.smoothing`` (None: it must be off)."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if not model_dir.is_dir():
         raise ExportError(f"{model_dir}: model folder not found (run the finetune stage first)")
@@ -237,17 +241,16 @@ def export_model(model_dir: Path | str, out_dir: Path | str, cfg: ExportConfig, 
                 logger.warning("export skipped: %s is not exportable: %s; evaluate_int8 is skipped too "
                                "(set export.enabled: false for this model)", model_dir, why)
             else:
-                manifest = _export(model, model_dir, tmp, cfg, prompts, digest)
+                manifest = _export(model, model_dir, tmp, cfg, prompts, digest, calibration)
         write_json(manifest, tmp / MANIFEST)
     return manifest
 
 
 def _export(model: Any, model_dir: Path, tmp: Path, cfg: ExportConfig, prompts: Mapping[str, PromptPair],
-            digest: str) -> dict[str, Any]:
+            digest: str, calibration: Sequence[str] | None) -> dict[str, Any]:
     from wb_embedder.training.compat import Normalize, Pooling, embedding_dimension
 
     names = _export_fp32(model, tmp / FILES["fp32"], cfg.opset)
-    kept_fp32 = _quantize(tmp / FILES["fp32"], tmp / FILES["int8"], cfg)
     _write_tokenizer(model, tmp / TOKENIZER)
     write_json({task: pair.model_dump() for task, pair in sorted(prompts.items())}, tmp / PROMPTS)
     pooling = next(m for m in model if isinstance(m, Pooling))
@@ -269,10 +272,25 @@ def _export(model: Any, model_dir: Path, tmp: Path, cfg: ExportConfig, prompts: 
                       "truncation_side": tokenizer.truncation_side,
                       "do_lower_case": bool(getattr(model[0], "do_lower_case", False))},
         "prompts": PROMPTS,
-        "quantization": {**cfg.quantization.model_dump(), "nodes_kept_fp32": len(kept_fp32)},
+        "quantization": cfg.quantization.model_dump(),
         "versions": {name: version(name) for name in ("torch", "onnx", "onnxruntime", "tokenizers")},
     }
-    write_json(manifest, tmp / MANIFEST)  # the loader reads it for the parity check
+    write_json(manifest, tmp / MANIFEST)  # the loader reads it for the calibration and the parity check
+    source = tmp / FILES["fp32"]
+    smoothing = cfg.quantization.smoothing
+    if smoothing.alpha is not None:
+        if calibration is None:
+            raise ExportError("export.quantization.smoothing needs calibration texts (the training triplets)")
+        feeds = OnnxEncoder(tmp, "fp32").features(calibration, smoothing.batch_size)
+        source = tmp / "model_smoothed.onnx"
+        manifest["quantization"]["smoothed_inputs"] = smooth(tmp / FILES["fp32"], source,
+                                                             channel_maxima(tmp / FILES["fp32"], feeds), smoothing.alpha)
+        manifest["quantization"]["calibration_texts_used"] = len(calibration)
+    kept_fp32 = _quantize(source, tmp / FILES["int8"], cfg)
+    if source != tmp / FILES["fp32"]:
+        source.unlink()  # the smoothed fp32 graph is a step, not part of the export
+    manifest["quantization"]["nodes_kept_fp32"] = len(kept_fp32)
+    write_json(manifest, tmp / MANIFEST)
     manifest["parity"] = check_parity(model, tmp, prompts, cfg)
     logger.info("exported %s: fp32 %.1f MiB, int8 %.1f MiB; cosine to PyTorch on %d probe texts: fp32 min %.6f, "
                 "int8 mean %.6f (min %.6f)", model_dir, (tmp / FILES["fp32"]).stat().st_size / 2**20,

@@ -13,6 +13,18 @@ from pydantic import Field, field_validator, model_validator
 from wb_embedder.schema import StrictSection as _Section
 
 
+class SmoothingSection(_Section):
+    """SmoothQuant before the int8 quantization (wb_embedder.export.smoothing)."""
+
+    # Share of each input channel's range moved into the weights (0: none; 1: all). null: no
+    # smoothing, the int8 copy is quantized from the traced graph as it is.
+    alpha: float | None = Field(ge=0, le=1)
+    # Training texts (the triplets' anchors and positives, with their prompts) whose activation
+    # maxima set the scales, and how many go through the graph at once.
+    calibration_texts: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+
+
 class QuantizationSection(_Section):
     """ONNX Runtime's dynamic quantization (``onnxruntime.quantization.quantize_dynamic``): weights
     stored as 8-bit integers, activations quantized per batch at run time."""
@@ -29,6 +41,7 @@ class QuantizationSection(_Section):
     # least one node). Dynamic quantization scales a whole activation tensor at once, and the input
     # of a BERT layer's FFN down-projection (GELU output) has outliers that such a scale crushes.
     keep_fp32: list[str]
+    smoothing: SmoothingSection
 
     @field_validator("keep_fp32")
     @classmethod
