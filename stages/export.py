@@ -12,7 +12,6 @@ from pathlib import Path
 
 from wb_embedder.config import load_params, trained_prompts
 from wb_embedder.export.onnx_export import export_model
-from wb_embedder.export.smoothing import calibration_texts
 from wb_embedder.stage import run_stage
 
 MODEL = Path("models/finetuned")
@@ -23,10 +22,7 @@ TRIPLETS = Path("data/triplets")
 def main() -> None:
     params = load_params()
     prompts = trained_prompts(params.model.prompts, params.finetune.prompts)
-    smoothing = params.export.quantization.smoothing
-    calibration = (calibration_texts(TRIPLETS, prompts, smoothing.calibration_texts)
-                   if params.export.enabled and smoothing.alpha is not None else None)
-    export_model(MODEL, OUT, params.export, prompts, params.model.trust_remote_code, calibration)
+    export_model(MODEL, OUT, params.export, prompts, params.model.trust_remote_code, TRIPLETS)
 
 
 if __name__ == "__main__":

@@ -5,15 +5,18 @@ The models are tiny BERTs built here (no download)."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -32,6 +35,13 @@ WORDS = ("красное синее платье куртка кроссовки
 PROMPTS_BY_TASK = {"search_query": PromptPair(query="query: ", document="passage: "),
                    "goods_category": PromptPair(query="query: ", document="query: ")}
 MAX_SEQ_LENGTH = 24
+# SmoothQuant's calibration texts for the exports below, as a triplets folder (the stage's is the
+# training triplets'): 32 anchors and their positives, 64 prompted texts.
+CALIBRATION = Path(tempfile.mkdtemp(prefix="calibration-"))
+atexit.register(shutil.rmtree, CALIBRATION, ignore_errors=True)
+pd.DataFrame({"anchor": [" ".join(np.random.default_rng(i).choice(WORDS, size=8)) for i in range(32)],
+              "positive": [" ".join(np.random.default_rng(100 + i).choice(WORDS, size=12)) for i in range(32)]}
+             ).to_parquet(CALIBRATION / "search_query.parquet")
 
 
 def export_cfg(**overrides: object) -> ExportConfig:
@@ -86,7 +96,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def exported(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("export") / "onnx"
-    export_model(tiny_model, out, export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False)
+    export_model(tiny_model, out, export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False, triplets_dir=CALIBRATION)
     return out
 
 
@@ -136,6 +146,11 @@ def test_export_folder_holds_both_graphs_tokenizer_prompts_and_manifest(exported
     kept = [n.name for n in int8.graph.node if n.op_type == "MatMul" and "/dense/" in n.name]
     assert kept == expected and len(kept) == manifest["quantization"]["nodes_kept_fp32"] >= 1
     assert all(name.endswith("/output/dense/MatMul") for name in kept)
+    # The int8 copy is smoothed first (SmoothQuant, as params have it): a Mul before each distinct
+    # projection input, on the calibration texts given.
+    smoothed = sum(n.name.endswith("/SmoothQuant") for n in int8.graph.node)
+    assert manifest["quantization"]["smoothed_inputs"] == smoothed > 0
+    assert manifest["quantization"]["calibration_texts_used"] == 64
     assert not any(n.op_type == "MatMul" and "intermediate" in n.name for n in int8.graph.node)
     assert (exported / FILES["int8"]).stat().st_size < (exported / FILES["fp32"]).stat().st_size
 
@@ -144,7 +159,7 @@ def test_two_exports_are_byte_identical(exported: Path, tiny_model: Path, tmp_pa
                                         caplog: pytest.LogCaptureFixture) -> None:
     again = tmp_path / "onnx"
     with caplog.at_level(logging.INFO):
-        export_model(tiny_model, again, export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False)
+        export_model(tiny_model, again, export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False, triplets_dir=CALIBRATION)
     for path in sorted(exported.iterdir()):
         assert (again / path.name).read_bytes() == path.read_bytes(), path.name
     # The stage's log is its own lines, not onnxruntime's quantizer's line per tensor.
@@ -185,7 +200,8 @@ def test_loader_has_the_sentence_transformers_encode_shape(exported: Path, tiny_
 
 def test_normalize_embeddings_for_a_model_without_normalize(tmp_path: Path) -> None:
     model = build_tiny_model(tmp_path / "model", normalize=False)
-    export_model(model, tmp_path / "onnx", export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False)
+    export_model(model, tmp_path / "onnx", export_cfg(), PROMPTS_BY_TASK,
+                 trust_remote_code=False, triplets_dir=CALIBRATION)
     encoder = OnnxEncoder(tmp_path / "onnx", "fp32")
     assert not encoder.manifest["normalized"]
     texts = sample_texts(8)
@@ -224,7 +240,8 @@ def test_disabled_export_writes_a_skipped_manifest(tiny_model: Path, tmp_path: P
     out.mkdir()
     (out / "model.onnx").write_bytes(b"stale")  # an earlier export: replaced as a whole
     with caplog.at_level(logging.INFO, logger="wb_embedder.export.onnx_export"):
-        manifest = export_model(tiny_model, out, export_cfg(enabled=False), PROMPTS_BY_TASK, trust_remote_code=False)
+        manifest = export_model(tiny_model, out, export_cfg(enabled=False), PROMPTS_BY_TASK,
+                                trust_remote_code=False, triplets_dir=CALIBRATION)
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST]
     assert not manifest["exported"] and manifest["skipped"] == "export.enabled is false"
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("wb_embedder")]
@@ -238,7 +255,8 @@ def test_a_decoder_is_skipped_with_one_line(tmp_path: Path, caplog: pytest.LogCa
 
     decoder = build_decoder_standin("llama", tmp_path / "llama")
     with caplog.at_level(logging.INFO, logger="wb_embedder.export.onnx_export"):
-        manifest = export_model(decoder, tmp_path / "onnx", export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False)
+        manifest = export_model(decoder, tmp_path / "onnx", export_cfg(), PROMPTS_BY_TASK,
+                                trust_remote_code=False, triplets_dir=CALIBRATION)
     assert not manifest["exported"] and "LlamaModel" in manifest["skipped"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("wb_embedder")]
     assert len(warnings) == 1 and "export skipped" in warnings[0] and "model_type 'llama'" in warnings[0]
@@ -304,17 +322,18 @@ def test_unknown_quantization_op_type_and_parity_failure_are_named(tiny_model: P
     out = tmp_path / "onnx"
     with pytest.raises(ExportError, match=r"export.quantization.op_types: onnxruntime quantizes no \['Softmax'\]"):
         export_model(tiny_model, out, export_cfg(quantization={"op_types": ["MatMul", "Softmax"]}), PROMPTS_BY_TASK,
-                     trust_remote_code=False)
+                     trust_remote_code=False, triplets_dir=CALIBRATION)
     with pytest.raises(ExportError, match=r"keep_fp32: 'attention/nowhere' matches no MatMul/Gather node"):
         export_model(tiny_model, out, export_cfg(quantization={"keep_fp32": ["attention/nowhere"]}), PROMPTS_BY_TASK,
-                     trust_remote_code=False)
+                     trust_remote_code=False, triplets_dir=CALIBRATION)
     # An int8 copy must be as close as asked, or nothing is written.
     with pytest.raises(ExportError, match=r"int8 copy strays .* below export.parity.min_int8_mean_cosine 1.0"):
         export_model(tiny_model, out, export_cfg(parity={"min_int8_mean_cosine": 1.0}), PROMPTS_BY_TASK,
-                     trust_remote_code=False)
+                     trust_remote_code=False, triplets_dir=CALIBRATION)
     assert not out.exists()
     with pytest.raises(ExportError, match=r"model folder not found \(run the finetune stage first\)"):
-        export_model(tmp_path / "missing", out, export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False)
+        export_model(tmp_path / "missing", out, export_cfg(), PROMPTS_BY_TASK,
+                     trust_remote_code=False, triplets_dir=CALIBRATION)
 
 
 # --------------------------------------------------------------------------- SmoothQuant
@@ -373,11 +392,10 @@ def test_smoothed_int8_export_keeps_parity_and_records_its_calibration(tiny_mode
 
     cfg = export_cfg(quantization={"keep_fp32": [], "smoothing": {"alpha": 0.8, "calibration_texts": 32,
                                                                    "batch_size": 8}})
-    calibration = ["query: " + text for text in sample_texts(32, seed=5)]
     manifest = export_model(tiny_model, tmp_path / "onnx", cfg, PROMPTS_BY_TASK, trust_remote_code=False,
-                            calibration=calibration)
+                            triplets_dir=CALIBRATION)
     assert manifest["quantization"]["smoothed_inputs"] == 2 * 4  # per layer: q/k/v share one; attention out, up, down
-    assert manifest["quantization"]["calibration_texts_used"] == 32
+    assert manifest["quantization"]["calibration_texts_used"] == 32  # the params' count, of 64
     assert manifest["parity"]["int8_mean_cosine"] >= 0.99
     int8 = onnx.load(str(tmp_path / "onnx" / FILES["int8"]))
     assert sum(n.name.endswith("/SmoothQuant") for n in int8.graph.node) == 8

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from wb_embedder.evaluation.embedding_cache import load_model
 from wb_embedder.export.errors import ExportError
 from wb_embedder.export.onnx_encoder import FORMAT, MANIFEST, PROMPTS, TOKENIZER, OnnxEncoder
 from wb_embedder.export.schema import ExportConfig
-from wb_embedder.export.smoothing import channel_maxima, smooth
+from wb_embedder.export.smoothing import calibration_texts, channel_maxima, smooth
 from wb_embedder.io import atomic_dir, tree_digest, write_json
 
 logger = logging.getLogger(__name__)
@@ -221,9 +221,10 @@ def check_parity(model: Any, folder: Path, prompts: Mapping[str, PromptPair], cf
 
 
 def export_model(model_dir: Path | str, out_dir: Path | str, cfg: ExportConfig, prompts: Mapping[str, PromptPair],
-                 trust_remote_code: bool, calibration: Sequence[str] | None = None) -> dict[str, Any]:
+                 trust_remote_code: bool, triplets_dir: Path | None = None) -> dict[str, Any]:
     """Write the export of ``model_dir`` to ``out_dir`` (replaced as a whole) and return its manifest.
-    ``calibration``: prompted training texts for ``export.quantization.smoothing`` (None: it must be off)."""
+    ``triplets_dir``: the training triplets, whose texts calibrate ``export.quantization.smoothing``
+    (None: smoothing must be off)."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if not model_dir.is_dir():
         raise ExportError(f"{model_dir}: model folder not found (run the finetune stage first)")
@@ -241,13 +242,13 @@ def export_model(model_dir: Path | str, out_dir: Path | str, cfg: ExportConfig, 
                 logger.warning("export skipped: %s is not exportable: %s; evaluate_int8 is skipped too "
                                "(set export.enabled: false for this model)", model_dir, why)
             else:
-                manifest = _export(model, model_dir, tmp, cfg, prompts, digest, calibration)
+                manifest = _export(model, model_dir, tmp, cfg, prompts, digest, triplets_dir)
         write_json(manifest, tmp / MANIFEST)
     return manifest
 
 
 def _export(model: Any, model_dir: Path, tmp: Path, cfg: ExportConfig, prompts: Mapping[str, PromptPair],
-            digest: str, calibration: Sequence[str] | None) -> dict[str, Any]:
+            digest: str, triplets_dir: Path | None) -> dict[str, Any]:
     from wb_embedder.training.compat import Normalize, Pooling, embedding_dimension
 
     names = _export_fp32(model, tmp / FILES["fp32"], cfg.opset)
@@ -279,8 +280,9 @@ def _export(model: Any, model_dir: Path, tmp: Path, cfg: ExportConfig, prompts: 
     source = tmp / FILES["fp32"]
     smoothing = cfg.quantization.smoothing
     if smoothing.alpha is not None:
-        if calibration is None:
+        if triplets_dir is None:
             raise ExportError("export.quantization.smoothing needs calibration texts (the training triplets)")
+        calibration = calibration_texts(triplets_dir, prompts, smoothing.calibration_texts)
         feeds = OnnxEncoder(tmp, "fp32").features(calibration, smoothing.batch_size)
         source = tmp / "model_smoothed.onnx"
         manifest["quantization"]["smoothed_inputs"] = smooth(tmp / FILES["fp32"], source,
