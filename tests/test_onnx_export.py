@@ -136,8 +136,8 @@ def test_export_folder_holds_both_graphs_tokenizer_prompts_and_manifest(exported
     assert all(d == ["batch", "sequence"] for d in dims), dims
     int8 = onnx.load(str(exported / FILES["int8"]))
     assert any(n.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for n in int8.graph.node)
-    # The projections export.quantization.keep_fp32 names stay fp32 (each layer's FFN down- and
-    # attention output projections), every other projection is int8.
+    # The projections export.quantization.keep_fp32 names stay fp32 (each layer's attention output
+    # projection), every other projection is int8.
     import re
 
     patterns = export_cfg().quantization.keep_fp32
