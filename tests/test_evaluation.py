@@ -1167,6 +1167,11 @@ def test_stage_scripts_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     stages["evaluate_lexical"].main()
     # The same model, exported to ONNX, in the int8 role: scored through the same path, on the same items.
     shutil.copytree(tiny_model, tmp_path / "models" / "finetuned")
+    # The export's SmoothQuant calibrates on training texts (data/triplets, the gen_triplets stage's).
+    (tmp_path / "data" / "triplets").mkdir(parents=True)
+    titles = tables["products"]["title"].astype(str).tolist()[:40]
+    pd.DataFrame({"anchor": titles[:20], "positive": titles[20:40]}).to_parquet(
+        tmp_path / "data" / "triplets" / "search_query.parquet", index=False)
     stages["export"].main()
     stages["evaluate_onnx"].main(["--model", "models/onnx", "--variant", "int8", "--out", "data/eval/int8"])
     int8_info = json.loads((tmp_path / "data" / "eval" / "int8" / RUN_FILE).read_text())
