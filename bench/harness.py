@@ -25,6 +25,7 @@ import logging
 import os
 import platform
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def bench_suite() -> dict[str, Any]:
         seconds = time.perf_counter() - started
         lines = proc.stdout.strip().splitlines()
         slowest = [line.strip() for line in lines if re.match(r"^\d+\.\d+s (call|setup|teardown)", line)]
-        runs[name] = {"command": " ".join(["pytest", *args]), "seconds": round(seconds, 1), "target_s": target,
+        runs[name] = {"command": shlex.join(["pytest", *args]), "seconds": round(seconds, 1), "target_s": target,
                       "returncode": proc.returncode, "outcome": lines[-1].strip("= ") if lines else "", "slowest": slowest}
         logger.info("%s: %.1f s, %s", name, seconds, runs[name]["outcome"])
     return {"runs": runs}

@@ -99,7 +99,7 @@ def test_pipeline_summary_states_the_target_and_the_load() -> None:
                                                              if k != "harness_load_1min"})
 
 
-SUITE = {"runs": {"fast_lane": {"command": "pytest -m not slow", "seconds": 171.4, "target_s": 180, "returncode": 0,
+SUITE = {"runs": {"fast_lane": {"command": "pytest -m 'not slow'", "seconds": 171.4, "target_s": 180, "returncode": 0,
                                  "outcome": "440 passed, 1 xfailed in 171.00s", "slowest": []},
                    "full": {"command": "pytest", "seconds": 1180.2, "target_s": 600, "returncode": 1,
                             "outcome": "1 failed, 472 passed in 1179.82s (0:19:39)", "slowest": []}},
@@ -109,7 +109,7 @@ SUITE = {"runs": {"fast_lane": {"command": "pytest -m not slow", "seconds": 171.
 def test_suite_rows_and_summary_carry_time_outcome_and_target() -> None:
     harness = _script("harness")
     line = harness._suite_summary(SUITE)
-    assert "`pytest -m not slow` 171.4 s (2.9 min, target <= 3 min)" in line
+    assert "`pytest -m 'not slow'` 171.4 s (2.9 min, target <= 3 min)" in line
     assert "`pytest` 1180.2 s (19.7 min, target <= 10 min): 1 failed, 472 passed" in line  # a red run says so
     assert "1-minute load 1.10-1.40, 2026-12-07" in line
     rows = [row for row in harness._targets_markdown({"suite": SUITE}) if row.startswith("| suite")]
