@@ -5,14 +5,12 @@ The models are tiny BERTs built here (no download)."""
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +33,6 @@ WORDS = ("красное синее платье куртка кроссовки
 PROMPTS_BY_TASK = {"search_query": PromptPair(query="query: ", document="passage: "),
                    "goods_category": PromptPair(query="query: ", document="query: ")}
 MAX_SEQ_LENGTH = 24
-# SmoothQuant's calibration texts for the exports below, as a triplets folder (the stage's is the
-# training triplets'): 32 anchors and their positives, 64 prompted texts.
-CALIBRATION = Path(tempfile.mkdtemp(prefix="calibration-"))
-atexit.register(shutil.rmtree, CALIBRATION, ignore_errors=True)
-pd.DataFrame({"anchor": [" ".join(np.random.default_rng(i).choice(WORDS, size=8)) for i in range(32)],
-              "positive": [" ".join(np.random.default_rng(100 + i).choice(WORDS, size=12)) for i in range(32)]}
-             ).to_parquet(CALIBRATION / "search_query.parquet")
 
 
 def export_cfg(**overrides: object) -> ExportConfig:
@@ -89,14 +80,25 @@ def build_tiny_model(out: Path, normalize: bool = True) -> Path:
 
 
 @pytest.fixture(scope="module")
+def calibration(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmoothQuant's calibration texts for the exports below, as a triplets folder (the stage's is
+    the training triplets'): 32 anchors and their positives, 64 prompted texts."""
+    folder = tmp_path_factory.mktemp("calibration")
+    pd.DataFrame({"anchor": [" ".join(np.random.default_rng(i).choice(WORDS, size=8)) for i in range(32)],
+                  "positive": [" ".join(np.random.default_rng(100 + i).choice(WORDS, size=12)) for i in range(32)]}
+                 ).to_parquet(folder / "search_query.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def exported(tiny_model: Path, calibration: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("export") / "onnx"
-    export_model(tiny_model, out, export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False, triplets_dir=CALIBRATION)
+    export_model(tiny_model, out, export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False, triplets_dir=calibration)
     return out
 
 
@@ -155,11 +157,11 @@ def test_export_folder_holds_both_graphs_tokenizer_prompts_and_manifest(exported
     assert (exported / FILES["int8"]).stat().st_size < (exported / FILES["fp32"]).stat().st_size
 
 
-def test_two_exports_are_byte_identical(exported: Path, tiny_model: Path, tmp_path: Path,
+def test_two_exports_are_byte_identical(exported: Path, tiny_model: Path, tmp_path: Path, calibration: Path,
                                         caplog: pytest.LogCaptureFixture) -> None:
     again = tmp_path / "onnx"
     with caplog.at_level(logging.INFO):
-        export_model(tiny_model, again, export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False, triplets_dir=CALIBRATION)
+        export_model(tiny_model, again, export_cfg(), PROMPTS_BY_TASK, trust_remote_code=False, triplets_dir=calibration)
     for path in sorted(exported.iterdir()):
         assert (again / path.name).read_bytes() == path.read_bytes(), path.name
     # The stage's log is its own lines, not onnxruntime's quantizer's line per tensor.
@@ -198,10 +200,10 @@ def test_loader_has_the_sentence_transformers_encode_shape(exported: Path, tiny_
     assert OnnxEncoder(exported, max_seq_length=48).token_counts([" ".join(WORDS * 3)])[0] == 48
 
 
-def test_normalize_embeddings_for_a_model_without_normalize(tmp_path: Path) -> None:
+def test_normalize_embeddings_for_a_model_without_normalize(tmp_path: Path, calibration: Path) -> None:
     model = build_tiny_model(tmp_path / "model", normalize=False)
     export_model(model, tmp_path / "onnx", export_cfg(), PROMPTS_BY_TASK,
-                 trust_remote_code=False, triplets_dir=CALIBRATION)
+                 trust_remote_code=False, triplets_dir=calibration)
     encoder = OnnxEncoder(tmp_path / "onnx", "fp32")
     assert not encoder.manifest["normalized"]
     texts = sample_texts(8)
@@ -234,14 +236,14 @@ def test_loader_runs_without_torch(exported: Path) -> None:
 # --------------------------------------------------------------------------- skipped exports
 
 
-def test_disabled_export_writes_a_skipped_manifest(tiny_model: Path, tmp_path: Path,
+def test_disabled_export_writes_a_skipped_manifest(tiny_model: Path, tmp_path: Path, calibration: Path,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "onnx"
     out.mkdir()
     (out / "model.onnx").write_bytes(b"stale")  # an earlier export: replaced as a whole
     with caplog.at_level(logging.INFO, logger="wb_embedder.export.onnx_export"):
         manifest = export_model(tiny_model, out, export_cfg(enabled=False), PROMPTS_BY_TASK,
-                                trust_remote_code=False, triplets_dir=CALIBRATION)
+                                trust_remote_code=False, triplets_dir=calibration)
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST]
     assert not manifest["exported"] and manifest["skipped"] == "export.enabled is false"
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("wb_embedder")]
@@ -250,13 +252,13 @@ def test_disabled_export_writes_a_skipped_manifest(tiny_model: Path, tmp_path: P
         OnnxEncoder(out)
 
 
-def test_a_decoder_is_skipped_with_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_decoder_is_skipped_with_one_line(tmp_path: Path, calibration: Path, caplog: pytest.LogCaptureFixture) -> None:
     from decoder_standin import build_decoder_standin
 
     decoder = build_decoder_standin("llama", tmp_path / "llama")
     with caplog.at_level(logging.INFO, logger="wb_embedder.export.onnx_export"):
         manifest = export_model(decoder, tmp_path / "onnx", export_cfg(), PROMPTS_BY_TASK,
-                                trust_remote_code=False, triplets_dir=CALIBRATION)
+                                trust_remote_code=False, triplets_dir=calibration)
     assert not manifest["exported"] and "LlamaModel" in manifest["skipped"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("wb_embedder")]
     assert len(warnings) == 1 and "export skipped" in warnings[0] and "model_type 'llama'" in warnings[0]
@@ -318,22 +320,23 @@ def test_bad_or_missing_export_folder_is_one_clear_line(exported: Path, tmp_path
     assert "\n" not in str(caught.value)
 
 
-def test_unknown_quantization_op_type_and_parity_failure_are_named(tiny_model: Path, tmp_path: Path) -> None:
+def test_unknown_quantization_op_type_and_parity_failure_are_named(tiny_model: Path, tmp_path: Path,
+                                                                   calibration: Path) -> None:
     out = tmp_path / "onnx"
     with pytest.raises(ExportError, match=r"export.quantization.op_types: onnxruntime quantizes no \['Softmax'\]"):
         export_model(tiny_model, out, export_cfg(quantization={"op_types": ["MatMul", "Softmax"]}), PROMPTS_BY_TASK,
-                     trust_remote_code=False, triplets_dir=CALIBRATION)
+                     trust_remote_code=False, triplets_dir=calibration)
     with pytest.raises(ExportError, match=r"keep_fp32: 'attention/nowhere' matches no MatMul/Gather node"):
         export_model(tiny_model, out, export_cfg(quantization={"keep_fp32": ["attention/nowhere"]}), PROMPTS_BY_TASK,
-                     trust_remote_code=False, triplets_dir=CALIBRATION)
+                     trust_remote_code=False, triplets_dir=calibration)
     # An int8 copy must be as close as asked, or nothing is written.
     with pytest.raises(ExportError, match=r"int8 copy strays .* below export.parity.min_int8_mean_cosine 1.0"):
         export_model(tiny_model, out, export_cfg(parity={"min_int8_mean_cosine": 1.0}), PROMPTS_BY_TASK,
-                     trust_remote_code=False, triplets_dir=CALIBRATION)
+                     trust_remote_code=False, triplets_dir=calibration)
     assert not out.exists()
     with pytest.raises(ExportError, match=r"model folder not found \(run the finetune stage first\)"):
         export_model(tmp_path / "missing", out, export_cfg(), PROMPTS_BY_TASK,
-                     trust_remote_code=False, triplets_dir=CALIBRATION)
+                     trust_remote_code=False, triplets_dir=calibration)
 
 
 # --------------------------------------------------------------------------- SmoothQuant
@@ -384,7 +387,8 @@ def test_smoothing_moves_the_outlier_channel_into_the_weights_and_keeps_the_func
     np.testing.assert_allclose(inverse0, np.abs(weight).max(axis=1), rtol=1e-5)
 
 
-def test_smoothed_int8_export_keeps_parity_and_records_its_calibration(tiny_model: Path, tmp_path: Path) -> None:
+def test_smoothed_int8_export_keeps_parity_and_records_its_calibration(tiny_model: Path, tmp_path: Path,
+                                                                      calibration: Path) -> None:
     """The stage's path with smoothing on: every projection int8, a Mul before each distinct
     projection input, the function kept (parity checked by the stage), and the manifest says
     how many inputs were smoothed on how many calibration texts. Without texts it stops."""
@@ -393,7 +397,7 @@ def test_smoothed_int8_export_keeps_parity_and_records_its_calibration(tiny_mode
     cfg = export_cfg(quantization={"keep_fp32": [], "smoothing": {"alpha": 0.8, "calibration_texts": 32,
                                                                    "batch_size": 8}})
     manifest = export_model(tiny_model, tmp_path / "onnx", cfg, PROMPTS_BY_TASK, trust_remote_code=False,
-                            triplets_dir=CALIBRATION)
+                            triplets_dir=calibration)
     assert manifest["quantization"]["smoothed_inputs"] == 2 * 4  # per layer: q/k/v share one; attention out, up, down
     assert manifest["quantization"]["calibration_texts_used"] == 32  # the params' count, of 64
     assert manifest["parity"]["int8_mean_cosine"] >= 0.99
