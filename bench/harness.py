@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 from wb_embedder.io import read_yaml
@@ -134,7 +135,8 @@ def bench_suite() -> dict[str, Any]:
         runs[name] = {"command": shlex.join(["pytest", *args]), "seconds": round(seconds, 1), "target_s": target,
                       "returncode": proc.returncode, "outcome": lines[-1].strip("= ") if lines else "", "slowest": slowest}
         logger.info("%s: %.1f s, %s", name, seconds, runs[name]["outcome"])
-    return {"runs": runs}
+    # pyproject's addopts run one pytest-xdist worker per logical CPU.
+    return {"runs": runs, "workers": psutil.cpu_count(logical=True)}
 
 
 def _component(script: str, extra: list[str]) -> dict[str, Any]:
@@ -271,8 +273,9 @@ def _suite_summary(r: dict[str, Any]) -> str:
     """The README's line on the test suite's time."""
     runs = "; ".join(f"`{run['command']}` {run['seconds']} s ({run['seconds'] / 60:.1f} min, target <= "
                      f"{run['target_s'] // 60} min): {run['outcome']}" for run in r["runs"].values())
-    return (f"{runs}. On the 2-core CPU machine, 1-minute load {_load('suite', r)}, {r.get('measured_on', '-')}; "
-            "written by `python bench/harness.py --only suite`.")
+    workers = f", {r['workers']} pytest-xdist workers" if "workers" in r else ", one process"
+    return (f"{runs}. On the 2-core CPU machine{workers}, 1-minute load {_load('suite', r)}, "
+            f"{r.get('measured_on', '-')}; written by `python bench/harness.py --only suite`.")
 
 
 def _markdown(report: dict[str, Any]) -> str:

@@ -111,7 +111,8 @@ def test_suite_rows_and_summary_carry_time_outcome_and_target() -> None:
     line = harness._suite_summary(SUITE)
     assert "`pytest -m 'not slow'` 171.4 s (2.9 min, target <= 3 min)" in line
     assert "`pytest` 1180.2 s (19.7 min, target <= 10 min): 1 failed, 472 passed" in line  # a red run says so
-    assert "1-minute load 1.10-1.40, 2026-12-07" in line
+    assert "1-minute load 1.10-1.40, 2026-12-07" in line and "one process" in line
+    assert "machine, 2 pytest-xdist workers, 1-minute" in harness._suite_summary({**SUITE, "workers": 2})
     rows = [row for row in harness._targets_markdown({"suite": SUITE}) if row.startswith("| suite")]
     assert len(rows) == 2 and "| <= 600 s |" in rows[1] and "(full suite)" in rows[1]
 

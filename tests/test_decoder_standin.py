@@ -254,14 +254,13 @@ def test_embeddinggemma_profile_is_pinned_and_a_moving_revision_warns(tmp_path: 
 # --------------------------------------------------------------------------- the real stages
 
 
-@pytest.fixture(scope="module")
-def tiny_project(repo_a: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The session's tiny pipeline, cloned with its cache: the profiles rerun from base_model on,
-    on its data stages."""
-    from pipeline_repo import clone_with_cache, scratch_dir
+@pytest.fixture
+def tiny_project(repo_a: Path, tmp_path: Path) -> Path:
+    """The session's tiny pipeline, cloned with its cache for each test: a profile reruns from
+    base_model on, on its data stages, as a profile switch would."""
+    from pipeline_repo import clone_with_cache
 
-    with scratch_dir(tmp_path_factory, "standin_repo") as root:
-        yield clone_with_cache(repo_a, root / "repo")
+    return clone_with_cache(repo_a, tmp_path / "repo")
 
 
 def apply_profile(repo: Path, family: str, base: Path) -> None:
@@ -290,8 +289,8 @@ def test_profile_through_finetune_and_evaluate_stages(
     mines with it, finetune trains LoRA on every projection with cached_mnrl, the profile's
     prompts, bf16 autocast (where the CPU has it) and gradient checkpointing in 2 gloo processes
     under torchrun, merges, and evaluate scores the result, with the profile's prompts (as
-    dvc.lock records them for both stages) and the model's own pooling and head. The later
-    families rerun on the first's cached data stages, as a profile switch would."""
+    dvc.lock records them for both stages) and the model's own pooling and head. Each family reruns
+    on the session pipeline's data stages, as a profile switch would."""
     from pipeline_repo import dvc
 
     shipped = build_decoder_standin(family, tmp_path_factory.mktemp(f"{family}_hub") / "model")
@@ -382,7 +381,6 @@ def test_gpu_check_dry_run_writes_both_runs(tiny_project: Path, tmp_path_factory
 
     from pipeline_repo import git
 
-    git("checkout", "params.yaml", cwd=tiny_project)  # the tiny defaults, not the last profile
     shipped = build_decoder_standin("qwen3", tmp_path_factory.mktemp("qwen3_hub") / "model")
     out = tmp_path_factory.mktemp("gpu_check")
     shrink = {"finetune.batch_size": "16", "finetune.loss.mini_batch_size": "4", "finetune.dataloader_workers": "0",
