@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[PIPELINE_HOME] = Path(workerinput[PIPELINE_HOME_INPUT])
     if int(workerinput.get("workercount", 1)) > 1:
         # Every stage process would start one torch / BLAS thread per core, and the workers' threads
-        # would spin against each other (a decoder profile ran 2.8x slower beside another worker):
+        # would spin against each other (gpu_check's dry run took 2.8x its one-process time):
         # one thread per process, one process per core. Every comparison in the suite is between
         # runs of the same session, so all see the same setting.
         os.environ.setdefault("OMP_NUM_THREADS", "1")
