@@ -7,12 +7,9 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tiny_encoder import shared_tiny_encoder
@@ -92,17 +89,6 @@ def set_params(repo: Path, updates: dict[str, Any]) -> None:
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text(encoding="utf-8"))
     path.write_text(yaml.safe_dump(deep_update(params, updates), allow_unicode=True, sort_keys=False), encoding="utf-8")
-
-
-@contextmanager
-def scratch_dir(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
-    """A folder for a module's tiny pipeline, removed when the module is done with it: pytest's
-    retention policy frees only function-scoped folders, and each pipeline holds gigabytes."""
-    path = factory.mktemp(name)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def make_repo(dst: Path, overrides: dict[str, Any] | None = None) -> Path:

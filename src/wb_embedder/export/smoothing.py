@@ -43,6 +43,7 @@ def calibration_texts(triplets_dir: Path, prompts: Mapping[str, PromptPair], cou
     side), the same ones for the same triplets: the texts of every task file, ordered by a hash of
     the prompted text, first ``count`` (no random draw, so nothing to seed)."""
     import pandas as pd
+    import pyarrow.parquet as pq
 
     texts: set[str] = set()
     files = sorted(Path(triplets_dir).glob("*.parquet"))
@@ -50,7 +51,9 @@ def calibration_texts(triplets_dir: Path, prompts: Mapping[str, PromptPair], cou
         raise ExportError(f"{triplets_dir}: no triplets files to calibrate the int8 smoothing on "
                           "(run the gen_triplets stage first, or set export.quantization.smoothing.alpha: null)")
     for path in files:
-        frame = pd.read_parquet(path, columns=None)
+        # Only the text columns: the negatives' columns are as large and not used.
+        present = set(pq.read_schema(path).names)
+        frame = pd.read_parquet(path, columns=[column for column in _TEXT_COLUMNS if column in present])
         pair = prompts.get(path.stem)
         for column, side in zip(_TEXT_COLUMNS, ("query", "document"), strict=True):
             if column not in frame.columns:
@@ -117,15 +120,16 @@ def smooth(source: Path, target: Path, maxima: Mapping[str, np.ndarray], alpha: 
             initializers[node.input[1]].CopyFrom(numpy_helper.from_array(weight * scale[:, None], node.input[1]))
             node.input[0] = smoothed
     # Each Mul goes right after the node that makes its input (graph inputs first): the order stays topological.
+    smoothed_inputs = len(scaling)
+    graph_inputs = {i.name for i in graph.input}
     nodes = list(graph.node)
     del graph.node[:]
-    graph.node.extend(scaling.pop(name) for name in list(scaling) if name in {i.name for i in graph.input})
+    graph.node.extend(scaling.pop(name) for name in list(scaling) if name in graph_inputs)
     for node in nodes:
         graph.node.append(node)
         graph.node.extend(scaling.pop(out) for out in node.output if out in scaling)
     if scaling:  # an input made by no node: the graph is not one torch.onnx.export writes
         raise ExportError(f"{source}: cannot place the smoothing of {sorted(scaling)[:3]}")
     onnx.save(model, str(target))
-    smoothed_inputs = len(_weight_matmuls(graph))
     logger.info("SmoothQuant (alpha %.2f): %d MatMul inputs rescaled before quantization", alpha, smoothed_inputs)
     return smoothed_inputs
